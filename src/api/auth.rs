@@ -1,0 +1,307 @@
+//! `/api/v1/auth`: register (customers only), login, refresh with rotation and reuse
+//! detection, me, logout.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::auth::tokens::{
+    REFRESH_TOKEN_DAYS, Subject, TokenType, access_revocation_key, session_revocation_key,
+    token_hash,
+};
+use crate::domain::ids::{RestaurantId, SessionId, UserId};
+use crate::domain::user::{Email, PersonName, Role, User, check_password_policy};
+use crate::error::AppError;
+use crate::http::context::RequestContext;
+use crate::http::extract::AppJson;
+use crate::store::{NewUser, RefreshOutcome, RefreshTokenRecord, Revocation, StoreError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/register", post(register))
+        .route("/login", post(login))
+        .route("/refresh", post(refresh))
+        .route("/me", get(me))
+        .route("/logout", post(logout))
+}
+
+#[derive(Deserialize)]
+struct RegisterRequest {
+    email: String,
+    password: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// The seed's login response.
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    refresh_token: String,
+    expires_in: i64,
+    user: UserSummary,
+}
+
+#[derive(Serialize)]
+struct UserSummary {
+    id: UserId,
+    email: String,
+    name: String,
+    role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restaurant_id: Option<RestaurantId>,
+}
+
+impl From<&User> for UserSummary {
+    fn from(user: &User) -> Self {
+        UserSummary {
+            id: user.id,
+            email: user.email.clone(),
+            name: user.name.clone(),
+            role: user.role,
+            restaurant_id: user.restaurant_id,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct MeResponse {
+    #[serde(flatten)]
+    user: UserSummary,
+    created_at: DateTime<Utc>,
+}
+
+fn subject_of(user: &User) -> Subject {
+    Subject {
+        user_id: user.id,
+        role: user.role,
+        restaurant_id: user.restaurant_id,
+        table: None,
+    }
+}
+
+fn refresh_ttl() -> Duration {
+    Duration::days(REFRESH_TOKEN_DAYS)
+}
+
+/// Starts a new login session: an access token and the first refresh token of its family.
+async fn start_session(state: &AppState, user: &User) -> Result<TokenResponse, AppError> {
+    let now = Utc::now();
+    let session = SessionId::new();
+    let subject = subject_of(user);
+    let refresh = state
+        .tokens
+        .issue(&subject, session, TokenType::Refresh, refresh_ttl(), now)?;
+    state
+        .store
+        .insert_refresh_token(RefreshTokenRecord {
+            id: refresh.claims.jti.clone(),
+            session_id: session,
+            user_id: user.id,
+            token_hash: token_hash(&refresh.token),
+            issued_at: now,
+            expires_at: now + refresh_ttl(),
+        })
+        .await?;
+    let access = state.tokens.issue(
+        &subject,
+        session,
+        TokenType::Access,
+        state.tokens.access_ttl,
+        now,
+    )?;
+    Ok(TokenResponse {
+        access_token: access.token,
+        refresh_token: refresh.token,
+        expires_in: state.tokens.access_ttl.num_seconds(),
+        user: UserSummary::from(user),
+    })
+}
+
+async fn register(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<RegisterRequest>,
+) -> Result<impl IntoResponse, AppError> {
+    let email = Email::parse(&body.email).map_err(|why| AppError::validation("email", why))?;
+    check_password_policy(&body.password).map_err(|why| AppError::validation("password", why))?;
+    let name = PersonName::parse(&body.name).map_err(|why| AppError::validation("name", why))?;
+    let password_hash = state.passwords.hash(&body.password).await?;
+    let user = state
+        .store
+        .insert_user(NewUser {
+            id: UserId::new(),
+            email,
+            password_hash,
+            name,
+            role: Role::Customer,
+            created_at: Utc::now(),
+        })
+        .await
+        .map_err(|err| match err {
+            StoreError::Conflict(_) => AppError::Conflict {
+                message: "this email is already registered".into(),
+                details: Some(serde_json::json!({ "field": "email" })),
+            },
+            other => other.into(),
+        })?;
+    let tokens = start_session(&state, &user).await?;
+    Ok((StatusCode::CREATED, Json(tokens)))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Extension(context): Extension<RequestContext>,
+    AppJson(body): AppJson<LoginRequest>,
+) -> Result<Json<TokenResponse>, AppError> {
+    let email = Email::parse(&body.email).map_err(|why| AppError::validation("email", why))?;
+    if body.password.is_empty() {
+        return Err(AppError::validation("password", "password is required"));
+    }
+    state
+        .limits
+        .login
+        .check((context.client_ip, email.as_str().to_owned()))
+        .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
+
+    let credentials = state.store.user_credentials(&email).await?;
+    let stored_hash = credentials.as_ref().map(|c| c.password_hash.as_str());
+    if !state.passwords.verify(&body.password, stored_hash).await? {
+        return Err(AppError::Unauthorized("invalid email or password"));
+    }
+    let user = credentials.expect("verified credentials exist").user;
+    context.set_user(user.id);
+    Ok(Json(start_session(&state, &user).await?))
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<RefreshRequest>,
+) -> Result<Json<TokenResponse>, AppError> {
+    let presented = state
+        .tokens
+        .verify(&body.refresh_token, TokenType::Refresh)?;
+    let session = presented.sid;
+    let revoked_for = state.tokens.access_ttl;
+    if state
+        .revocations
+        .is_revoked(&session_revocation_key(session))
+        .await
+    {
+        return Err(AppError::Unauthorized("session has been revoked"));
+    }
+    let now = Utc::now();
+    let subject = Subject {
+        user_id: presented.sub,
+        role: presented.role,
+        restaurant_id: presented.rid,
+        table: None,
+    };
+    let next = state
+        .tokens
+        .issue(&subject, session, TokenType::Refresh, refresh_ttl(), now)?;
+    let record = RefreshTokenRecord {
+        id: next.claims.jti.clone(),
+        session_id: session,
+        user_id: presented.sub,
+        token_hash: token_hash(&next.token),
+        issued_at: now,
+        expires_at: now + refresh_ttl(),
+    };
+    // On reuse every access token of the session dies too, for as long as one could live.
+    let on_reuse = Revocation {
+        key: session_revocation_key(session),
+        until: now + revoked_for,
+    };
+    let outcome = state
+        .store
+        .rotate_refresh_token(
+            &presented.jti,
+            &token_hash(&body.refresh_token),
+            record,
+            on_reuse,
+        )
+        .await?;
+    match outcome {
+        RefreshOutcome::Rotated(user) => {
+            let access = state.tokens.issue(
+                &subject_of(&user),
+                session,
+                TokenType::Access,
+                state.tokens.access_ttl,
+                now,
+            )?;
+            Ok(Json(TokenResponse {
+                access_token: access.token,
+                refresh_token: next.token,
+                expires_in: state.tokens.access_ttl.num_seconds(),
+                user: UserSummary::from(&user),
+            }))
+        }
+        RefreshOutcome::Reused => {
+            tracing::warn!(session = %session, user = %presented.sub, "refresh token reused; session revoked");
+            state
+                .revocations
+                .revoke(session_revocation_key(session), now + revoked_for)
+                .await;
+            Err(AppError::Unauthorized(
+                "refresh token was already used; the session has been revoked",
+            ))
+        }
+        RefreshOutcome::Invalid => Err(AppError::Unauthorized("invalid refresh token")),
+    }
+}
+
+async fn me(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<MeResponse>, AppError> {
+    let found = state
+        .store
+        .user(user.user_id)
+        .await?
+        .ok_or(AppError::Unauthorized("account no longer exists"))?;
+    Ok(Json(MeResponse {
+        user: UserSummary::from(&found),
+        created_at: found.created_at,
+    }))
+}
+
+async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, AppError> {
+    let revocations = vec![
+        Revocation {
+            key: access_revocation_key(&user.jti),
+            until: user.expires_at,
+        },
+        Revocation {
+            key: session_revocation_key(user.session_id),
+            until: Utc::now() + state.tokens.access_ttl,
+        },
+    ];
+    for revocation in &revocations {
+        state
+            .revocations
+            .revoke(revocation.key.clone(), revocation.until)
+            .await;
+    }
+    state
+        .store
+        .revoke_session(user.session_id, revocations)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,14 @@
+//! The HTTP API, one module per resource; each exposes `router()`.
+
+pub mod auth;
+pub mod ops;
+
+use axum::Router;
+
+use crate::app::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .nest("/api/v1/auth", auth::router())
+        .merge(ops::router())
+}

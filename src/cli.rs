@@ -1,0 +1,150 @@
+//! Command-line interface. Every setting is a flag that also reads its environment variable
+//! (the seed's names where it has one); `.env` in the working directory is loaded first.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::builder::BoolishValueParser;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ordersync",
+    version,
+    about = "OrderSync: QR table ordering for restaurants, in one binary",
+    long_about = "OrderSync: QR table ordering for restaurants, in one binary.\n\n\
+        Customers scan a table QR code, order and pay on their phone; the owner sees every \
+        order live and accepts, rejects, readies and completes it. Settings come from flags, \
+        environment variables and a .env file in the working directory (flags win)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (HTTPS, plus an HTTP listener that redirects to it). Migrates on start.
+    Serve(ServeArgs),
+    /// Create or upgrade the database schema, then exit. Safe to run repeatedly.
+    Migrate(StoreArgs),
+    /// Create an OWNER account and their restaurant; prints both ids.
+    CreateOwner(CreateOwnerArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Directory for the database, generated secrets and TLS material.
+    #[arg(long, env = "ORDERSYNC_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// SQLite file path (default: <data dir>/ordersync.db), or postgres://… in the `postgres`
+    /// build.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Address of the HTTPS (and HTTP) listeners.
+    #[arg(long, env = "BIND", default_value = "0.0.0.0")]
+    pub bind: IpAddr,
+
+    /// HTTPS port.
+    #[arg(long, env = "PORT", default_value_t = 8443)]
+    pub port: u16,
+
+    /// HTTP port: redirects to HTTPS, or serves the app with --allow-plain-http.
+    #[arg(long, env = "HTTP_PORT", default_value_t = 8080)]
+    pub http_port: u16,
+
+    /// Serve the app over plain HTTP on the HTTP port instead of redirecting to HTTPS.
+    #[arg(long, env = "ALLOW_PLAIN_HTTP", value_parser = BoolishValueParser::new(),
+          default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_plain_http: bool,
+
+    /// PEM certificate chain to serve instead of the generated local certificate.
+    #[arg(long, env = "TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Base URL used in QR codes, payment and WebSocket URLs (default: derived from the LAN
+    /// address and the HTTPS port).
+    #[arg(long, env = "PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
+
+    /// HS256 signing key for access tokens (default: generated once and kept in the data
+    /// dir). Prefer the environment variable: command lines are visible to other users.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Access-token lifetime in seconds.
+    #[arg(long, env = "JWT_EXPIRES_IN", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub jwt_expires_in: u64,
+
+    /// Requests per minute per client IP; 0 turns rate limiting off (for benchmarks).
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 60)]
+    pub rate_limit_per_minute: u32,
+
+    /// Login attempts per minute per client IP and email.
+    #[arg(long, env = "LOGIN_RATE_LIMIT_PER_MINUTE", default_value_t = 5)]
+    pub login_rate_limit_per_minute: u32,
+
+    /// Comma-separated proxy addresses whose X-Forwarded-For header is believed.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+
+    /// `production` switches to JSON logs and stricter checks.
+    #[arg(long = "env", env = "ENV", default_value = "development")]
+    pub environment: String,
+
+    /// bcrypt cost for new password hashes (the seed's 10).
+    #[arg(long, env = "BCRYPT_COST", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(4..=16))]
+    pub bcrypt_cost: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateOwnerArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// The owner's login email.
+    #[arg(long)]
+    pub email: String,
+
+    /// The owner's display name.
+    #[arg(long)]
+    pub name: String,
+
+    /// The restaurant's name, as customers will see it.
+    #[arg(long)]
+    pub restaurant: String,
+
+    /// Read the password from standard input (first line) instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// bcrypt cost for the password hash.
+    #[arg(long, env = "BCRYPT_COST", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(4..=16))]
+    pub bcrypt_cost: u32,
+}
+
+impl StoreArgs {
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            self.data_dir
+                .join("ordersync.db")
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! Validated server settings. Built from the command line (`Config::from_args`) or, in tests,
+//! from `Config::for_test`. `Debug` never prints secrets.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+use crate::cli::ServeArgs;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub bind: IpAddr,
+    pub port: u16,
+    pub http_port: u16,
+    pub allow_plain_http: bool,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub public_base_url: Option<String>,
+    pub jwt_secret: Option<String>,
+    pub jwt_expires_in_secs: u64,
+    pub rate_limit_per_minute: u32,
+    pub login_rate_limit_per_minute: u32,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub environment: Environment,
+    pub bcrypt_cost: u32,
+}
+
+impl Config {
+    pub fn from_args(args: ServeArgs) -> anyhow::Result<Config> {
+        let environment = match args.environment.to_ascii_lowercase().as_str() {
+            "development" | "dev" => Environment::Development,
+            "production" | "prod" => Environment::Production,
+            other => bail!("ENV must be `development` or `production`, not {other:?}"),
+        };
+        if let Some(secret) = &args.jwt_secret
+            && secret.len() < 32
+        {
+            bail!("JWT_SECRET must be at least 32 characters");
+        }
+        let public_base_url = args
+            .public_base_url
+            .map(|url| normalise_base_url(&url))
+            .transpose()?;
+        Ok(Config {
+            database_url: args.store.database_url(),
+            data_dir: args.store.data_dir,
+            bind: args.bind,
+            port: args.port,
+            http_port: args.http_port,
+            allow_plain_http: args.allow_plain_http,
+            tls_cert: args.tls_cert,
+            tls_key: args.tls_key,
+            public_base_url,
+            jwt_secret: args.jwt_secret,
+            jwt_expires_in_secs: args.jwt_expires_in,
+            rate_limit_per_minute: args.rate_limit_per_minute,
+            login_rate_limit_per_minute: args.login_rate_limit_per_minute,
+            trusted_proxies: args.trusted_proxies,
+            environment,
+            bcrypt_cost: args.bcrypt_cost,
+        })
+    }
+
+    /// Settings for an isolated test server: its own data dir, plain HTTP allowed, cheap bcrypt.
+    pub fn for_test(data_dir: impl Into<PathBuf>) -> Config {
+        let data_dir = data_dir.into();
+        Config {
+            database_url: data_dir.join("ordersync.db").to_string_lossy().into_owned(),
+            data_dir,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            http_port: 0,
+            allow_plain_http: true,
+            tls_cert: None,
+            tls_key: None,
+            public_base_url: None,
+            jwt_secret: None,
+            jwt_expires_in_secs: 3600,
+            rate_limit_per_minute: 0,
+            login_rate_limit_per_minute: 0,
+            trusted_proxies: Vec::new(),
+            environment: Environment::Development,
+            bcrypt_cost: 4,
+        }
+    }
+}
+
+fn normalise_base_url(url: &str) -> anyhow::Result<String> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .with_context(|| format!("PUBLIC_BASE_URL must start with https:// or http://: {url}"))?;
+    if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+        bail!("PUBLIC_BASE_URL must be a base URL like https://192.168.0.10:8443, not {url:?}");
+    }
+    Ok(trimmed.to_owned())
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("http_port", &self.http_port)
+            .field("allow_plain_http", &self.allow_plain_http)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("public_base_url", &self.public_base_url)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("jwt_expires_in_secs", &self.jwt_expires_in_secs)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("login_rate_limit_per_minute", &self.login_rate_limit_per_minute)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("environment", &self.environment)
+            .field("bcrypt_cost", &self.bcrypt_cost)
+            .finish()
+    }
+}
+
+/// Hides the password in `scheme://user:password@host/…` URLs.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}{user}:<redacted>{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let mut config = Config::for_test("/tmp/x");
+        config.jwt_secret = Some("super-secret-signing-key-0123456789".into());
+        config.database_url = "postgres://app:hunter2@db/ordersync".into();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("super-secret"));
+        assert!(!shown.contains("hunter2"));
+        assert!(shown.contains("postgres://app:<redacted>@db/ordersync"));
+    }
+
+    #[test]
+    fn base_urls_are_normalised() {
+        assert_eq!(
+            normalise_base_url("https://10.0.0.5:8443/").unwrap(),
+            "https://10.0.0.5:8443"
+        );
+        assert!(normalise_base_url("10.0.0.5").is_err());
+        assert!(normalise_base_url("https://").is_err());
+    }
+}

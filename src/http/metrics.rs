@@ -1,0 +1,100 @@
+//! Prometheus metrics with the seed's names. `path` is always a route template, never a raw
+//! URL, so ids cannot explode the label set.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    durations: HistogramVec,
+    pub ws_connections: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("api_requests_total", "HTTP requests by method, route and status"),
+            &["method", "path", "status"],
+        )
+        .expect("valid metric");
+        let durations = HistogramVec::new(
+            HistogramOpts::new(
+                "api_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["path"],
+        )
+        .expect("valid metric");
+        let ws_connections = IntGauge::new("ws_connections", "Open WebSocket connections")
+            .expect("valid metric");
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(durations.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(ws_connections.clone()))
+            .expect("unique metric");
+        Metrics {
+            registry,
+            requests,
+            durations,
+            ws_connections,
+        }
+    }
+
+    pub fn observe_request(&self, method: &str, path: &str, status: u16, seconds: f64) {
+        self.requests
+            .with_label_values(&[method, path, status_label(status)])
+            .inc();
+        self.durations.with_label_values(&[path]).observe(seconds);
+    }
+
+    /// The Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("encoding metrics into memory cannot fail");
+        String::from_utf8(buffer).expect("Prometheus text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn status_label(status: u16) -> &'static str {
+    // Avoids allocating a label string per request for the common statuses.
+    match status {
+        101 => "101",
+        200 => "200",
+        201 => "201",
+        204 => "204",
+        301 => "301",
+        304 => "304",
+        308 => "308",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        409 => "409",
+        413 => "413",
+        415 => "415",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        _ => "other",
+    }
+}

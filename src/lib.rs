@@ -1,0 +1,82 @@
+//! OrderSync: QR table ordering for restaurants. `main.rs` only parses the command line and
+//! calls into here; tests start the same server on ephemeral ports through `run`.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod blocking;
+pub mod cache;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod secrets;
+pub mod server;
+pub mod store;
+pub mod tls;
+
+use std::future::Future;
+
+use app::AppState;
+use config::Config;
+use server::Listeners;
+
+/// Starts OrderSync on already-bound listeners and serves until `shutdown` resolves.
+pub async fn run(
+    mut config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    tls::install_crypto_provider();
+    let https_port = listeners.https.local_addr()?.port();
+    if config.public_base_url.is_none() {
+        let host = tls::lan_address().map_or_else(|| "localhost".to_owned(), |ip| ip.to_string());
+        config.public_base_url = Some(format!("https://{host}:{https_port}"));
+    }
+    let tls = {
+        let config = config.clone();
+        blocking::run(move || prepare_tls(&config)).await?
+    };
+    let state = AppState::build(config, tls.ca_pem.clone()).await?;
+    announce(&state, &listeners);
+    server::serve(state, tls.server_config, listeners, shutdown).await
+}
+
+fn prepare_tls(config: &Config) -> anyhow::Result<tls::TlsMaterial> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => tls::load_operator_certificate(cert, key),
+        _ => {
+            let public_host = config
+                .public_base_url
+                .as_deref()
+                .and_then(|url| url.split("://").nth(1))
+                .map(|rest| server_host(rest).to_owned());
+            let names = tls::local_names(public_host.as_deref());
+            tls::load_or_create_local(&config.data_dir.join("tls"), &names)
+        }
+    }
+}
+
+/// `host[:port][/path]` → `host` (IPv6 literals lose their brackets).
+fn server_host(authority_and_path: &str) -> &str {
+    let authority = authority_and_path.split('/').next().unwrap_or("");
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+fn announce(state: &AppState, listeners: &Listeners) {
+    let base = state.config.public_base_url.as_deref().unwrap_or("");
+    let https = listeners.https.local_addr().ok();
+    let http = listeners.http.as_ref().and_then(|l| l.local_addr().ok());
+    tracing::info!(
+        https = ?https,
+        http = ?http,
+        plain_http = state.config.allow_plain_http,
+        public_base_url = base,
+        "OrderSync is listening"
+    );
+}

@@ -1,0 +1,196 @@
+//! The SQLite store: a pool of read connections and one writer thread (see `writer`).
+//! Every connection gets the same pragmas; writes use `synchronous=FULL` because orders and
+//! payments must survive a power cut.
+
+mod migrate;
+mod users;
+mod writer;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::blocking;
+use crate::domain::ids::{RestaurantId, SessionId, UserId};
+use crate::domain::user::{Email, User};
+use crate::store::{
+    NewRestaurant, NewUser, RefreshOutcome, RefreshTokenRecord, Revocation, Store, StoreError,
+    StoreResult, UserCredentials,
+};
+
+pub use migrate::SCHEMA_VERSION;
+use writer::Writer;
+
+const BUSY_TIMEOUT_MS: u32 = 5_000;
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // busy_timeout first: the pragmas below may themselves need the lock.
+    conn.busy_timeout(Duration::from_millis(u64::from(BUSY_TIMEOUT_MS)))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;",
+    )
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        match &err {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            rusqlite::Error::SqliteFailure(failure, message) => match failure.code {
+                ErrorCode::ConstraintViolation
+                    if matches!(
+                        failure.extended_code,
+                        rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                            | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    ) =>
+                {
+                    StoreError::Conflict(message.clone().unwrap_or_else(|| "unique".into()))
+                }
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                    StoreError::Unavailable(err.to_string())
+                }
+                _ => StoreError::Other(err.into()),
+            },
+            _ => StoreError::Other(err.into()),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(err: r2d2::Error) -> Self {
+        StoreError::Unavailable(err.to_string())
+    }
+}
+
+pub struct SqliteStore {
+    reads: r2d2::Pool<SqliteConnectionManager>,
+    writer: Writer,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, migrates it and starts the writer.
+    pub async fn open(path: &Path) -> anyhow::Result<SqliteStore> {
+        let path = path.to_owned();
+        blocking::run(move || Self::open_blocking(&path)).await
+    }
+
+    fn open_blocking(path: &Path) -> anyhow::Result<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating database directory {}", dir.display()))?;
+        }
+        let mut conn = Connection::open(path)
+            .with_context(|| format!("opening SQLite database {}", path.display()))?;
+        configure(&conn)?;
+        migrate::migrate(&mut conn)?;
+
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|c| {
+                c.busy_timeout(Duration::from_millis(u64::from(BUSY_TIMEOUT_MS)))?;
+                c.execute_batch("PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")
+            });
+        let readers = std::thread::available_parallelism().map_or(2, |n| n.get() * 2) as u32;
+        let reads = r2d2::Pool::builder()
+            .max_size(readers.max(2))
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .build(manager)
+            .context("opening read connections")?;
+        let writer = Writer::start(conn).context("starting the database writer thread")?;
+        Ok(SqliteStore { reads, writer })
+    }
+
+    /// Runs a read on a pooled connection, off the async workers.
+    async fn read<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let pool = self.reads.clone();
+        blocking::run(move || {
+            let conn = pool.get()?;
+            work(&conn)
+        })
+        .await
+    }
+
+    async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        self.writer.write(work).await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn insert_user(&self, user: NewUser) -> StoreResult<User> {
+        self.write(move |c| users::insert_user(c, &user)).await
+    }
+
+    async fn create_owner(
+        &self,
+        owner: NewUser,
+        restaurant: NewRestaurant,
+    ) -> StoreResult<(User, RestaurantId)> {
+        self.write(move |c| users::create_owner(c, &owner, &restaurant))
+            .await
+    }
+
+    async fn user_credentials(&self, email: &Email) -> StoreResult<Option<UserCredentials>> {
+        let email = email.clone();
+        self.read(move |c| users::credentials_by_email(c, &email))
+            .await
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
+        self.read(move |c| users::by_id(c, id)).await
+    }
+
+    async fn insert_refresh_token(&self, token: RefreshTokenRecord) -> StoreResult<()> {
+        self.write(move |c| users::insert_refresh_token(c, &token))
+            .await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented_id: &str,
+        presented_hash: &str,
+        next: RefreshTokenRecord,
+        on_reuse: Revocation,
+    ) -> StoreResult<RefreshOutcome> {
+        let (id, hash) = (presented_id.to_owned(), presented_hash.to_owned());
+        self.write(move |c| users::rotate_refresh_token(c, &id, &hash, &next, &on_reuse))
+            .await
+    }
+
+    async fn revoke_session(
+        &self,
+        session_id: SessionId,
+        revocations: Vec<Revocation>,
+    ) -> StoreResult<()> {
+        self.write(move |c| users::revoke_session(c, session_id, &revocations, Utc::now()))
+            .await
+    }
+
+    async fn active_revocations(&self, now: DateTime<Utc>) -> StoreResult<Vec<Revocation>> {
+        self.read(move |c| users::active_revocations(c, now)).await
+    }
+}

@@ -1,0 +1,208 @@
+//! SQL for users, owners' restaurants, refresh-token families and revocations.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::domain::ids::{RestaurantId, SessionId, UserId};
+use crate::domain::user::{Email, User};
+use crate::domain::{from_millis, to_millis};
+use crate::store::{
+    NewRestaurant, NewUser, RefreshOutcome, RefreshTokenRecord, Revocation, StoreError,
+    StoreResult, UserCredentials,
+};
+
+const USER_COLUMNS: &str = "u.id, u.email, u.name, u.role, u.created_at, r.id, u.password_hash";
+const USER_FROM: &str = "users u LEFT JOIN restaurants r ON r.owner_id = u.id";
+
+pub(super) fn parse_uuid<T: std::str::FromStr>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    text.parse().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            format!("bad id {text:?}").into(),
+        )
+    })
+}
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserCredentials> {
+    let role: String = row.get(3)?;
+    let restaurant: Option<String> = row.get(5)?;
+    Ok(UserCredentials {
+        user: User {
+            id: parse_uuid(row, 0)?,
+            email: row.get(1)?,
+            name: row.get(2)?,
+            role: role.parse().map_err(|e: String| {
+                rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
+            })?,
+            restaurant_id: restaurant.and_then(|id| id.parse::<RestaurantId>().ok()),
+            created_at: from_millis(row.get(4)?),
+        },
+        password_hash: row.get(6)?,
+    })
+}
+
+fn insert_user_row(c: &Connection, user: &NewUser) -> StoreResult<()> {
+    c.prepare_cached(
+        "INSERT INTO users (id, email, password_hash, name, role, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        user.id.to_string(),
+        user.email.as_str(),
+        user.password_hash,
+        user.name.as_str(),
+        user.role.as_str(),
+        to_millis(user.created_at),
+    ])?;
+    Ok(())
+}
+
+pub fn insert_user(c: &Connection, user: &NewUser) -> StoreResult<User> {
+    insert_user_row(c, user)?;
+    by_id(c, user.id)?.ok_or(StoreError::NotFound)
+}
+
+pub fn create_owner(
+    c: &Connection,
+    owner: &NewUser,
+    restaurant: &NewRestaurant,
+) -> StoreResult<(User, RestaurantId)> {
+    insert_user_row(c, owner)?;
+    c.prepare_cached(
+        "INSERT INTO restaurants (id, owner_id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        restaurant.id.to_string(),
+        owner.id.to_string(),
+        restaurant.name.as_str(),
+        to_millis(owner.created_at),
+    ])?;
+    let user = by_id(c, owner.id)?.ok_or(StoreError::NotFound)?;
+    Ok((user, restaurant.id))
+}
+
+pub fn credentials_by_email(c: &Connection, email: &Email) -> StoreResult<Option<UserCredentials>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM {USER_FROM} WHERE u.email = ?1");
+    Ok(c.prepare_cached(&sql)?
+        .query_row([email.as_str()], user_from_row)
+        .optional()?)
+}
+
+pub fn by_id(c: &Connection, id: UserId) -> StoreResult<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM {USER_FROM} WHERE u.id = ?1");
+    Ok(c.prepare_cached(&sql)?
+        .query_row([id.to_string()], user_from_row)
+        .optional()?
+        .map(|credentials| credentials.user))
+}
+
+pub fn insert_refresh_token(c: &Connection, token: &RefreshTokenRecord) -> StoreResult<()> {
+    c.prepare_cached(
+        "INSERT INTO refresh_tokens (id, session_id, user_id, token_hash, issued_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        token.id,
+        token.session_id.to_string(),
+        token.user_id.to_string(),
+        token.token_hash,
+        to_millis(token.issued_at),
+        to_millis(token.expires_at),
+    ])?;
+    Ok(())
+}
+
+struct PresentedToken {
+    session_id: SessionId,
+    user_id: UserId,
+    token_hash: String,
+    expires_at: i64,
+    used: bool,
+    revoked: bool,
+}
+
+pub fn rotate_refresh_token(
+    c: &Connection,
+    presented_id: &str,
+    presented_hash: &str,
+    next: &RefreshTokenRecord,
+    on_reuse: &Revocation,
+) -> StoreResult<RefreshOutcome> {
+    let now = next.issued_at;
+    let presented = c
+        .prepare_cached(
+            "SELECT session_id, user_id, token_hash, expires_at, used_at IS NOT NULL,
+                    revoked_at IS NOT NULL
+             FROM refresh_tokens WHERE id = ?1",
+        )?
+        .query_row([presented_id], |row| {
+            Ok(PresentedToken {
+                session_id: parse_uuid(row, 0)?,
+                user_id: parse_uuid(row, 1)?,
+                token_hash: row.get(2)?,
+                expires_at: row.get(3)?,
+                used: row.get(4)?,
+                revoked: row.get(5)?,
+            })
+        })
+        .optional()?;
+    let Some(presented) = presented else {
+        return Ok(RefreshOutcome::Invalid);
+    };
+    if presented.token_hash != presented_hash
+        || presented.revoked
+        || presented.user_id != next.user_id
+        || presented.session_id != next.session_id
+    {
+        return Ok(RefreshOutcome::Invalid);
+    }
+    if presented.used {
+        revoke_session(c, presented.session_id, std::slice::from_ref(on_reuse), now)?;
+        return Ok(RefreshOutcome::Reused);
+    }
+    if presented.expires_at <= to_millis(now) {
+        return Ok(RefreshOutcome::Invalid);
+    }
+    c.prepare_cached("UPDATE refresh_tokens SET used_at = ?2 WHERE id = ?1")?
+        .execute(params![presented_id, to_millis(now)])?;
+    insert_refresh_token(c, next)?;
+    let user = by_id(c, presented.user_id)?.ok_or(StoreError::NotFound)?;
+    Ok(RefreshOutcome::Rotated(user))
+}
+
+pub fn revoke_session(
+    c: &Connection,
+    session_id: SessionId,
+    revocations: &[Revocation],
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    c.prepare_cached(
+        "UPDATE refresh_tokens SET revoked_at = ?2 WHERE session_id = ?1 AND revoked_at IS NULL",
+    )?
+    .execute(params![session_id.to_string(), to_millis(now)])?;
+    let mut insert = c.prepare_cached(
+        "INSERT INTO revoked_tokens (key, expires_at) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+    )?;
+    for revocation in revocations {
+        insert.execute(params![revocation.key, to_millis(revocation.until)])?;
+    }
+    // Housekeeping: forget revocations that can no longer matter.
+    c.prepare_cached("DELETE FROM revoked_tokens WHERE expires_at <= ?1")?
+        .execute([to_millis(now)])?;
+    Ok(())
+}
+
+pub fn active_revocations(c: &Connection, now: DateTime<Utc>) -> StoreResult<Vec<Revocation>> {
+    let mut stmt =
+        c.prepare_cached("SELECT key, expires_at FROM revoked_tokens WHERE expires_at > ?1")?;
+    let rows = stmt.query_map([to_millis(now)], |row| {
+        Ok(Revocation {
+            key: row.get(0)?,
+            until: from_millis(row.get(1)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

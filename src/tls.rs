@@ -1,0 +1,239 @@
+//! TLS material: the operator's certificate (`--tls-cert/--tls-key`), or a local CA made once
+//! and kept in `<data dir>/tls/`, plus a server certificate it signs for this box's names and
+//! LAN addresses. Owners install the CA (`GET /ca.crt`) once; when the box's address changes
+//! or the server certificate nears expiry, only the server certificate is re-issued, so devices
+//! keep trusting the box.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::net::{IpAddr, UdpSocket};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{Datelike, Duration, Utc};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use ring::digest;
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::secrets::write_private;
+
+/// Apple platforms refuse server certificates valid for more than 825 days.
+const SERVER_CERT_DAYS: i64 = 800;
+const RENEW_WHEN_DAYS_LEFT: i64 = 30;
+const CA_YEARS: i32 = 20;
+
+pub struct TlsMaterial {
+    pub server_config: Arc<ServerConfig>,
+    /// PEM of the local CA, when the box made its own.
+    pub ca_pem: Option<String>,
+}
+
+/// rustls needs one process-wide crypto provider; ours is ring (small, fast first handshake).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+pub fn load_operator_certificate(cert: &Path, key: &Path) -> anyhow::Result<TlsMaterial> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading certificate {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parsing certificate {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading private key {}", key.display()))?;
+    Ok(TlsMaterial {
+        server_config: server_config(chain, key)?,
+        ca_pem: None,
+    })
+}
+
+/// Loads or creates the local CA and a server certificate covering `names`.
+pub fn load_or_create_local(dir: &Path, names: &[String]) -> anyhow::Result<TlsMaterial> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let (ca_pem, ca_key) = load_or_create_ca(dir)?;
+    let (server_pem, server_key_pem) = load_or_issue_server_cert(dir, &ca_key, names)?;
+
+    let mut chain = vec![CertificateDer::from_pem_slice(server_pem.as_bytes())?];
+    chain.push(CertificateDer::from_pem_slice(ca_pem.as_bytes())?);
+    let key = PrivateKeyDer::from_pem_slice(server_key_pem.as_bytes())?;
+    Ok(TlsMaterial {
+        server_config: server_config(chain, key)?,
+        ca_pem: Some(ca_pem),
+    })
+}
+
+fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> anyhow::Result<Arc<ServerConfig>> {
+    let mut config = ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .context("certificate and key do not match")?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The CA's parameters are derived from its key alone, so the issuer can be rebuilt on every
+/// start without parsing the stored certificate.
+fn ca_params(key: &KeyPair) -> anyhow::Result<CertificateParams> {
+    let fingerprint = digest::digest(&digest::SHA256, key.public_key_raw());
+    let short: String = fingerprint.as_ref()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut params = CertificateParams::new(Vec::new())?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, format!("OrderSync local CA {short}"));
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "OrderSync");
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    Ok(params)
+}
+
+fn load_or_create_ca(dir: &Path) -> anyhow::Result<(String, KeyPair)> {
+    let (cert_path, key_path) = (dir.join("ca.crt"), dir.join("ca.key"));
+    if cert_path.exists() && key_path.exists() {
+        let key = KeyPair::from_pem(&fs::read_to_string(&key_path)?)
+            .with_context(|| format!("parsing {}", key_path.display()))?;
+        return Ok((fs::read_to_string(&cert_path)?, key));
+    }
+    let key = KeyPair::generate()?;
+    let mut params = ca_params(&key)?;
+    let today = Utc::now().date_naive();
+    params.not_before = date_time(today - Duration::days(1));
+    params.not_after = rcgen::date_time_ymd(today.year() + CA_YEARS, 1, 1);
+    let cert = params.self_signed(&key)?;
+    write_private(&key_path, key.serialize_pem().as_bytes())?;
+    fs::write(&cert_path, cert.pem())?;
+    // A new CA invalidates any server certificate signed by an old one.
+    let _ = fs::remove_file(dir.join("server.names"));
+    tracing::info!(path = %cert_path.display(), "created local certificate authority");
+    Ok((cert.pem(), key))
+}
+
+fn load_or_issue_server_cert(
+    dir: &Path,
+    ca_key: &KeyPair,
+    names: &[String],
+) -> anyhow::Result<(String, String)> {
+    let (cert_path, key_path, names_path) = (
+        dir.join("server.crt"),
+        dir.join("server.key"),
+        dir.join("server.names"),
+    );
+    let wanted: BTreeSet<String> = names.iter().cloned().collect();
+    let today = Utc::now().date_naive();
+    if let (Ok(cert), Ok(key), Ok(meta)) = (
+        fs::read_to_string(&cert_path),
+        fs::read_to_string(&key_path),
+        fs::read_to_string(&names_path),
+    ) {
+        let mut lines = meta.lines();
+        let not_after = lines
+            .next()
+            .and_then(|l| l.strip_prefix("not_after="))
+            .and_then(|d| d.parse::<chrono::NaiveDate>().ok());
+        let covered: BTreeSet<String> = lines.map(str::to_owned).collect();
+        let fresh = not_after.is_some_and(|d| d - today > Duration::days(RENEW_WHEN_DAYS_LEFT));
+        if fresh && wanted.is_subset(&covered) {
+            return Ok((cert, key));
+        }
+    }
+    // Keep names the old certificate covered, so an address that comes and goes stays valid.
+    let mut all = wanted;
+    if let Ok(meta) = fs::read_to_string(&names_path) {
+        all.extend(meta.lines().skip(1).map(str::to_owned));
+    }
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(all.iter().cloned().collect::<Vec<_>>())?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, format!("OrderSync {}", host_name()));
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    let not_before = today - Duration::days(1);
+    let not_after = today + Duration::days(SERVER_CERT_DAYS);
+    params.not_before = date_time(not_before);
+    params.not_after = date_time(not_after);
+    let issuer = Issuer::new(ca_params(ca_key)?, ca_key);
+    let cert = params.signed_by(&key, &issuer)?;
+
+    write_private(&key_path, key.serialize_pem().as_bytes())?;
+    fs::write(&cert_path, cert.pem())?;
+    let mut meta = format!("not_after={not_after}\n");
+    for name in &all {
+        meta.push_str(name);
+        meta.push('\n');
+    }
+    fs::write(&names_path, meta)?;
+    tracing::info!(names = ?all, "issued server certificate");
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// Midnight UTC of `date`, in rcgen's time type.
+fn date_time(date: chrono::NaiveDate) -> time::OffsetDateTime {
+    // Month and day come from a valid date, so they fit in a u8.
+    rcgen::date_time_ymd(date.year(), date.month() as u8, date.day() as u8)
+}
+
+pub fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// The address other machines on the LAN reach this box at: the source address the kernel
+/// would pick for an outside destination (no packet is sent).
+pub fn lan_address() -> Option<IpAddr> {
+    let socket = UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+}
+
+/// Every name a client might use for this box.
+pub fn local_names(extra_host: Option<&str>) -> Vec<String> {
+    let host = host_name();
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    if host != "localhost" {
+        names.push(format!("{host}.local"));
+        names.push(host);
+    }
+    if let Some(ip) = lan_address() {
+        names.push(ip.to_string());
+    }
+    if let Some(extra) = extra_host {
+        names.push(extra.to_owned());
+    }
+    names.sort();
+    names.dedup();
+    names
+}
