@@ -3,16 +3,14 @@
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Context, bail};
-use chrono::Utc;
 
+use crate::accounts::{self, NewAccount};
 use crate::auth::password::PasswordHasher;
 use crate::cli::{CreateOwnerArgs, ServeArgs, StoreArgs};
 use crate::config::Config;
-use crate::domain::ids::{RestaurantId, UserId};
-use crate::domain::restaurant::RestaurantName;
-use crate::domain::user::{Email, PersonName, Role, check_password_policy};
+use crate::error::AppError;
 use crate::server::Listeners;
-use crate::store::{self, NewRestaurant, NewUser, StoreError};
+use crate::store;
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::from_args(args)?;
@@ -49,38 +47,31 @@ pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
 }
 
 pub async fn create_owner(args: CreateOwnerArgs) -> anyhow::Result<()> {
-    let email = Email::parse(&args.email).map_err(|why| anyhow::anyhow!("--email: {why}"))?;
-    let name = PersonName::parse(&args.name).map_err(|why| anyhow::anyhow!("--name: {why}"))?;
-    let restaurant = RestaurantName::parse(&args.restaurant)
-        .map_err(|why| anyhow::anyhow!("--restaurant: {why}"))?;
     let password = read_password(args.password_stdin)?;
-    check_password_policy(&password).map_err(|why| anyhow::anyhow!("password: {why}"))?;
-
     let store = store::connect(&args.store.database_url()).await?;
-    let password_hash = PasswordHasher::new(args.bcrypt_cost)?
-        .hash(&password)
-        .await
-        .map_err(|e| anyhow::anyhow!("hashing the password: {e}"))?;
-    let owner = NewUser {
-        id: UserId::new(),
-        email,
-        password_hash,
-        name,
-        role: Role::Owner,
-        created_at: Utc::now(),
+    let passwords = PasswordHasher::new(args.bcrypt_cost)?;
+    let account = NewAccount {
+        email: &args.email,
+        password: &password,
+        name: &args.name,
     };
-    let restaurant = NewRestaurant {
-        id: RestaurantId::new(),
-        name: restaurant,
-    };
-    let (user, restaurant_id) = match store.create_owner(owner, restaurant).await {
-        Ok(created) => created,
-        Err(StoreError::Conflict(_)) => bail!("an account with email {} already exists", args.email),
-        Err(other) => return Err(anyhow::Error::new(other).context("creating the owner")),
-    };
+    let (user, restaurant_id) =
+        accounts::create_owner(&*store, &passwords, account, &args.restaurant)
+            .await
+            .map_err(describe)?;
     println!("owner_id={}", user.id);
     println!("restaurant_id={restaurant_id}");
     Ok(())
+}
+
+/// Turns an API-shaped error into a sentence for the terminal.
+fn describe(err: AppError) -> anyhow::Error {
+    match err {
+        AppError::Validation { field, reason } => anyhow::anyhow!("--{field}: {reason}"),
+        AppError::Conflict { message, .. } => anyhow::anyhow!("{message}"),
+        AppError::Internal(cause) => cause,
+        other => anyhow::anyhow!("{other}"),
+    }
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {

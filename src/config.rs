@@ -119,10 +119,16 @@ impl fmt::Debug for Config {
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("public_base_url", &self.public_base_url)
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("jwt_expires_in_secs", &self.jwt_expires_in_secs)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
-            .field("login_rate_limit_per_minute", &self.login_rate_limit_per_minute)
+            .field(
+                "login_rate_limit_per_minute",
+                &self.login_rate_limit_per_minute,
+            )
             .field("trusted_proxies", &self.trusted_proxies)
             .field("environment", &self.environment)
             .field("bcrypt_cost", &self.bcrypt_cost)

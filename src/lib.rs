@@ -1,6 +1,7 @@
 //! OrderSync: QR table ordering for restaurants. `main.rs` only parses the command line and
 //! calls into here; tests start the same server on ephemeral ports through `run`.
 
+pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -14,7 +14,11 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if production {
-        builder.json().flatten_event(true).with_current_span(true).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
     } else {
         builder.init();
     }

@@ -34,9 +34,8 @@ impl Listeners {
     pub fn bind(config: &Config) -> anyhow::Result<Listeners> {
         let https = TcpListener::bind((config.bind, config.port))
             .with_context(|| format!("binding HTTPS to {}:{}", config.bind, config.port))?;
-        let http = TcpListener::bind((config.bind, config.http_port)).with_context(|| {
-            format!("binding HTTP to {}:{}", config.bind, config.http_port)
-        })?;
+        let http = TcpListener::bind((config.bind, config.http_port))
+            .with_context(|| format!("binding HTTP to {}:{}", config.bind, config.http_port))?;
         Ok(Listeners {
             https,
             http: Some(http),

@@ -9,6 +9,7 @@ use axum::{Extension, Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::{self, NewAccount};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::auth::tokens::{
@@ -16,11 +17,11 @@ use crate::auth::tokens::{
     token_hash,
 };
 use crate::domain::ids::{RestaurantId, SessionId, UserId};
-use crate::domain::user::{Email, PersonName, Role, User, check_password_policy};
+use crate::domain::user::{Email, Role, User};
 use crate::error::AppError;
 use crate::http::context::RequestContext;
 use crate::http::extract::AppJson;
-use crate::store::{NewUser, RefreshOutcome, RefreshTokenRecord, Revocation, StoreError};
+use crate::store::{RefreshOutcome, RefreshTokenRecord, Revocation};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -138,28 +139,12 @@ async fn register(
     State(state): State<AppState>,
     AppJson(body): AppJson<RegisterRequest>,
 ) -> Result<impl IntoResponse, AppError> {
-    let email = Email::parse(&body.email).map_err(|why| AppError::validation("email", why))?;
-    check_password_policy(&body.password).map_err(|why| AppError::validation("password", why))?;
-    let name = PersonName::parse(&body.name).map_err(|why| AppError::validation("name", why))?;
-    let password_hash = state.passwords.hash(&body.password).await?;
-    let user = state
-        .store
-        .insert_user(NewUser {
-            id: UserId::new(),
-            email,
-            password_hash,
-            name,
-            role: Role::Customer,
-            created_at: Utc::now(),
-        })
-        .await
-        .map_err(|err| match err {
-            StoreError::Conflict(_) => AppError::Conflict {
-                message: "this email is already registered".into(),
-                details: Some(serde_json::json!({ "field": "email" })),
-            },
-            other => other.into(),
-        })?;
+    let account = NewAccount {
+        email: &body.email,
+        password: &body.password,
+        name: &body.name,
+    };
+    let user = accounts::register_customer(&*state.store, &state.passwords, account).await?;
     let tokens = start_session(&state, &user).await?;
     Ok((StatusCode::CREATED, Json(tokens)))
 }
@@ -267,10 +252,7 @@ async fn refresh(
     }
 }
 
-async fn me(
-    State(state): State<AppState>,
-    user: AuthUser,
-) -> Result<Json<MeResponse>, AppError> {
+async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<MeResponse>, AppError> {
     let found = state
         .store
         .user(user.user_id)

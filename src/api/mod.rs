@@ -6,9 +6,11 @@ pub mod ops;
 use axum::Router;
 
 use crate::app::AppState;
+use crate::error::AppError;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .nest("/api/v1/auth", auth::router())
         .merge(ops::router())
+        .fallback(|| async { AppError::NotFound("route") })
 }

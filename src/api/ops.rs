@@ -29,16 +29,20 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, AppE
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }
 
-pub(crate) async fn ca_certificate(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
-    let pem = state
-        .ca_certificate
-        .clone()
-        .ok_or(AppError::NotFound("local CA certificate (this box uses its own certificate)"))?;
+pub(crate) async fn ca_certificate(
+    State(state): State<AppState>,
+) -> Result<impl IntoResponse, AppError> {
+    let pem = state.ca_certificate.clone().ok_or(AppError::NotFound(
+        "local CA certificate (this box uses its own certificate)",
+    ))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/x-x509-ca-cert"),

@@ -65,10 +65,14 @@ fn bearer_token(parts: &Parts) -> Result<&str, AppError> {
         .to_str()
         .map_err(|_| AppError::Unauthorized("malformed Authorization header"))?;
     match header.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(token.trim())
         }
-        _ => Err(AppError::Unauthorized("expected `Authorization: Bearer <token>`")),
+        _ => Err(AppError::Unauthorized(
+            "expected `Authorization: Bearer <token>`",
+        )),
     }
 }
 

@@ -141,7 +141,13 @@ mod tests {
         let keys = TokenKeys::new(&[7; 32], 3600);
         let now = Utc::now();
         let issued = keys
-            .issue(&subject(), SessionId::new(), TokenType::Access, keys.access_ttl, now)
+            .issue(
+                &subject(),
+                SessionId::new(),
+                TokenType::Access,
+                keys.access_ttl,
+                now,
+            )
             .unwrap();
         let claims = keys.verify(&issued.token, TokenType::Access).unwrap();
         assert_eq!(claims.jti, issued.claims.jti);
@@ -154,7 +160,13 @@ mod tests {
         let other = TokenKeys::new(&[8; 32], 3600);
         let now = Utc::now();
         let issued = keys
-            .issue(&subject(), SessionId::new(), TokenType::Access, keys.access_ttl, now)
+            .issue(
+                &subject(),
+                SessionId::new(),
+                TokenType::Access,
+                keys.access_ttl,
+                now,
+            )
             .unwrap();
         assert!(other.verify(&issued.token, TokenType::Access).is_err());
         let old = keys

@@ -93,9 +93,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for AppPath
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| AppPath(value))
-            .map_err(|rejection: PathRejection| {
-                AppError::validation("path", rejection.body_text())
-            })
+            .map_err(|rejection: PathRejection| AppError::validation("path", rejection.body_text()))
     }
 }
 
@@ -148,7 +146,10 @@ mod tests {
             field_of(r#"{"name":"a","items":[{"quantity":1},{"quantity":"x"}]}"#),
             "items[1].quantity"
         );
-        assert_eq!(field_of(r#"{"name":"a","items":[{}]}"#), "items[0].quantity");
+        assert_eq!(
+            field_of(r#"{"name":"a","items":[{}]}"#),
+            "items[0].quantity"
+        );
         assert_eq!(field_of(r#"{"name":"a""#), "body");
         assert_eq!(field_of(r#"{"name":"a","items":[]} trailing"#), "body");
     }

@@ -16,7 +16,10 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("api_requests_total", "HTTP requests by method, route and status"),
+            Opts::new(
+                "api_requests_total",
+                "HTTP requests by method, route and status",
+            ),
             &["method", "path", "status"],
         )
         .expect("valid metric");
@@ -31,8 +34,8 @@ impl Metrics {
             &["path"],
         )
         .expect("valid metric");
-        let ws_connections = IntGauge::new("ws_connections", "Open WebSocket connections")
-            .expect("valid metric");
+        let ws_connections =
+            IntGauge::new("ws_connections", "Open WebSocket connections").expect("valid metric");
         registry
             .register(Box::new(requests.clone()))
             .expect("unique metric");

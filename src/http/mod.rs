@@ -29,7 +29,6 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// metrics) → catch panics → envelope guard → body limit → rate limit → routes.
 pub fn stack(routes: Router<AppState>, state: AppState) -> Router {
     routes
-        .fallback(|| async { AppError::NotFound("route") })
         .route_layer(middleware::from_fn(record_route))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -73,8 +73,16 @@ mod tests {
         }
         assert_eq!(limiter.check_at("ip", start), Err(1));
         assert!(limiter.check_at("other-ip", start).is_ok());
-        assert!(limiter.check_at("ip", start + Duration::from_secs(1)).is_ok());
-        assert!(limiter.check_at("ip", start + Duration::from_secs(1)).is_err());
+        assert!(
+            limiter
+                .check_at("ip", start + Duration::from_secs(1))
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .check_at("ip", start + Duration::from_secs(1))
+                .is_err()
+        );
     }
 
     #[test]

@@ -1,0 +1,260 @@
+//! The `ordersync` binary itself: subcommands, signals and logs.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::TestApp;
+
+fn ordersync() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ordersync"));
+    // Tests must not pick up a developer's .env or environment.
+    for var in [
+        "DATABASE_URL",
+        "ORDERSYNC_DATA_DIR",
+        "JWT_SECRET",
+        "PORT",
+        "HTTP_PORT",
+        "ENV",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_COLOR", "1").env("BCRYPT_COST", "4");
+    cmd
+}
+
+fn run_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn create_owner_then_login_as_that_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+
+    let migrate = ordersync()
+        .args(["migrate", "--data-dir", data])
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{migrate:?}");
+    let again = ordersync()
+        .args(["migrate", "--data-dir", data])
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "migrate must be idempotent: {again:?}"
+    );
+
+    let out = run_with_stdin(
+        ordersync().args([
+            "create-owner",
+            "--data-dir",
+            data,
+            "--email",
+            "boss@chicken.kr",
+            "--name",
+            "김사장",
+            "--restaurant",
+            "맛있는 치킨집",
+            "--password-stdin",
+        ]),
+        "owner-secret-1\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let restaurant_id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("restaurant_id="))
+        .expect("restaurant id printed")
+        .to_owned();
+    assert!(stdout.contains("owner_id="));
+
+    let dup = run_with_stdin(
+        ordersync().args([
+            "create-owner",
+            "--data-dir",
+            data,
+            "--email",
+            "boss@chicken.kr",
+            "--name",
+            "x",
+            "--restaurant",
+            "y",
+            "--password-stdin",
+        ]),
+        "owner-secret-2\n",
+    );
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already registered"));
+
+    let weak = run_with_stdin(
+        ordersync().args([
+            "create-owner",
+            "--data-dir",
+            data,
+            "--email",
+            "new@chicken.kr",
+            "--name",
+            "x",
+            "--restaurant",
+            "y",
+            "--password-stdin",
+        ]),
+        "short\n",
+    );
+    assert!(!weak.status.success());
+
+    let app = TestApp::spawn_in(dir.path(), |_| {}).await;
+    let login = app.login("boss@chicken.kr", "owner-secret-1").await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+    assert_eq!(login.body["user"]["role"], "OWNER");
+    assert_eq!(login.body["user"]["restaurant_id"], restaurant_id.as_str());
+    let me = app
+        .get(
+            "/api/v1/auth/me",
+            Some(login.body["access_token"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(me.body["role"], "OWNER");
+    assert_eq!(me.body["restaurant_id"], restaurant_id.as_str());
+    app.stop().await;
+}
+
+#[test]
+fn help_describes_every_command() {
+    let out = ordersync().arg("--help").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for command in ["serve", "migrate", "create-owner"] {
+        assert!(text.contains(command), "{text}");
+    }
+    let serve = ordersync().args(["serve", "--help"]).output().unwrap();
+    let text = String::from_utf8(serve.stdout).unwrap();
+    for flag in [
+        "--data-dir",
+        "--port",
+        "--http-port",
+        "--allow-plain-http",
+        "--tls-cert",
+        "--rate-limit-per-minute",
+        "--trusted-proxies",
+        "[env: PORT=",
+    ] {
+        assert!(text.contains(flag), "serve --help lacks {flag}: {text}");
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_http(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return;
+        }
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+    panic!("server on port {port} did not start");
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "server ignored SIGTERM");
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn the_binary_logs_json_in_production_without_secrets_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (https, http) = (free_port(), free_port());
+    let mut child = ordersync()
+        .args([
+            "serve",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args([
+            "--port",
+            &https.to_string(),
+            "--http-port",
+            &http.to_string(),
+        ])
+        .arg("--allow-plain-http")
+        .env("ENV", "production")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_http(http);
+
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let res = client
+        .get(format!(
+            "http://127.0.0.1:{http}/api/v1/auth/me?token=QUERY-SECRET-123"
+        ))
+        .header("Authorization", "Bearer HEADER-SECRET-456")
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+
+    let status = terminate(&mut child);
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(!logs.contains("QUERY-SECRET-123"), "{logs}");
+    assert!(!logs.contains("HEADER-SECRET-456"), "{logs}");
+    let request_line = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "API Request")
+        .unwrap_or_else(|| panic!("no JSON request log in: {logs}"));
+    assert_eq!(request_line["path"], "/api/v1/auth/me");
+    assert_eq!(request_line["status"], 401);
+    assert_eq!(request_line["method"], "GET");
+    assert_eq!(request_line["ip"], "127.0.0.1");
+    assert!(request_line.get("duration_ms").is_some());
+    assert!(
+        logs.contains("trace-me-42"),
+        "request id must be in the log line's span: {logs}"
+    );
+}

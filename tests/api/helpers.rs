@@ -1,0 +1,269 @@
+//! `TestApp`: a real OrderSync server on ephemeral ports with its own data directory, and a
+//! client to drive it.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::time::Duration;
+
+use ordersync::config::Config;
+use ordersync::server::Listeners;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+static INIT: Once = Once::new();
+
+fn init() {
+    INIT.call_once(|| {
+        ordersync::tls::install_crypto_provider();
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+pub struct TestApp {
+    /// Plain-HTTP base URL (tests allow plain HTTP unless they say otherwise).
+    pub base: String,
+    pub https_port: u16,
+    pub http_port: u16,
+    pub data_dir: PathBuf,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    // Dropped last: the server must stop before its directory disappears.
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().to_owned();
+        let mut app = Self::spawn_in(&path, configure).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// Starts a server on an existing data directory (to test restarts).
+    pub async fn spawn_in(data_dir: &Path, configure: impl FnOnce(&mut Config)) -> TestApp {
+        init();
+        let mut config = Config::for_test(data_dir);
+        configure(&mut config);
+        let https = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let http = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let https_port = https.local_addr().unwrap().port();
+        let http_port = http.local_addr().unwrap().port();
+        let listeners = Listeners {
+            https,
+            http: Some(http),
+        };
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(ordersync::run(config, listeners, async move {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let app = TestApp {
+            base: format!("http://127.0.0.1:{http_port}"),
+            https_port,
+            http_port,
+            data_dir: data_dir.to_owned(),
+            client,
+            shutdown: Some(shutdown),
+            task: Some(task),
+            _dir: None,
+        };
+        app.wait_until_up().await;
+        app
+    }
+
+    async fn wait_until_up(&self) {
+        for _ in 0..200 {
+            let url = format!("https://127.0.0.1:{}/healthz", self.https_port);
+            // Any TLS answer (even an untrusted certificate) means the listener is up; the
+            // plain listener may be a redirect, so probe both.
+            let plain = self
+                .client
+                .get(format!("http://127.0.0.1:{}/healthz", self.http_port))
+                .send()
+                .await;
+            if plain.is_ok() || self.client.get(&url).send().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("server did not come up");
+    }
+
+    /// Stops the server and waits until it has finished.
+    pub async fn stop(mut self) {
+        self.stop_inner().await;
+    }
+
+    async fn stop_inner(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(15), task)
+                .await
+                .expect("server stops within 15 s")
+                .expect("server task")
+                .expect("server exits cleanly");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        into_response(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Registers a customer and returns the login-shaped response body.
+    pub async fn register(&self, email: &str) -> Value {
+        let res = self
+            .post(
+                "/api/v1/auth/register",
+                None,
+                json!({ "email": email, "password": "correct-horse", "name": "테스트 손님" }),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+        res.body
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Creates an owner and restaurant through the library (as the CLI does) and logs in.
+    /// Returns (access token, restaurant id).
+    pub async fn owner(&self, email: &str, restaurant: &str) -> (String, String) {
+        let store = ordersync::store::connect(&self.db_path()).await.unwrap();
+        let passwords = ordersync::auth::password::PasswordHasher::new(4).unwrap();
+        let account = ordersync::accounts::NewAccount {
+            email,
+            password: "owner-password",
+            name: "사장님",
+        };
+        let (_, restaurant_id) =
+            ordersync::accounts::create_owner(&*store, &passwords, account, restaurant)
+                .await
+                .unwrap();
+        let res = self.login(email, "owner-password").await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        (
+            res.body["access_token"].as_str().unwrap().to_owned(),
+            restaurant_id.to_string(),
+        )
+    }
+
+    pub fn db_path(&self) -> String {
+        self.data_dir
+            .join("ordersync.db")
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// A fresh read-only look at the database, for asserting what (didn't) change.
+    pub fn count(&self, sql: &str) -> i64 {
+        let conn = rusqlite::Connection::open(self.db_path()).unwrap();
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+pub async fn into_response(res: reqwest::Response) -> Response {
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.bytes().await.expect("body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Asserts the seed's error envelope with the given status and code; returns `details`.
+pub fn assert_error(res: &Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(res.status, status, "body: {}", res.body);
+    assert_eq!(res.body["error"]["code"], code, "body: {}", res.body);
+    assert!(
+        res.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "message missing: {}",
+        res.body
+    );
+    res.body["error"]["details"].clone()
+}
+
+pub fn assert_validation(res: &Response, field: &str) {
+    let details = assert_error(res, StatusCode::BAD_REQUEST, "VALIDATION_ERROR");
+    assert_eq!(details["field"], field, "body: {}", res.body);
+    assert!(details["reason"].as_str().is_some_and(|r| !r.is_empty()));
+}
+
+pub fn token(body: &Value, which: &str) -> String {
+    body[which].as_str().expect("token in body").to_owned()
+}

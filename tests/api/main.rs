@@ -1,0 +1,9 @@
+//! The one integration-test binary: every test starts a real server (real SQLite file in a
+//! temp dir, real HTTP/HTTPS) on ephemeral ports and drives it as a client would.
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod errors;
+mod ops;

@@ -1,0 +1,124 @@
+use reqwest::StatusCode;
+
+use crate::helpers::{TestApp, assert_error};
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = TestApp::spawn().await;
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.body["status"], "ok");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.body["status"], "ready");
+}
+
+#[tokio::test]
+async fn https_with_the_generated_ca_and_http_redirects() {
+    let app = TestApp::spawn_with(|c| c.allow_plain_http = false).await;
+
+    let ca_pem = std::fs::read(app.data_dir.join("tls/ca.crt")).unwrap();
+    let trusting = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
+        .build()
+        .unwrap();
+    for host in ["localhost", "127.0.0.1"] {
+        let res = trusting
+            .get(format!("https://{host}:{}/healthz", app.https_port))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("TLS to {host} failed: {e:?}"));
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    // A client that does not trust the CA is refused, so the check above means something.
+    let untrusting = reqwest::Client::builder().no_proxy().build().unwrap();
+    assert!(
+        untrusting
+            .get(format!("https://localhost:{}/healthz", app.https_port))
+            .send()
+            .await
+            .is_err()
+    );
+
+    // The CA is downloadable over HTTPS and, before a device trusts it, over plain HTTP.
+    let served = trusting
+        .get(format!("https://localhost:{}/ca.crt", app.https_port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.status(), StatusCode::OK);
+    assert_eq!(served.bytes().await.unwrap(), ca_pem);
+    let over_http = app.client.get(app.url("/ca.crt")).send().await.unwrap();
+    assert_eq!(over_http.status(), StatusCode::OK);
+    assert_eq!(over_http.bytes().await.unwrap(), ca_pem);
+
+    let redirect = app
+        .client
+        .get(format!(
+            "http://localhost:{}/api/v1/auth/me?x=1",
+            app.http_port
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(redirect.status().is_redirection(), "{}", redirect.status());
+    assert_eq!(
+        redirect.headers()["location"],
+        format!("https://localhost:{}/api/v1/auth/me?x=1", app.https_port).as_str()
+    );
+}
+
+#[tokio::test]
+async fn the_request_over_the_limit_gets_429_with_retry_after() {
+    let app = TestApp::spawn_with(|c| c.rate_limit_per_minute = 5).await;
+    for i in 0..5 {
+        let res = app.get("/api/v1/auth/me", None).await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED, "request {i}");
+    }
+    let limited = app.get("/api/v1/auth/me", None).await;
+    let details = assert_error(
+        &limited,
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMIT_EXCEEDED",
+    );
+    let retry_after: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(details["retry_after_seconds"], retry_after);
+    // Monitoring is never limited.
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+    assert_eq!(app.get("/metrics", None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let app = TestApp::spawn().await;
+    app.register("metrics@example.com").await;
+    app.get("/api/v1/auth/me", None).await;
+    app.get("/api/v1/auth/me", None).await;
+    app.get("/definitely/not/a/route/12345", None).await;
+
+    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    let has = |line: &str| text.lines().any(|l| l == line);
+    assert!(
+        has(r#"api_requests_total{method="POST",path="/api/v1/auth/register",status="201"} 1"#),
+        "{text}"
+    );
+    assert!(
+        has(r#"api_requests_total{method="GET",path="/api/v1/auth/me",status="401"} 2"#),
+        "{text}"
+    );
+    assert!(
+        has(r#"api_requests_total{method="GET",path="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"api_request_duration_seconds_bucket{path="/api/v1/auth/register""#));
+    assert!(!text.contains("12345"), "raw paths must not become labels");
+}
