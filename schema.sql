@@ -18,6 +18,13 @@ CREATE TABLE IF NOT EXISTS restaurants (
     owner_id               TEXT NOT NULL UNIQUE REFERENCES users(id),
     name                   TEXT NOT NULL,
     table_ordering_enabled INTEGER NOT NULL DEFAULT 1,
+    payment_mode           TEXT NOT NULL DEFAULT 'PREPAY' CHECK (payment_mode IN ('PREPAY', 'POSTPAY')),
+    time_zone              TEXT NOT NULL DEFAULT 'Asia/Seoul',
+    -- Bumped by every change to the menu or to the settings the menu document shows; cached
+    -- menus and order pricing are checked against it.
+    revision               INTEGER NOT NULL DEFAULT 0,
+    -- The last order-event sequence number handed out for this restaurant.
+    event_seq              INTEGER NOT NULL DEFAULT 0,
     created_at             INTEGER NOT NULL
 );
 
@@ -41,3 +48,125 @@ CREATE TABLE IF NOT EXISTS revoked_tokens (
     key        TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS menu_categories (
+    id            TEXT PRIMARY KEY,
+    restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
+    name          TEXT NOT NULL,
+    position      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_menu_categories_restaurant ON menu_categories(restaurant_id, position);
+
+-- The seed's menu items. Items dropped from the menu are archived, not deleted, because order
+-- lines keep referring to them.
+CREATE TABLE IF NOT EXISTS menus (
+    id            TEXT PRIMARY KEY,
+    restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
+    category_id   TEXT REFERENCES menu_categories(id) ON DELETE SET NULL,
+    name          TEXT NOT NULL,
+    price         INTEGER NOT NULL CHECK (price >= 0),
+    description   TEXT NOT NULL DEFAULT '',
+    image_url     TEXT,
+    is_available  INTEGER NOT NULL DEFAULT 1,
+    position      INTEGER NOT NULL DEFAULT 0,
+    options       TEXT NOT NULL DEFAULT '[]',  -- JSON list of options (id, name, choices, …)
+    archived_at   INTEGER,
+    created_at    INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_menus_restaurant ON menus(restaurant_id, archived_at);
+
+-- A customer who ordered from a table QR code without an account.
+CREATE TABLE IF NOT EXISTS guests (
+    id            TEXT PRIMARY KEY,
+    restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
+    table_number  TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS orders (
+    id               TEXT PRIMARY KEY,
+    restaurant_id    TEXT NOT NULL REFERENCES restaurants(id),
+    customer_id      TEXT REFERENCES users(id),
+    guest_id         TEXT REFERENCES guests(id),
+    order_number     TEXT NOT NULL,
+    business_day     TEXT NOT NULL,                -- YYYY-MM-DD in the restaurant's time zone
+    table_number     TEXT,
+    total_amount     INTEGER NOT NULL CHECK (total_amount >= 0),
+    status           TEXT NOT NULL CHECK (status IN
+                       ('PENDING', 'ACCEPTED', 'READY', 'COMPLETED', 'REJECTED', 'CANCELLED')),
+    payment_status   TEXT NOT NULL DEFAULT 'PENDING' CHECK (payment_status IN
+                       ('PENDING', 'PAID', 'REFUND_PENDING', 'REFUNDED')),
+    payment_mode     TEXT NOT NULL CHECK (payment_mode IN ('PREPAY', 'POSTPAY')),
+    special_requests TEXT,
+    estimated_ready_at INTEGER,
+    owner_message    TEXT,
+    reject_reason    TEXT,
+    cancel_reason    TEXT,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL,
+    CHECK ((customer_id IS NULL) <> (guest_id IS NULL)),
+    UNIQUE (restaurant_id, business_day, order_number)
+);
+CREATE INDEX IF NOT EXISTS idx_restaurant_status ON orders(restaurant_id, status);
+CREATE INDEX IF NOT EXISTS idx_orders_restaurant_created ON orders(restaurant_id, created_at);
+CREATE INDEX IF NOT EXISTS idx_customer ON orders(customer_id, created_at);
+CREATE INDEX IF NOT EXISTS idx_orders_guest ON orders(guest_id, created_at);
+
+-- Order lines keep a snapshot of what was ordered: name, unit price (with option deltas) and
+-- the chosen options, so later menu edits never change a past order.
+CREATE TABLE IF NOT EXISTS order_items (
+    id          TEXT PRIMARY KEY,
+    order_id    TEXT NOT NULL REFERENCES orders(id),
+    menu_id     TEXT NOT NULL REFERENCES menus(id),
+    name        TEXT NOT NULL,
+    quantity    INTEGER NOT NULL CHECK (quantity BETWEEN 1 AND 99),
+    unit_price  INTEGER NOT NULL,
+    options     TEXT NOT NULL DEFAULT '[]',    -- JSON list of {option_id, name, choice, price_delta}
+    line_total  INTEGER NOT NULL,
+    position    INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_order_items_order ON order_items(order_id);
+
+-- Orders per restaurant per business day, for A001, A002, …
+CREATE TABLE IF NOT EXISTS order_counters (
+    restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
+    business_day  TEXT NOT NULL,
+    last_number   INTEGER NOT NULL,
+    PRIMARY KEY (restaurant_id, business_day)
+) WITHOUT ROWID;
+
+-- Order POSTs made with an Idempotency-Key, so a retry returns the first answer.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    owner_key     TEXT NOT NULL,                 -- the customer's user or guest id
+    key           TEXT NOT NULL,
+    request_hash  TEXT NOT NULL,
+    order_id      TEXT NOT NULL REFERENCES orders(id),
+    created_at    INTEGER NOT NULL,
+    PRIMARY KEY (owner_key, key)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS payments (
+    id               TEXT PRIMARY KEY,
+    order_id         TEXT NOT NULL REFERENCES orders(id),
+    amount           INTEGER NOT NULL,
+    status           TEXT NOT NULL,              -- 'PENDING', 'COMPLETED', 'FAILED', …
+    method           TEXT,                       -- 'COUNTER' for POSTPAY; Toss's method otherwise
+    toss_payment_key TEXT,
+    approved_at      INTEGER,
+    created_at       INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_payments_order ON payments(order_id);
+
+-- Every order state change, in order, per restaurant: the audit trail, and what live clients
+-- replay from after a reconnect.
+CREATE TABLE IF NOT EXISTS order_events (
+    restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
+    seq           INTEGER NOT NULL,
+    order_id      TEXT NOT NULL REFERENCES orders(id),
+    type          TEXT NOT NULL,
+    payload       TEXT NOT NULL,                 -- the live message, JSON
+    created_at    INTEGER NOT NULL,
+    PRIMARY KEY (restaurant_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idx_order_events_order ON order_events(order_id, seq);

@@ -8,9 +8,15 @@ use anyhow::Context;
 use chrono::Utc;
 
 use crate::auth::password::PasswordHasher;
+use crate::auth::table::TableSigner;
 use crate::auth::tokens::TokenKeys;
-use crate::cache::{LocalRevocations, RevocationList};
+use crate::cache::{LocalRevocations, MenuCache, MenuSnapshot, RevocationList};
+use crate::clock::Clock;
 use crate::config::Config;
+use crate::domain::ids::{OrderId, RestaurantId};
+use crate::domain::order::Order;
+use crate::error::AppError;
+use crate::events::{EventBus, LocalBus, OrderEvent};
 use crate::http::metrics::Metrics;
 use crate::http::ratelimit::RateLimiter;
 use crate::secrets;
@@ -32,6 +38,12 @@ pub struct AppState {
     pub passwords: Arc<PasswordHasher>,
     pub metrics: Arc<Metrics>,
     pub limits: Arc<RateLimits>,
+    pub menus: Arc<MenuCache>,
+    pub tables: Arc<TableSigner>,
+    pub events: Arc<dyn EventBus>,
+    pub clock: Clock,
+    /// Where clients reach this box: base of payment, WebSocket and table URLs.
+    pub base_url: Arc<str>,
     /// The local CA certificate (PEM) owners install on their devices; `None` when the
     /// operator supplied their own certificate.
     pub ca_certificate: Option<Arc<str>>,
@@ -45,6 +57,7 @@ impl AppState {
             None => secrets::load_or_create(&config.data_dir.join("jwt.secret"), 64)?,
         };
         let tokens = TokenKeys::new(&jwt_secret, config.jwt_expires_in_secs);
+        let tables = TableSigner::new(&load_table_secret(&config.data_dir)?);
         let passwords = PasswordHasher::new(config.bcrypt_cost)?;
 
         // Revocations survive restarts: reload the ones still in force.
@@ -61,7 +74,18 @@ impl AppState {
             api: RateLimiter::per_minute(config.rate_limit_per_minute),
             login: RateLimiter::per_minute(config.login_rate_limit_per_minute),
         };
+        let base_url: Arc<str> = Arc::from(
+            config
+                .public_base_url
+                .clone()
+                .unwrap_or_else(|| format!("https://localhost:{}", config.port)),
+        );
         Ok(AppState {
+            clock: config.clock.clone(),
+            base_url,
+            menus: Arc::new(MenuCache::default()),
+            tables: Arc::new(tables),
+            events: Arc::new(LocalBus::default()),
             config: Arc::new(config),
             store,
             revocations: Arc::new(revocations),
@@ -71,5 +95,40 @@ impl AppState {
             limits: Arc::new(limits),
             ca_certificate: ca_certificate.map(Arc::from),
         })
+    }
+}
+
+/// The key of signed table URLs; kept in the data dir so printed QR codes stay valid.
+pub fn load_table_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    secrets::load_or_create(&data_dir.join("table.secret"), 32)
+}
+
+impl AppState {
+    /// The restaurant's menu snapshot, from the cache or the store.
+    pub async fn menu(&self, id: RestaurantId) -> Result<Option<Arc<MenuSnapshot>>, AppError> {
+        let store = self.store.clone();
+        Ok(self
+            .menus
+            .get_or_load(id, || async move { store.menu(id).await })
+            .await?)
+    }
+
+    /// Makes a committed order event visible to live clients.
+    pub fn publish(&self, event: OrderEvent) {
+        self.events.publish(event);
+    }
+
+    pub fn payment_url(&self, order: &Order) -> Option<String> {
+        order
+            .payment_required
+            .then(|| format!("{}/pay/{}", self.base_url, order.id))
+    }
+
+    pub fn websocket_url(&self, order: OrderId) -> String {
+        let base = self
+            .base_url
+            .replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1);
+        format!("{base}/ws/orders/{order}")
     }
 }

@@ -1,14 +1,21 @@
-//! The cache seam. Today: the revocation list (logged-out access tokens and sessions), held in
-//! moka with a per-entry lifetime equal to the longest any affected token could still live, as
-//! the seed's Redis blacklist. The `postgres` build backs the same trait with Redis so every
-//! instance agrees; moka stays the local cache in both builds.
+//! The cache seam: the revocation list (logged-out access tokens and sessions), held in moka
+//! with a per-entry lifetime equal to the longest any affected token could still live, as the
+//! seed's Redis blacklist (the `postgres` build backs the same trait with Redis so every
+//! instance agrees); and the menu cache, local moka in both builds.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use moka::Expiry;
 use moka::future::Cache;
+
+use crate::domain::ids::{MenuItemId, RestaurantId};
+use crate::domain::menu::{Category, MenuDocument, MenuItem, MenuRestaurant};
+use crate::domain::restaurant::Restaurant;
 
 #[async_trait]
 pub trait RevocationList: Send + Sync + 'static {
@@ -64,5 +71,132 @@ impl RevocationList for LocalRevocations {
 
     async fn is_revoked(&self, key: &str) -> bool {
         self.entries.get(key).await.is_some()
+    }
+}
+
+/// A restaurant's menu as served: the parsed document (for pricing orders) and its
+/// pre-serialized bytes with an ETag (for `GET /restaurants/{id}/menu`).
+pub struct MenuSnapshot {
+    pub restaurant: Restaurant,
+    pub categories: Vec<Category>,
+    index: HashMap<MenuItemId, (usize, usize)>,
+    pub body: Bytes,
+    pub etag: String,
+}
+
+impl MenuSnapshot {
+    pub fn new(restaurant: Restaurant, categories: Vec<Category>) -> MenuSnapshot {
+        let document = MenuDocument {
+            restaurant: Some(MenuRestaurant {
+                id: restaurant.id,
+                name: restaurant.name.clone(),
+                table_ordering_enabled: restaurant.table_ordering_enabled,
+            }),
+            categories,
+        };
+        let body = Bytes::from(serde_json::to_vec(&document).expect("menus serialize"));
+        let digest = ring::digest::digest(&ring::digest::SHA256, &body);
+        let etag = format!(
+            "\"{}\"",
+            digest.as_ref()[..12]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        let categories = document.categories;
+        let index = categories
+            .iter()
+            .enumerate()
+            .flat_map(|(c, category)| {
+                category
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, item)| (item.id(), (c, i)))
+            })
+            .collect();
+        MenuSnapshot {
+            restaurant,
+            categories,
+            index,
+            body,
+            etag,
+        }
+    }
+
+    pub fn item(&self, id: MenuItemId) -> Option<&MenuItem> {
+        self.index
+            .get(&id)
+            .map(|&(c, i)| &self.categories[c].items[i])
+    }
+}
+
+/// Menus by restaurant, kept until changed. Every change invalidates at once; the five-minute
+/// lifetime is only a safety net. A load that raced with an invalidation is not cached, so a
+/// stale menu can never outlive the change that replaced it.
+pub struct MenuCache {
+    entries: Cache<RestaurantId, Arc<MenuSnapshot>>,
+    generations: Mutex<HashMap<RestaurantId, u64>>,
+}
+
+impl Default for MenuCache {
+    fn default() -> Self {
+        MenuCache {
+            entries: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+            generations: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl MenuCache {
+    fn generation(&self, id: RestaurantId) -> u64 {
+        let generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        generations.get(&id).copied().unwrap_or(0)
+    }
+
+    /// The cached snapshot, or one built from `load` (`None`: no such restaurant).
+    pub async fn get_or_load<F, Fut, E>(
+        &self,
+        id: RestaurantId,
+        load: F,
+    ) -> Result<Option<Arc<MenuSnapshot>>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<(Restaurant, Vec<Category>)>, E>>,
+    {
+        if let Some(snapshot) = self.entries.get(&id).await {
+            return Ok(Some(snapshot));
+        }
+        let generation = self.generation(id);
+        let Some((restaurant, categories)) = load().await? else {
+            return Ok(None);
+        };
+        let snapshot = Arc::new(MenuSnapshot::new(restaurant, categories));
+        if self.generation(id) == generation {
+            self.entries.insert(id, snapshot.clone()).await;
+        }
+        Ok(Some(snapshot))
+    }
+
+    pub async fn invalidate(&self, id: RestaurantId) {
+        {
+            let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+            *generations.entry(id).or_insert(0) += 1;
+        }
+        self.entries.invalidate(&id).await;
+    }
+
+    /// Drops snapshots older than the revisions the store reports.
+    pub async fn invalidate_stale(&self, revisions: &[(RestaurantId, i64)]) {
+        for &(id, revision) in revisions {
+            if let Some(snapshot) = self.entries.get(&id).await
+                && snapshot.restaurant.revision != revision
+            {
+                self.invalidate(id).await;
+            }
+        }
     }
 }

@@ -30,6 +30,56 @@ pub enum Command {
     Migrate(StoreArgs),
     /// Create an OWNER account and their restaurant; prints both ids.
     CreateOwner(CreateOwnerArgs),
+    /// Print the signed URL of a table's QR code.
+    TableUrl(TableUrlArgs),
+    /// Export or import a restaurant's menu as the JSON document of the menu API.
+    #[command(subcommand)]
+    Menu(MenuCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TableUrlArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// The restaurant's id (as printed by create-owner).
+    #[arg(long)]
+    pub restaurant: String,
+
+    /// The table label printed on the QR code, e.g. 3 or A-12.
+    #[arg(long)]
+    pub table: String,
+
+    /// Base URL customers' phones reach the box at (default: https://<LAN address>:<PORT>).
+    #[arg(long, env = "PUBLIC_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// HTTPS port used for the default base URL.
+    #[arg(long, env = "PORT", default_value_t = 8443)]
+    pub port: u16,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MenuCommand {
+    /// Print the menu document to standard output.
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The restaurant's id.
+        #[arg(long)]
+        restaurant: String,
+    },
+    /// Replace the menu with a document (the same shape export prints). Items keep their ids
+    /// when the document gives them; items left out are archived.
+    Import {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The restaurant's id.
+        #[arg(long)]
+        restaurant: String,
+        /// The menu document (JSON); `-` reads standard input.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -48,6 +98,11 @@ pub struct StoreArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+
+    /// Create (once) a demo restaurant with a Korean menu and its owner, and print the
+    /// customer table URL, the owner dashboard URL and the owner login.
+    #[arg(long)]
+    pub demo: bool,
 
     /// Address of the HTTPS (and HTTP) listeners.
     #[arg(long, env = "BIND", default_value = "0.0.0.0")]

@@ -6,8 +6,12 @@ use anyhow::{Context, bail};
 
 use crate::accounts::{self, NewAccount};
 use crate::auth::password::PasswordHasher;
-use crate::cli::{CreateOwnerArgs, ServeArgs, StoreArgs};
+use crate::auth::table::TableSigner;
+use crate::cli::{CreateOwnerArgs, MenuCommand, ServeArgs, StoreArgs, TableUrlArgs};
 use crate::config::Config;
+use crate::domain::ids::RestaurantId;
+use crate::domain::menu::{MenuDocument, MenuRestaurant};
+use crate::domain::table::parse_table_label;
 use crate::error::AppError;
 use crate::server::Listeners;
 use crate::store;
@@ -62,6 +66,94 @@ pub async fn create_owner(args: CreateOwnerArgs) -> anyhow::Result<()> {
     println!("owner_id={}", user.id);
     println!("restaurant_id={restaurant_id}");
     Ok(())
+}
+
+async fn existing_restaurant(
+    store: &dyn store::Store,
+    id: &str,
+) -> anyhow::Result<crate::domain::restaurant::Restaurant> {
+    let id: RestaurantId = id
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--restaurant: {id:?} is not a restaurant id"))?;
+    store
+        .restaurant(id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no restaurant {id} in this database"))
+}
+
+pub async fn table_url(args: TableUrlArgs) -> anyhow::Result<()> {
+    let store = store::connect(&args.store.database_url()).await?;
+    let restaurant = existing_restaurant(&*store, &args.restaurant).await?;
+    let table = parse_table_label("table", &args.table)
+        .map_err(|e| anyhow::anyhow!("--table: {}", e.reason))?;
+    let base = match args.base_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let host = crate::tls::lan_address()
+                .map_or_else(|| "localhost".to_owned(), |ip| ip.to_string());
+            format!("https://{host}:{}", args.port)
+        }
+    };
+    let signer = TableSigner::new(&crate::app::load_table_secret(&args.store.data_dir)?);
+    println!("{}", signer.url(&base, restaurant.id, &table));
+    Ok(())
+}
+
+pub async fn menu(command: MenuCommand) -> anyhow::Result<()> {
+    match command {
+        MenuCommand::Export { store, restaurant } => {
+            let store = store::connect(&store.database_url()).await?;
+            let restaurant = existing_restaurant(&*store, &restaurant).await?;
+            let (restaurant, categories) = store
+                .menu(restaurant.id)
+                .await?
+                .context("the restaurant disappeared")?;
+            let document = MenuDocument {
+                restaurant: Some(MenuRestaurant {
+                    id: restaurant.id,
+                    name: restaurant.name,
+                    table_ordering_enabled: restaurant.table_ordering_enabled,
+                }),
+                categories,
+            };
+            println!("{}", serde_json::to_string_pretty(&document)?);
+        }
+        MenuCommand::Import {
+            store,
+            restaurant,
+            file,
+        } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
+            };
+            let document: MenuDocument = crate::http::extract::parse_json(text.as_bytes())
+                .map_err(|e| describe_document_error(e, &file))?;
+            let store = store::connect(&store.database_url()).await?;
+            let restaurant = existing_restaurant(&*store, &restaurant).await?;
+            let items: usize = document.categories.iter().map(|c| c.items.len()).sum();
+            let categories = document.categories.len();
+            crate::api::menu::store_menu(&*store, restaurant.id, document)
+                .await
+                .map_err(|e| describe_document_error(e, &file))?;
+            println!(
+                "imported {categories} categories and {items} items into {}",
+                restaurant.name
+            );
+        }
+    }
+    Ok(())
+}
+
+fn describe_document_error(err: AppError, file: &std::path::Path) -> anyhow::Error {
+    match err {
+        AppError::Validation { field, reason } => {
+            anyhow::anyhow!("{}: {field}: {reason}", file.display())
+        }
+        other => describe(other),
+    }
 }
 
 /// Turns an API-shaped error into a sentence for the terminal.

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 use crate::cli::ServeArgs;
+use crate::clock::Clock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {
@@ -33,6 +34,10 @@ pub struct Config {
     pub trusted_proxies: Vec<IpAddr>,
     pub environment: Environment,
     pub bcrypt_cost: u32,
+    /// Create and announce the demo restaurant on start.
+    pub demo: bool,
+    /// Business time (orders, business days); tests move it forward.
+    pub clock: Clock,
 }
 
 impl Config {
@@ -68,6 +73,8 @@ impl Config {
             trusted_proxies: args.trusted_proxies,
             environment,
             bcrypt_cost: args.bcrypt_cost,
+            demo: args.demo,
+            clock: Clock::default(),
         })
     }
 
@@ -91,6 +98,8 @@ impl Config {
             trusted_proxies: Vec::new(),
             environment: Environment::Development,
             bcrypt_cost: 4,
+            demo: false,
+            clock: Clock::default(),
         }
     }
 }
@@ -132,6 +141,7 @@ impl fmt::Debug for Config {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("environment", &self.environment)
             .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("demo", &self.demo)
             .finish()
     }
 }

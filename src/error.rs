@@ -186,6 +186,15 @@ impl IntoResponse for AppError {
     }
 }
 
+impl From<crate::domain::error::FieldError> for AppError {
+    fn from(err: crate::domain::error::FieldError) -> Self {
+        AppError::Validation {
+            field: err.field,
+            reason: err.reason,
+        }
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(err: StoreError) -> Self {
         match err {

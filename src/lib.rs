@@ -8,10 +8,13 @@ pub mod auth;
 pub mod blocking;
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod secrets;
 pub mod server;
@@ -42,7 +45,47 @@ pub async fn run(
     };
     let state = AppState::build(config, tls.ca_pem.clone()).await?;
     announce(&state, &listeners);
-    server::serve(state, tls.server_config, listeners, shutdown).await
+    if state.config.demo {
+        let demo = demo::ensure(&state).await?;
+        announce_demo(&state, &demo);
+    }
+    let watcher = tokio::spawn(watch_menu_revisions(state.clone()));
+    let result = server::serve(state, tls.server_config, listeners, shutdown).await;
+    watcher.abort();
+    result
+}
+
+/// Notices menu changes made outside this process (e.g. `ordersync menu import`) and drops
+/// the cached copies; changes made through the API invalidate at once anyway.
+async fn watch_menu_revisions(state: AppState) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        match state.store.restaurant_revisions().await {
+            Ok(revisions) => state.menus.invalidate_stale(&revisions).await,
+            Err(err) => tracing::warn!(error = %err, "checking menu revisions failed"),
+        }
+    }
+}
+
+fn announce_demo(state: &AppState, demo: &demo::Demo) {
+    let table_url = state.tables.url(&state.base_url, demo.restaurant_id, "1");
+    let password = demo.password.as_deref().unwrap_or(
+        "(unknown: the password file is gone; delete the data dir to recreate the demo)",
+    );
+    // Printed, not logged: this is the one screen a new user must see.
+    println!();
+    println!("  OrderSync demo — 맛있는 치킨집");
+    println!("  Customer, table 1:  {table_url}");
+    println!("  Owner dashboard:    {}/owner", state.base_url);
+    println!("  Owner login:        {} / {password}", demo.email);
+    if state.ca_certificate.is_some() {
+        println!(
+            "  Trust the box once: http://<this box>:{}/ca.crt",
+            state.config.http_port
+        );
+    }
+    println!();
 }
 
 fn prepare_tls(config: &Config) -> anyhow::Result<tls::TlsMaterial> {

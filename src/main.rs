@@ -48,6 +48,8 @@ fn main() -> ExitCode {
             Command::Serve(args) => commands::serve(args).await,
             Command::Migrate(args) => commands::migrate(args).await,
             Command::CreateOwner(args) => commands::create_owner(args).await,
+            Command::TableUrl(args) => commands::table_url(args).await,
+            Command::Menu(command) => commands::menu(command).await,
         }
     });
     match result {

@@ -16,12 +16,13 @@ use crate::auth::tokens::{
     REFRESH_TOKEN_DAYS, Subject, TokenType, access_revocation_key, session_revocation_key,
     token_hash,
 };
-use crate::domain::ids::{RestaurantId, SessionId, UserId};
+use crate::domain::ids::{GuestId, RestaurantId, SessionId, UserId};
+use crate::domain::table::parse_table_label;
 use crate::domain::user::{Email, Role, User};
 use crate::error::AppError;
 use crate::http::context::RequestContext;
 use crate::http::extract::AppJson;
-use crate::store::{RefreshOutcome, RefreshTokenRecord, Revocation};
+use crate::store::{NewGuest, RefreshOutcome, RefreshTokenRecord, Revocation};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -30,7 +31,11 @@ pub fn router() -> Router<AppState> {
         .route("/refresh", post(refresh))
         .route("/me", get(me))
         .route("/logout", post(logout))
+        .route("/guest", post(guest))
 }
+
+/// Guests order from one table for one meal; the token is not refreshable.
+const GUEST_TOKEN_HOURS: i64 = 4;
 
 #[derive(Deserialize)]
 struct RegisterRequest {
@@ -252,16 +257,91 @@ async fn refresh(
     }
 }
 
-async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<MeResponse>, AppError> {
+#[derive(Deserialize)]
+struct GuestRequest {
+    restaurant_id: String,
+    table_number: String,
+    sig: String,
+}
+
+/// A customer who scanned a table QR code gets a CUSTOMER token bound to that restaurant and
+/// table, without registering.
+async fn guest(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<GuestRequest>,
+) -> Result<impl IntoResponse, AppError> {
+    let forged = || AppError::Unauthorized("this table link is not valid; scan the QR code again");
+    let restaurant_id: RestaurantId = body.restaurant_id.parse().map_err(|_| forged())?;
+    if !state
+        .tables
+        .verify(restaurant_id, &body.table_number, &body.sig)
+    {
+        return Err(forged());
+    }
+    let table = parse_table_label("table_number", &body.table_number)?;
+    state
+        .store
+        .restaurant(restaurant_id)
+        .await?
+        .ok_or(AppError::NotFound("restaurant"))?;
+    let now = Utc::now();
+    let guest = GuestId::new();
+    state
+        .store
+        .create_guest(NewGuest {
+            id: guest,
+            restaurant_id,
+            table_number: table.clone(),
+            created_at: state.clock.now(),
+        })
+        .await?;
+    let subject = Subject {
+        user_id: UserId(guest.0),
+        role: Role::Customer,
+        restaurant_id: Some(restaurant_id),
+        table: Some(table.clone()),
+    };
+    let ttl = Duration::hours(GUEST_TOKEN_HOURS);
+    let access = state
+        .tokens
+        .issue(&subject, SessionId::new(), TokenType::Access, ttl, now)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "access_token": access.token,
+            "expires_in": ttl.num_seconds(),
+            "restaurant_id": restaurant_id,
+            "table_number": table,
+            "user": { "id": guest, "name": format!("Table {table}"), "role": Role::Customer },
+        })),
+    ))
+}
+
+async fn me(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<serde_json::Value>, AppError> {
+    if let Some(table) = &user.table {
+        return Ok(Json(serde_json::json!({
+            "id": user.user_id,
+            "role": user.role,
+            "guest": true,
+            "restaurant_id": user.restaurant_id,
+            "table_number": table,
+        })));
+    }
     let found = state
         .store
         .user(user.user_id)
         .await?
         .ok_or(AppError::Unauthorized("account no longer exists"))?;
-    Ok(Json(MeResponse {
-        user: UserSummary::from(&found),
-        created_at: found.created_at,
-    }))
+    Ok(Json(
+        serde_json::to_value(MeResponse {
+            user: UserSummary::from(&found),
+            created_at: found.created_at,
+        })
+        .map_err(anyhow::Error::from)?,
+    ))
 }
 
 async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, AppError> {

@@ -1,7 +1,10 @@
 //! The HTTP API, one module per resource; each exposes `router()`.
 
 pub mod auth;
+pub mod menu;
 pub mod ops;
+pub mod orders;
+pub mod restaurants;
 
 use axum::Router;
 
@@ -11,6 +14,9 @@ use crate::error::AppError;
 pub fn router() -> Router<AppState> {
     Router::new()
         .nest("/api/v1/auth", auth::router())
+        .merge(menu::router())
+        .merge(restaurants::router())
+        .merge(orders::router())
         .merge(ops::router())
         .fallback(|| async { AppError::NotFound("route") })
 }

@@ -3,6 +3,7 @@
 
 pub mod extract;
 pub mod password;
+pub mod table;
 pub mod tokens;
 
 pub use extract::{AuthUser, Customer, Owner};

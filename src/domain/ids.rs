@@ -45,3 +45,9 @@ macro_rules! id_type {
 id_type!(UserId);
 id_type!(RestaurantId);
 id_type!(SessionId);
+id_type!(CategoryId);
+id_type!(MenuItemId);
+id_type!(OptionId);
+id_type!(OrderId);
+id_type!(PaymentId);
+id_type!(GuestId);

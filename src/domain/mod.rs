@@ -1,8 +1,13 @@
 //! Pure types and rules of the product: no I/O, no framework types. Everything that reaches the
 //! store or the API has been parsed into these first.
 
+pub mod error;
 pub mod ids;
+pub mod menu;
+pub mod order;
+pub mod pricing;
 pub mod restaurant;
+pub mod table;
 pub mod user;
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -2,7 +2,8 @@
 //! URL, so ids cannot explode the label set.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -10,6 +11,8 @@ pub struct Metrics {
     requests: IntCounterVec,
     durations: HistogramVec,
     pub ws_connections: IntGauge,
+    pub orders_created: IntCounter,
+    pub order_transitions: IntCounterVec,
 }
 
 impl Metrics {
@@ -36,6 +39,22 @@ impl Metrics {
         .expect("valid metric");
         let ws_connections =
             IntGauge::new("ws_connections", "Open WebSocket connections").expect("valid metric");
+        let orders_created =
+            IntCounter::new("orders_created_total", "Orders placed").expect("valid metric");
+        let order_transitions = IntCounterVec::new(
+            Opts::new(
+                "order_transitions_total",
+                "Order state changes by new status",
+            ),
+            &["status"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(orders_created.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(order_transitions.clone()))
+            .expect("unique metric");
         registry
             .register(Box::new(requests.clone()))
             .expect("unique metric");
@@ -50,6 +69,8 @@ impl Metrics {
             requests,
             durations,
             ws_connections,
+            orders_created,
+            order_transitions,
         }
     }
 

@@ -9,9 +9,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::ids::{RestaurantId, SessionId, UserId};
-use crate::domain::restaurant::RestaurantName;
+use crate::domain::ids::{GuestId, MenuItemId, OrderId, RestaurantId, SessionId, UserId};
+use crate::domain::menu::{Category, KnownIds, MenuItem};
+use crate::domain::order::{Action, Customer, Order, OrderStatus, PaymentMode, PaymentStatus};
+use crate::domain::pricing::PricedLine;
+use crate::domain::restaurant::{Restaurant, RestaurantChanges, RestaurantName};
 use crate::domain::user::{Email, PersonName, Role, User};
+use crate::events::OrderEvent;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -78,6 +82,101 @@ pub struct Revocation {
     pub until: DateTime<Utc>,
 }
 
+/// Changes to one menu item; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct MenuItemChanges {
+    pub name: Option<String>,
+    pub price: Option<i64>,
+    pub description: Option<String>,
+    pub image_url: Option<Option<String>>,
+    pub is_available: Option<bool>,
+}
+
+pub struct NewGuest {
+    pub id: GuestId,
+    pub restaurant_id: RestaurantId,
+    pub table_number: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub struct NewOrder {
+    pub id: OrderId,
+    pub restaurant_id: RestaurantId,
+    pub customer: Customer,
+    pub table_number: Option<String>,
+    pub lines: Vec<PricedLine>,
+    pub total_amount: i64,
+    pub special_requests: Option<String>,
+    pub payment_mode: PaymentMode,
+    /// The restaurant's business day at `created_at` (YYYY-MM-DD, local time).
+    pub business_day: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An `Idempotency-Key` and the hash of the request it came with.
+pub struct IdempotencyKey {
+    pub key: String,
+    pub request_hash: String,
+}
+
+pub enum PlaceOutcome {
+    Placed {
+        order: Box<Order>,
+        event: OrderEvent,
+    },
+    /// The key was seen before with the same request: this is the order it made.
+    Replayed(OrderId),
+    /// The key was seen before with a different request.
+    KeyReused,
+    /// The menu or settings changed since the order was priced (`revision` moved on).
+    MenuChanged,
+}
+
+/// Who asks for a transition; the order must be theirs.
+#[derive(Clone, Copy, Debug)]
+pub enum Actor {
+    Owner(RestaurantId),
+    Customer(Customer),
+}
+
+pub struct TransitionRequest {
+    pub order_id: OrderId,
+    pub actor: Actor,
+    pub action: Action,
+    pub estimated_ready_at: Option<DateTime<Utc>>,
+    /// Accept: the owner's message. Reject and cancel: the reason.
+    pub note: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+pub enum TransitionOutcome {
+    Done {
+        order: Box<Order>,
+        event: OrderEvent,
+    },
+    /// No such order for this actor (also when it is someone else's).
+    NotFound,
+    /// Not allowed from the current state.
+    Refused {
+        status: OrderStatus,
+        payment_status: PaymentStatus,
+        reason: &'static str,
+    },
+}
+
+/// A page of orders, newest first, and where the next page starts.
+pub struct OrderPage {
+    pub orders: Vec<Order>,
+    pub next_cursor: Option<OrderCursor>,
+}
+
+/// Position in a newest-first listing: (created_at ms, id) of the last order shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderCursor {
+    pub created_at_ms: i64,
+    pub id: OrderId,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Cheap round trip for readiness checks.
@@ -120,6 +219,76 @@ pub trait Store: Send + Sync + 'static {
 
     /// Revocations still in force at `now` (loaded into the cache on start).
     async fn active_revocations(&self, now: DateTime<Utc>) -> StoreResult<Vec<Revocation>>;
+
+    async fn restaurant(&self, id: RestaurantId) -> StoreResult<Option<Restaurant>>;
+
+    /// Every restaurant's current revision, so caches can notice changes made elsewhere
+    /// (another process, e.g. `ordersync menu import`).
+    async fn restaurant_revisions(&self) -> StoreResult<Vec<(RestaurantId, i64)>>;
+
+    async fn update_restaurant(
+        &self,
+        id: RestaurantId,
+        changes: RestaurantChanges,
+    ) -> StoreResult<Restaurant>;
+
+    /// The restaurant and its current (not archived) menu, in display order.
+    async fn menu(&self, id: RestaurantId) -> StoreResult<Option<(Restaurant, Vec<Category>)>>;
+
+    /// Category and item ids the restaurant has ever used (items: archived ones too).
+    async fn known_menu_ids(&self, id: RestaurantId) -> StoreResult<KnownIds>;
+
+    /// Replaces the whole menu: listed items are created or updated (ids kept), unlisted ones
+    /// archived. Returns the new revision.
+    async fn replace_menu(&self, id: RestaurantId, categories: Vec<Category>) -> StoreResult<i64>;
+
+    /// `None` when the restaurant has no such (current) item.
+    async fn update_menu_item(
+        &self,
+        restaurant: RestaurantId,
+        item: MenuItemId,
+        changes: MenuItemChanges,
+    ) -> StoreResult<Option<MenuItem>>;
+
+    async fn create_guest(&self, guest: NewGuest) -> StoreResult<()>;
+
+    /// Stores an order priced against menu `revision`, numbering it within its business day,
+    /// and appends NEW_ORDER to the event log, in one transaction.
+    async fn place_order(
+        &self,
+        order: NewOrder,
+        idempotency: Option<IdempotencyKey>,
+        revision: i64,
+    ) -> StoreResult<PlaceOutcome>;
+
+    async fn order(&self, id: OrderId) -> StoreResult<Option<Order>>;
+
+    async fn customer_orders(
+        &self,
+        customer: Customer,
+        after: Option<OrderCursor>,
+        limit: usize,
+    ) -> StoreResult<OrderPage>;
+
+    /// Newest first; `statuses` empty means all.
+    async fn restaurant_orders(
+        &self,
+        restaurant: RestaurantId,
+        statuses: Vec<OrderStatus>,
+        after: Option<OrderCursor>,
+        limit: usize,
+    ) -> StoreResult<OrderPage>;
+
+    /// Applies a state-machine action as one compare-and-set, appending its event.
+    async fn transition_order(&self, request: TransitionRequest) -> StoreResult<TransitionOutcome>;
+
+    /// Events of a restaurant after `seq`, in order (for replay after a reconnect).
+    async fn events_since(
+        &self,
+        restaurant: RestaurantId,
+        seq: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<OrderEvent>>;
 }
 
 /// Opens the backend named by `database_url` (a SQLite path, or a `postgres://` URL in the

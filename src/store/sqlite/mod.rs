@@ -2,7 +2,10 @@
 //! Every connection gets the same pragmas; writes use `synchronous=FULL` because orders and
 //! payments must survive a power cut.
 
+mod menus;
 mod migrate;
+mod orders;
+mod restaurants;
 mod users;
 mod writer;
 
@@ -16,11 +19,16 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::blocking;
-use crate::domain::ids::{RestaurantId, SessionId, UserId};
+use crate::domain::ids::{MenuItemId, OrderId, RestaurantId, SessionId, UserId};
+use crate::domain::menu::{Category, KnownIds, MenuItem};
+use crate::domain::order::{Customer, Order, OrderStatus};
+use crate::domain::restaurant::{Restaurant, RestaurantChanges};
 use crate::domain::user::{Email, User};
+use crate::events::OrderEvent;
 use crate::store::{
-    NewRestaurant, NewUser, RefreshOutcome, RefreshTokenRecord, Revocation, Store, StoreError,
-    StoreResult, UserCredentials,
+    IdempotencyKey, MenuItemChanges, NewGuest, NewOrder, NewRestaurant, NewUser, OrderCursor,
+    OrderPage, PlaceOutcome, RefreshOutcome, RefreshTokenRecord, Revocation, Store, StoreError,
+    StoreResult, TransitionOutcome, TransitionRequest, UserCredentials,
 };
 
 pub use migrate::SCHEMA_VERSION;
@@ -192,5 +200,99 @@ impl Store for SqliteStore {
 
     async fn active_revocations(&self, now: DateTime<Utc>) -> StoreResult<Vec<Revocation>> {
         self.read(move |c| users::active_revocations(c, now)).await
+    }
+
+    async fn restaurant(&self, id: RestaurantId) -> StoreResult<Option<Restaurant>> {
+        self.read(move |c| restaurants::by_id(c, id)).await
+    }
+
+    async fn restaurant_revisions(&self) -> StoreResult<Vec<(RestaurantId, i64)>> {
+        self.read(restaurants::revisions).await
+    }
+
+    async fn update_restaurant(
+        &self,
+        id: RestaurantId,
+        changes: RestaurantChanges,
+    ) -> StoreResult<Restaurant> {
+        self.write(move |c| restaurants::update(c, id, &changes))
+            .await
+    }
+
+    async fn menu(&self, id: RestaurantId) -> StoreResult<Option<(Restaurant, Vec<Category>)>> {
+        self.read(move |c| menus::menu(c, id)).await
+    }
+
+    async fn known_menu_ids(&self, id: RestaurantId) -> StoreResult<KnownIds> {
+        self.read(move |c| menus::known_ids(c, id)).await
+    }
+
+    async fn replace_menu(&self, id: RestaurantId, categories: Vec<Category>) -> StoreResult<i64> {
+        self.write(move |c| menus::replace(c, id, &categories))
+            .await
+    }
+
+    async fn update_menu_item(
+        &self,
+        restaurant: RestaurantId,
+        item: MenuItemId,
+        changes: MenuItemChanges,
+    ) -> StoreResult<Option<MenuItem>> {
+        self.write(move |c| menus::update_item(c, restaurant, item, &changes))
+            .await
+    }
+
+    async fn create_guest(&self, guest: NewGuest) -> StoreResult<()> {
+        self.write(move |c| restaurants::insert_guest(c, &guest))
+            .await
+    }
+
+    async fn place_order(
+        &self,
+        order: NewOrder,
+        idempotency: Option<IdempotencyKey>,
+        revision: i64,
+    ) -> StoreResult<PlaceOutcome> {
+        self.write(move |c| orders::place(c, &order, idempotency.as_ref(), revision))
+            .await
+    }
+
+    async fn order(&self, id: OrderId) -> StoreResult<Option<Order>> {
+        self.read(move |c| orders::by_id(c, id)).await
+    }
+
+    async fn customer_orders(
+        &self,
+        customer: Customer,
+        after: Option<OrderCursor>,
+        limit: usize,
+    ) -> StoreResult<OrderPage> {
+        self.read(move |c| orders::for_customer(c, customer, after, limit))
+            .await
+    }
+
+    async fn restaurant_orders(
+        &self,
+        restaurant: RestaurantId,
+        statuses: Vec<OrderStatus>,
+        after: Option<OrderCursor>,
+        limit: usize,
+    ) -> StoreResult<OrderPage> {
+        self.read(move |c| orders::for_restaurant(c, restaurant, &statuses, after, limit))
+            .await
+    }
+
+    async fn transition_order(&self, request: TransitionRequest) -> StoreResult<TransitionOutcome> {
+        self.write(move |c| orders::transition(c, &request)).await
+    }
+
+    async fn events_since(
+        &self,
+        restaurant: RestaurantId,
+        seq: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<OrderEvent>> {
+        self.read(move |c| orders::events_since(c, restaurant, seq, limit))
+            .await
     }
 }

@@ -1,0 +1,186 @@
+//! Menus: the public `GET /restaurants/{id}/menu` (cached bytes + ETag) and the owner's
+//! `GET/PUT /restaurants/me/menu` and `PATCH /restaurants/me/menu/items/{id}`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::auth::Owner;
+use crate::domain::ids::{MenuItemId, RestaurantId};
+use crate::domain::menu::{self, MenuDocument, MenuItem};
+use crate::error::AppError;
+use crate::http::extract::{AppJson, AppPath};
+use crate::store::MenuItemChanges;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/restaurants/{id}/menu", get(public_menu))
+        .route(
+            "/api/v1/restaurants/me/menu",
+            get(own_menu).put(replace_menu),
+        )
+        .route("/api/v1/restaurants/me/menu/items/{id}", patch(update_item))
+}
+
+/// `If-None-Match` lists ETags (or `*`); weak and strong forms compare equal for GET.
+fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim().trim_start_matches("W/"))
+        .any(|tag| tag == "*" || tag == etag)
+}
+
+pub(crate) async fn menu_response(
+    state: &AppState,
+    id: RestaurantId,
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
+    let snapshot = state
+        .menu(id)
+        .await?
+        .ok_or(AppError::NotFound("restaurant"))?;
+    let etag = HeaderValue::from_str(&snapshot.etag).map_err(anyhow::Error::from)?;
+    // Browsers must revalidate every time (a sold-out item has to show at once); the ETag
+    // makes that revalidation a bodyless 304.
+    let cache_control = HeaderValue::from_static("no-cache");
+    if matches_etag(headers, &snapshot.etag) {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag), (header::CACHE_CONTROL, cache_control)],
+        )
+            .into_response());
+    }
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, cache_control),
+        ],
+        snapshot.body.clone(),
+    )
+        .into_response())
+}
+
+async fn public_menu(
+    State(state): State<AppState>,
+    AppPath(id): AppPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    // A malformed id in a QR link is simply a restaurant that does not exist.
+    let id: RestaurantId = id.parse().map_err(|_| AppError::NotFound("restaurant"))?;
+    menu_response(&state, id, &headers).await
+}
+
+async fn own_menu(
+    State(state): State<AppState>,
+    owner: Owner,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    menu_response(&state, owner.restaurant_id, &headers).await
+}
+
+/// Validates a whole menu document and stores it; shared with `ordersync menu import`.
+pub async fn store_menu(
+    state_store: &dyn crate::store::Store,
+    restaurant: RestaurantId,
+    document: MenuDocument,
+) -> Result<i64, AppError> {
+    let known = state_store.known_menu_ids(restaurant).await?;
+    let categories = menu::validate_menu(document, &known)?;
+    Ok(state_store.replace_menu(restaurant, categories).await?)
+}
+
+async fn replace_menu(
+    State(state): State<AppState>,
+    owner: Owner,
+    headers: HeaderMap,
+    AppJson(document): AppJson<MenuDocument>,
+) -> Result<Response, AppError> {
+    store_menu(&*state.store, owner.restaurant_id, document).await?;
+    state.menus.invalidate(owner.restaurant_id).await;
+    menu_response(&state, owner.restaurant_id, &headers).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemPatch {
+    name: Option<String>,
+    price: Option<i64>,
+    description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    image_url: Option<Option<String>>,
+    is_available: Option<bool>,
+}
+
+/// Tells `"image_url": null` (remove the image) from a missing field (keep it).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+async fn update_item(
+    State(state): State<AppState>,
+    owner: Owner,
+    AppPath(id): AppPath<String>,
+    AppJson(patch): AppJson<ItemPatch>,
+) -> Result<Json<MenuItem>, AppError> {
+    let id: MenuItemId = id.parse().map_err(|_| AppError::NotFound("menu item"))?;
+    let changes = MenuItemChanges {
+        name: patch
+            .name
+            .map(|n| menu::check_item_name("name", &n))
+            .transpose()?,
+        price: patch
+            .price
+            .map(|p| menu::check_price("price", p))
+            .transpose()?,
+        description: patch
+            .description
+            .map(|d| menu::check_description("description", &d))
+            .transpose()?,
+        image_url: patch
+            .image_url
+            .map(|url| menu::check_image_url("image_url", url.as_deref()))
+            .transpose()?,
+        is_available: patch.is_available,
+    };
+    let nothing = changes.name.is_none()
+        && changes.price.is_none()
+        && changes.description.is_none()
+        && changes.image_url.is_none()
+        && changes.is_available.is_none();
+    if nothing {
+        return Err(AppError::validation("body", "nothing to change"));
+    }
+    let item = state
+        .store
+        .update_menu_item(owner.restaurant_id, id, changes)
+        .await?
+        .ok_or(AppError::NotFound("menu item"))?;
+    state.menus.invalidate(owner.restaurant_id).await;
+    Ok(Json(item))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_match_in_lists_and_weak_form() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_NONE_MATCH, "\"a\", W/\"b\"".parse().unwrap());
+        assert!(matches_etag(&headers, "\"b\""));
+        assert!(matches_etag(&headers, "\"a\""));
+        assert!(!matches_etag(&headers, "\"c\""));
+        assert!(!matches_etag(&HeaderMap::new(), "\"a\""));
+    }
+}

@@ -1,0 +1,377 @@
+//! Customer orders: `POST /orders` (server-side pricing, idempotent retries), `GET /orders`,
+//! `GET /orders/{id}` (the customer or the restaurant's owner), `POST /orders/{id}/cancel`.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::auth::{AuthUser, Customer};
+use crate::domain::error::FieldError;
+use crate::domain::ids::{GuestId, OrderId, RestaurantId};
+use crate::domain::order::{self, Action, Order};
+use crate::domain::pricing::{self, LineRequest};
+use crate::domain::table::parse_table_label;
+use crate::domain::user::Role;
+use crate::error::AppError;
+use crate::http::extract::{AppJson, AppPath, AppQuery, parse_json};
+use crate::store::{
+    Actor, IdempotencyKey, NewOrder, OrderCursor, OrderPage, PlaceOutcome, TransitionOutcome,
+    TransitionRequest,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/orders", post(create_order).get(my_orders))
+        .route("/api/v1/orders/{id}", get(get_order))
+        .route("/api/v1/orders/{id}/cancel", post(cancel_order))
+}
+
+/// How many times an order is re-priced when the menu changes under it.
+const PRICING_ATTEMPTS: usize = 3;
+
+#[derive(Serialize, Deserialize)]
+struct CreateOrderRequest {
+    restaurant_id: String,
+    #[serde(default)]
+    table_number: Option<String>,
+    items: Vec<LineRequest>,
+    #[serde(default)]
+    special_requests: Option<String>,
+}
+
+/// The order as a customer or owner reads it, with this box's payment and live-update URLs.
+pub(crate) fn order_json(state: &AppState, order: &Order) -> Value {
+    let mut value = serde_json::to_value(order).expect("orders serialize");
+    value["payment_url"] = json!(state.payment_url(order));
+    value["websocket_url"] = json!(state.websocket_url(order.id));
+    value
+}
+
+/// The seed's 201 body. Built only from what never changes after creation, so an idempotent
+/// replay returns exactly the first response.
+fn creation_json(state: &AppState, order: &Order) -> Value {
+    let payment_required =
+        Order::payment_required(order.payment_mode, order::PaymentStatus::Pending);
+    json!({
+        "order_id": order.id,
+        "order_number": order.order_number,
+        "status": order::OrderStatus::Pending,
+        "total_amount": order.total_amount,
+        "payment_required": payment_required,
+        "payment_url": payment_required.then(|| format!("{}/pay/{}", state.base_url, order.id)),
+        "websocket_url": state.websocket_url(order.id),
+    })
+}
+
+pub(crate) fn customer_of(user: &AuthUser) -> order::Customer {
+    match user.table {
+        Some(_) => order::Customer::Guest(GuestId(user.user_id.0)),
+        None => order::Customer::User(user.user_id),
+    }
+}
+
+fn idempotency_key(
+    headers: &HeaderMap,
+    body: &CreateOrderRequest,
+) -> Result<Option<IdempotencyKey>, AppError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 100 && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            AppError::validation(
+                "Idempotency-Key",
+                "must be 1 to 100 visible ASCII characters",
+            )
+        })?;
+    // The parsed request, re-serialized: the same order sent twice hashes the same, whatever
+    // whitespace or extra (ignored) fields the client added.
+    let canonical = serde_json::to_vec(body).expect("requests serialize");
+    let digest = ring::digest::digest(&ring::digest::SHA256, &canonical);
+    Ok(Some(IdempotencyKey {
+        key: key.to_owned(),
+        request_hash: URL_SAFE_NO_PAD.encode(digest.as_ref()),
+    }))
+}
+
+async fn create_order(
+    State(state): State<AppState>,
+    Customer(user): Customer,
+    headers: HeaderMap,
+    AppJson(body): AppJson<CreateOrderRequest>,
+) -> Result<impl IntoResponse, AppError> {
+    let idempotency = idempotency_key(&headers, &body)?;
+    let restaurant_id: RestaurantId = body
+        .restaurant_id
+        .parse()
+        .map_err(|_| AppError::validation("restaurant_id", "not a restaurant id"))?;
+    let table_number = match (&user.table, &body.table_number) {
+        (Some(bound), None) => Some(bound.clone()),
+        (Some(bound), Some(given)) if given.trim() == bound => Some(bound.clone()),
+        (Some(_), Some(_)) => {
+            return Err(AppError::validation(
+                "table_number",
+                "does not match the table of the QR code you scanned",
+            ));
+        }
+        (None, given) => given
+            .as_deref()
+            .map(|t| parse_table_label("table_number", t))
+            .transpose()?,
+    };
+    if user.table.is_some() && user.restaurant_id != Some(restaurant_id) {
+        return Err(AppError::validation(
+            "restaurant_id",
+            "does not match the restaurant of the QR code you scanned",
+        ));
+    }
+    let special_requests = pricing::check_special_requests(body.special_requests.as_deref())?;
+    let customer = customer_of(&user);
+
+    for _ in 0..PRICING_ATTEMPTS {
+        let menu = state
+            .menu(restaurant_id)
+            .await?
+            .ok_or_else(|| AppError::validation("restaurant_id", "no such restaurant"))?;
+        let restaurant = &menu.restaurant;
+        if !restaurant.table_ordering_enabled {
+            return Err(AppError::validation(
+                "restaurant_id",
+                "this restaurant is not taking table orders right now",
+            ));
+        }
+        let (lines, total_amount) = pricing::price_lines(&body.items, |id| menu.item(id))?;
+        let now = state.clock.now();
+        let new = NewOrder {
+            id: OrderId::new(),
+            restaurant_id,
+            customer,
+            table_number: table_number.clone(),
+            lines,
+            total_amount,
+            special_requests: special_requests.clone(),
+            payment_mode: restaurant.payment_mode,
+            business_day: order::business_day(now, restaurant.time_zone).to_string(),
+            created_at: now,
+        };
+        let key = idempotency.as_ref().map(|k| IdempotencyKey {
+            key: k.key.clone(),
+            request_hash: k.request_hash.clone(),
+        });
+        match state
+            .store
+            .place_order(new, key, restaurant.revision)
+            .await?
+        {
+            PlaceOutcome::Placed { order, event } => {
+                state.publish(event);
+                state.metrics.orders_created.inc();
+                return Ok((StatusCode::CREATED, Json(creation_json(&state, &order))));
+            }
+            PlaceOutcome::Replayed(order_id) => {
+                let order = state
+                    .store
+                    .order(order_id)
+                    .await?
+                    .ok_or(AppError::NotFound("order"))?;
+                return Ok((StatusCode::CREATED, Json(creation_json(&state, &order))));
+            }
+            PlaceOutcome::KeyReused => {
+                return Err(AppError::Conflict {
+                    message: "this Idempotency-Key was already used for a different order".into(),
+                    details: Some(json!({ "field": "Idempotency-Key" })),
+                });
+            }
+            PlaceOutcome::MenuChanged => state.menus.invalidate(restaurant_id).await,
+        }
+    }
+    Err(AppError::Unavailable)
+}
+
+/// An order the caller may see: its customer, or the owner of its restaurant. Anyone else
+/// gets the same 404 as for a missing order, so existence is not revealed.
+pub(crate) async fn visible_order(
+    state: &AppState,
+    user: &AuthUser,
+    id: &str,
+) -> Result<Order, AppError> {
+    let id: OrderId = id.parse().map_err(|_| AppError::NotFound("order"))?;
+    let order = state
+        .store
+        .order(id)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    let allowed = match user.role {
+        Role::Owner => user.restaurant_id == Some(order.restaurant_id),
+        Role::Customer => order.customer == customer_of(user),
+    };
+    if !allowed {
+        return Err(AppError::NotFound("order"));
+    }
+    Ok(order)
+}
+
+async fn get_order(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<Value>, AppError> {
+    let order = visible_order(&state, &user, &id).await?;
+    Ok(Json(order_json(&state, &order)))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ListQuery {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+    pub status: Option<String>,
+}
+
+pub(crate) fn parse_limit(raw: Option<&str>) -> Result<usize, AppError> {
+    match raw {
+        None => Ok(20),
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| AppError::validation("limit", "must be a number from 1 to 100")),
+    }
+}
+
+pub(crate) fn parse_cursor(raw: Option<&str>) -> Result<Option<OrderCursor>, AppError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let invalid = || AppError::validation("cursor", "not a cursor this server gave out");
+    let decoded = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
+    let text = String::from_utf8(decoded).map_err(|_| invalid())?;
+    let (millis, id) = text.split_once('.').ok_or_else(invalid)?;
+    Ok(Some(OrderCursor {
+        created_at_ms: millis.parse().map_err(|_| invalid())?,
+        id: id.parse().map_err(|_| invalid())?,
+    }))
+}
+
+fn encode_cursor(cursor: OrderCursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}.{}", cursor.created_at_ms, cursor.id))
+}
+
+pub(crate) fn page_json(state: &AppState, page: OrderPage) -> Value {
+    json!({
+        "orders": page.orders.iter().map(|o| order_json(state, o)).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor.map(encode_cursor),
+    })
+}
+
+async fn my_orders(
+    State(state): State<AppState>,
+    Customer(user): Customer,
+    AppQuery(query): AppQuery<ListQuery>,
+) -> Result<Json<Value>, AppError> {
+    let limit = parse_limit(query.limit.as_deref())?;
+    let cursor = parse_cursor(query.cursor.as_deref())?;
+    let page = state
+        .store
+        .customer_orders(customer_of(&user), cursor, limit)
+        .await?;
+    Ok(Json(page_json(&state, page)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CancelRequest {
+    reason: Option<String>,
+}
+
+/// A body that may be absent: empty means defaults, anything else must be valid JSON.
+pub(crate) fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    bytes: &Bytes,
+) -> Result<T, AppError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json(bytes)
+}
+
+pub(crate) fn check_note(
+    field: &str,
+    note: Option<&str>,
+    required: bool,
+) -> Result<Option<String>, AppError> {
+    let note = note.map(str::trim).filter(|n| !n.is_empty());
+    match note {
+        None if required => Err(FieldError::new(field, format!("{field} is required")).into()),
+        None => Ok(None),
+        Some(n) if n.chars().count() > 200 => {
+            Err(FieldError::new(field, format!("{field} must be at most 200 characters")).into())
+        }
+        Some(n) => Ok(Some(n.to_owned())),
+    }
+}
+
+/// Maps a transition outcome to the response: the changed order, 404, or 409 with the state.
+pub(crate) fn transition_result(
+    state: &AppState,
+    outcome: TransitionOutcome,
+) -> Result<Order, AppError> {
+    match outcome {
+        TransitionOutcome::Done { order, event } => {
+            state.publish(event);
+            state
+                .metrics
+                .order_transitions
+                .with_label_values(&[order.status.as_str()])
+                .inc();
+            Ok(*order)
+        }
+        TransitionOutcome::NotFound => Err(AppError::NotFound("order")),
+        TransitionOutcome::Refused {
+            status,
+            payment_status,
+            reason,
+        } => Err(AppError::Conflict {
+            message: format!("cannot do that: {reason}"),
+            details: Some(json!({
+                "current_status": status,
+                "payment_status": payment_status,
+                "reason": reason,
+            })),
+        }),
+    }
+}
+
+async fn cancel_order(
+    State(state): State<AppState>,
+    Customer(user): Customer,
+    AppPath(id): AppPath<String>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let request: CancelRequest = optional_json(&body)?;
+    let reason = check_note("reason", request.reason.as_deref(), false)?;
+    let order_id: OrderId = id.parse().map_err(|_| AppError::NotFound("order"))?;
+    let outcome = state
+        .store
+        .transition_order(TransitionRequest {
+            order_id,
+            actor: Actor::Customer(customer_of(&user)),
+            action: Action::Cancel,
+            estimated_ready_at: None,
+            note: reason,
+            now: state.clock.now(),
+        })
+        .await?;
+    let order = transition_result(&state, outcome)?;
+    Ok(Json(order_json(&state, &order)))
+}

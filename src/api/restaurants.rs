@@ -1,0 +1,256 @@
+//! The owner's restaurant: settings (`GET/PATCH /restaurants/me`), the order board
+//! (`GET /restaurants/me/orders`) and the state machine (`accept`, `reject`, `ready`,
+//! `complete`).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::orders::{
+    ListQuery, check_note, optional_json, page_json, parse_cursor, parse_limit, transition_result,
+};
+use crate::app::AppState;
+use crate::auth::Owner;
+use crate::domain::ids::{OrderId, RestaurantId};
+use crate::domain::order::{Action, OrderStatus, PaymentMode};
+use crate::domain::restaurant::{Restaurant, RestaurantChanges, RestaurantName, parse_time_zone};
+use crate::error::AppError;
+use crate::http::extract::{AppJson, AppPath, AppQuery};
+use crate::store::{Actor, TransitionRequest};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/restaurants/me",
+            get(settings).patch(update_settings),
+        )
+        .route("/api/v1/restaurants/me/orders", get(board))
+        .route("/api/v1/restaurants/me/orders/{id}/accept", post(accept))
+        .route("/api/v1/restaurants/me/orders/{id}/reject", post(reject))
+        .route("/api/v1/restaurants/me/orders/{id}/ready", post(ready))
+        .route(
+            "/api/v1/restaurants/me/orders/{id}/complete",
+            post(complete),
+        )
+}
+
+#[derive(Serialize)]
+struct SettingsResponse {
+    id: RestaurantId,
+    name: String,
+    table_ordering_enabled: bool,
+    payment_mode: PaymentMode,
+    time_zone: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Restaurant> for SettingsResponse {
+    fn from(r: Restaurant) -> Self {
+        SettingsResponse {
+            id: r.id,
+            name: r.name,
+            table_ordering_enabled: r.table_ordering_enabled,
+            payment_mode: r.payment_mode,
+            time_zone: r.time_zone.name().to_owned(),
+            created_at: r.created_at,
+        }
+    }
+}
+
+async fn settings(
+    State(state): State<AppState>,
+    owner: Owner,
+) -> Result<Json<SettingsResponse>, AppError> {
+    let restaurant = state
+        .store
+        .restaurant(owner.restaurant_id)
+        .await?
+        .ok_or(AppError::NotFound("restaurant"))?;
+    Ok(Json(restaurant.into()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsPatch {
+    name: Option<String>,
+    table_ordering_enabled: Option<bool>,
+    payment_mode: Option<PaymentMode>,
+    time_zone: Option<String>,
+}
+
+async fn update_settings(
+    State(state): State<AppState>,
+    owner: Owner,
+    AppJson(patch): AppJson<SettingsPatch>,
+) -> Result<Json<SettingsResponse>, AppError> {
+    let changes = RestaurantChanges {
+        name: patch
+            .name
+            .map(|n| RestaurantName::parse(&n).map_err(|why| AppError::validation("name", why)))
+            .transpose()?,
+        table_ordering_enabled: patch.table_ordering_enabled,
+        payment_mode: patch.payment_mode,
+        time_zone: patch
+            .time_zone
+            .map(|tz| parse_time_zone("time_zone", &tz))
+            .transpose()?,
+    };
+    if changes.name.is_none()
+        && changes.table_ordering_enabled.is_none()
+        && changes.payment_mode.is_none()
+        && changes.time_zone.is_none()
+    {
+        return Err(AppError::validation("body", "nothing to change"));
+    }
+    let restaurant = state
+        .store
+        .update_restaurant(owner.restaurant_id, changes)
+        .await?;
+    state.menus.invalidate(owner.restaurant_id).await;
+    Ok(Json(restaurant.into()))
+}
+
+fn parse_statuses(raw: Option<&str>) -> Result<Vec<OrderStatus>, AppError> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .map(|s| {
+            s.trim().to_ascii_uppercase().parse().map_err(|_| {
+                AppError::validation(
+                    "status",
+                    "one or more of PENDING, ACCEPTED, READY, COMPLETED, REJECTED, CANCELLED",
+                )
+            })
+        })
+        .collect()
+}
+
+async fn board(
+    State(state): State<AppState>,
+    owner: Owner,
+    AppQuery(query): AppQuery<ListQuery>,
+) -> Result<Json<Value>, AppError> {
+    let statuses = parse_statuses(query.status.as_deref())?;
+    let limit = parse_limit(query.limit.as_deref())?;
+    let cursor = parse_cursor(query.cursor.as_deref())?;
+    let page = state
+        .store
+        .restaurant_orders(owner.restaurant_id, statuses, cursor, limit)
+        .await?;
+    Ok(Json(page_json(&state, page)))
+}
+
+async fn apply(
+    state: &AppState,
+    owner: &Owner,
+    id: &str,
+    action: Action,
+    estimated_ready_at: Option<DateTime<Utc>>,
+    note: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Json<Value>, AppError> {
+    let order_id: OrderId = id.parse().map_err(|_| AppError::NotFound("order"))?;
+    let outcome = state
+        .store
+        .transition_order(TransitionRequest {
+            order_id,
+            actor: Actor::Owner(owner.restaurant_id),
+            action,
+            estimated_ready_at,
+            note,
+            now,
+        })
+        .await?;
+    let order = transition_result(state, outcome)?;
+    Ok(Json(json!({
+        "order_id": order.id,
+        "status": order.status,
+        "estimated_ready_at": order.estimated_ready_at,
+        "message": order.message,
+        "reject_reason": order.reject_reason,
+        "payment_status": order.payment_status,
+        "updated_at": order.updated_at,
+    })))
+}
+
+#[derive(Deserialize)]
+struct AcceptRequest {
+    estimated_time_minutes: i64,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    owner: Owner,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<AcceptRequest>,
+) -> Result<Json<Value>, AppError> {
+    if !(1..=180).contains(&body.estimated_time_minutes) {
+        return Err(AppError::validation(
+            "estimated_time_minutes",
+            "must be between 1 and 180 minutes",
+        ));
+    }
+    let message = check_note("message", body.message.as_deref(), false)?;
+    let now = state.clock.now();
+    let ready_at = now + Duration::minutes(body.estimated_time_minutes);
+    apply(
+        &state,
+        &owner,
+        &id,
+        Action::Accept,
+        Some(ready_at),
+        message,
+        now,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct RejectRequest {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn reject(
+    State(state): State<AppState>,
+    owner: Owner,
+    AppPath(id): AppPath<String>,
+    AppJson(body): AppJson<RejectRequest>,
+) -> Result<Json<Value>, AppError> {
+    let reason = check_note("reason", body.reason.as_deref(), true)?;
+    let now = state.clock.now();
+    apply(&state, &owner, &id, Action::Reject, None, reason, now).await
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EmptyBody {}
+
+async fn ready(
+    State(state): State<AppState>,
+    owner: Owner,
+    AppPath(id): AppPath<String>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let _: EmptyBody = optional_json(&body)?;
+    let now = state.clock.now();
+    apply(&state, &owner, &id, Action::Ready, None, None, now).await
+}
+
+async fn complete(
+    State(state): State<AppState>,
+    owner: Owner,
+    AppPath(id): AppPath<String>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let _: EmptyBody = optional_json(&body)?;
+    let now = state.clock.now();
+    apply(&state, &owner, &id, Action::Complete, None, None, now).await
+}

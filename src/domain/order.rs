@@ -1,0 +1,284 @@
+//! Orders: statuses and the one state machine that changes them, payment modes, order numbers
+//! and business days.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::ids::{GuestId, OrderId, RestaurantId, UserId};
+use super::pricing::PricedLine;
+
+/// Who placed an order: a registered customer or a guest from a table QR code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Customer {
+    User(UserId),
+    Guest(GuestId),
+}
+
+impl Customer {
+    /// The id orders are filed under (user and guest ids never collide: both are UUIDs).
+    pub fn key(self) -> uuid::Uuid {
+        match self {
+            Customer::User(id) => id.0,
+            Customer::Guest(id) => id.0,
+        }
+    }
+}
+
+/// An order as customers and owners see it (the JSON of `GET /orders/{id}`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Order {
+    #[serde(rename = "order_id")]
+    pub id: OrderId,
+    pub order_number: String,
+    pub restaurant_id: RestaurantId,
+    pub table_number: Option<String>,
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+    pub payment_mode: PaymentMode,
+    /// The customer still has to pay online before the kitchen may start.
+    pub payment_required: bool,
+    pub total_amount: i64,
+    pub special_requests: Option<String>,
+    pub items: Vec<PricedLine>,
+    pub estimated_ready_at: Option<DateTime<Utc>>,
+    /// The owner's note to the customer (given when accepting).
+    pub message: Option<String>,
+    pub reject_reason: Option<String>,
+    pub cancel_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub customer: Customer,
+}
+
+impl Order {
+    pub fn payment_required(mode: PaymentMode, payment: PaymentStatus) -> bool {
+        mode == PaymentMode::Prepay && payment == PaymentStatus::Pending
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    Pending,
+    Accepted,
+    Ready,
+    Completed,
+    Rejected,
+    Cancelled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Accept,
+    Reject,
+    Ready,
+    Complete,
+    Cancel,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 6] = [
+        OrderStatus::Pending,
+        OrderStatus::Accepted,
+        OrderStatus::Ready,
+        OrderStatus::Completed,
+        OrderStatus::Rejected,
+        OrderStatus::Cancelled,
+    ];
+
+    /// PENDING → ACCEPTED → READY → COMPLETED; PENDING → REJECTED; PENDING → CANCELLED.
+    pub fn after(self, action: Action) -> Option<OrderStatus> {
+        use OrderStatus::*;
+        match (self, action) {
+            (Pending, Action::Accept) => Some(Accepted),
+            (Pending, Action::Reject) => Some(Rejected),
+            (Pending, Action::Cancel) => Some(Cancelled),
+            (Accepted, Action::Ready) => Some(Ready),
+            (Ready, Action::Complete) => Some(Completed),
+            _ => None,
+        }
+    }
+
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Pending | OrderStatus::Accepted | OrderStatus::Ready
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "PENDING",
+            OrderStatus::Accepted => "ACCEPTED",
+            OrderStatus::Ready => "READY",
+            OrderStatus::Completed => "COMPLETED",
+            OrderStatus::Rejected => "REJECTED",
+            OrderStatus::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OrderStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OrderStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown order status {s:?}"))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentStatus {
+    Pending,
+    Paid,
+    /// A refund is owed and being retried.
+    RefundPending,
+    Refunded,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "PENDING",
+            PaymentStatus::Paid => "PAID",
+            PaymentStatus::RefundPending => "REFUND_PENDING",
+            PaymentStatus::Refunded => "REFUNDED",
+        }
+    }
+}
+
+impl FromStr for PaymentStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            PaymentStatus::Pending,
+            PaymentStatus::Paid,
+            PaymentStatus::RefundPending,
+            PaymentStatus::Refunded,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+        .ok_or_else(|| format!("unknown payment status {s:?}"))
+    }
+}
+
+/// When the customer pays: before the kitchen starts (the seed's default) or at the counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum PaymentMode {
+    Prepay,
+    Postpay,
+}
+
+impl PaymentMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMode::Prepay => "PREPAY",
+            PaymentMode::Postpay => "POSTPAY",
+        }
+    }
+}
+
+impl FromStr for PaymentMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "PREPAY" => Ok(PaymentMode::Prepay),
+            "POSTPAY" => Ok(PaymentMode::Postpay),
+            other => Err(format!("unknown payment mode {other:?}")),
+        }
+    }
+}
+
+/// The `n`-th order of a business day (1-based): A001 … A999, B001 … Z999, then AA001 ….
+pub fn order_number(n: u32) -> String {
+    let n = n.max(1) - 1;
+    let (mut block, number) = (n / 999, n % 999 + 1);
+    let mut letters = Vec::new();
+    loop {
+        letters.push(b'A' + (block % 26) as u8);
+        if block < 26 {
+            break;
+        }
+        block = block / 26 - 1;
+    }
+    letters.reverse();
+    format!(
+        "{}{number:03}",
+        String::from_utf8(letters).expect("ASCII letters")
+    )
+}
+
+/// The restaurant's calendar day at `now`: the order counter restarts at local midnight, not
+/// at UTC midnight (09:00 in Korea).
+pub fn business_day(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    now.with_timezone(&tz).date_naive()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn only_the_documented_transitions_exist() {
+        use OrderStatus::*;
+        let legal = [
+            (Pending, Action::Accept, Accepted),
+            (Pending, Action::Reject, Rejected),
+            (Pending, Action::Cancel, Cancelled),
+            (Accepted, Action::Ready, Ready),
+            (Ready, Action::Complete, Completed),
+        ];
+        for from in OrderStatus::ALL {
+            for action in [
+                Action::Accept,
+                Action::Reject,
+                Action::Ready,
+                Action::Complete,
+                Action::Cancel,
+            ] {
+                let expected = legal
+                    .iter()
+                    .find(|(f, a, _)| *f == from && *a == action)
+                    .map(|(_, _, to)| *to);
+                assert_eq!(from.after(action), expected, "{from:?} {action:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn order_numbers_roll_over_letters() {
+        assert_eq!(order_number(1), "A001");
+        assert_eq!(order_number(999), "A999");
+        assert_eq!(order_number(1000), "B001");
+        assert_eq!(order_number(26 * 999), "Z999");
+        assert_eq!(order_number(26 * 999 + 1), "AA001");
+    }
+
+    #[test]
+    fn the_business_day_follows_the_restaurant_clock() {
+        let seoul: Tz = "Asia/Seoul".parse().unwrap();
+        // 14:59 UTC is 23:59 in Seoul; 15:00 UTC is the next day there.
+        let before = Utc.with_ymd_and_hms(2026, 11, 26, 14, 59, 0).unwrap();
+        let after = Utc.with_ymd_and_hms(2026, 11, 26, 15, 0, 0).unwrap();
+        assert_eq!(business_day(before, seoul).to_string(), "2026-11-26");
+        assert_eq!(business_day(after, seoul).to_string(), "2026-11-27");
+        // UTC midnight is 09:00 in Seoul: same business day.
+        let utc_midnight = Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).unwrap();
+        assert_eq!(business_day(utc_midnight, seoul).to_string(), "2026-11-27");
+    }
+}

@@ -1,0 +1,114 @@
+//! Order events: what the order event log stores and live clients receive. The message is the
+//! seed's `{"type","order_id","status","estimated_ready_at","message"}` plus `seq` (the
+//! per-restaurant event sequence) and `at`, and what a screen needs to update without another
+//! request (`order_number`, `table_number`, `payment_status`, and the whole order on
+//! `NEW_ORDER`).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::domain::ids::{OrderId, RestaurantId};
+use crate::domain::order::Order;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EventType {
+    NewOrder,
+    StatusChanged,
+    PaymentCompleted,
+    OrderCancelled,
+    MenuUpdated,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::NewOrder => "NEW_ORDER",
+            EventType::StatusChanged => "STATUS_CHANGED",
+            EventType::PaymentCompleted => "PAYMENT_COMPLETED",
+            EventType::OrderCancelled => "ORDER_CANCELLED",
+            EventType::MenuUpdated => "MENU_UPDATED",
+        }
+    }
+}
+
+/// One entry of the order event log, as committed.
+#[derive(Clone, Debug)]
+pub struct OrderEvent {
+    pub restaurant_id: RestaurantId,
+    pub order_id: OrderId,
+    pub seq: i64,
+    pub kind: EventType,
+    /// The live message, serialized once.
+    pub payload: Arc<str>,
+    pub at: DateTime<Utc>,
+}
+
+/// Builds the live message for `kind` about `order`.
+pub fn order_message(kind: EventType, order: &Order, seq: i64, at: DateTime<Utc>) -> Value {
+    let message = match order.status {
+        crate::domain::order::OrderStatus::Rejected => order.reject_reason.clone(),
+        crate::domain::order::OrderStatus::Cancelled => order.cancel_reason.clone(),
+        _ => order.message.clone(),
+    };
+    let mut value = json!({
+        "type": kind.as_str(),
+        "order_id": order.id,
+        "status": order.status,
+        "estimated_ready_at": order.estimated_ready_at,
+        "message": message,
+        "seq": seq,
+        "at": at,
+        "order_number": order.order_number,
+        "table_number": order.table_number,
+        "payment_status": order.payment_status,
+        "total_amount": order.total_amount,
+    });
+    if let Some(reason) = order
+        .reject_reason
+        .as_ref()
+        .or(order.cancel_reason.as_ref())
+    {
+        value["reason"] = json!(reason);
+    }
+    if kind == EventType::NewOrder {
+        value["order"] = serde_json::to_value(order).expect("orders serialize");
+    }
+    value
+}
+
+/// The event-bus seam: committed order events go out through it to live clients. In-process
+/// it is a tokio broadcast channel; the `postgres` build bridges it through Redis so every
+/// instance sees every event.
+pub trait EventBus: Send + Sync + 'static {
+    fn publish(&self, event: OrderEvent);
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<OrderEvent>;
+}
+
+/// One channel for all restaurants: a box serves one or a few restaurants, so per-connection
+/// filtering by restaurant id costs less than managing a channel per topic.
+pub struct LocalBus {
+    sender: tokio::sync::broadcast::Sender<OrderEvent>,
+}
+
+impl Default for LocalBus {
+    fn default() -> Self {
+        LocalBus {
+            sender: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl EventBus for LocalBus {
+    fn publish(&self, event: OrderEvent) {
+        // No subscriber is not an error: nobody is watching right now.
+        let _ = self.sender.send(event);
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<OrderEvent> {
+        self.sender.subscribe()
+    }
+}

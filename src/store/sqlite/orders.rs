@@ -1,0 +1,462 @@
+//! SQL for orders: placing (numbering, idempotency, event), reading, listing, and the
+//! compare-and-set state transitions with their event-log entries.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use super::restaurants;
+use super::users::parse_uuid;
+use crate::domain::ids::{OrderId, PaymentId, RestaurantId};
+use crate::domain::order::{
+    Action, Customer, Order, OrderStatus, PaymentMode, PaymentStatus, order_number,
+};
+use crate::domain::pricing::{ChosenOption, PricedLine};
+use crate::domain::{from_millis, to_millis};
+use crate::events::{EventType, OrderEvent, order_message};
+use crate::store::{
+    Actor, IdempotencyKey, NewOrder, OrderCursor, OrderPage, PlaceOutcome, StoreError, StoreResult,
+    TransitionOutcome, TransitionRequest,
+};
+
+const ORDER_COLUMNS: &str = "id, restaurant_id, customer_id, guest_id, order_number, table_number, \
+     total_amount, status, payment_status, payment_mode, special_requests, estimated_ready_at, \
+     owner_message, reject_reason, cancel_reason, created_at, updated_at";
+
+fn text_enum<T: std::str::FromStr<Err = String>>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    text.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+fn order_from_row(row: &Row<'_>) -> rusqlite::Result<Order> {
+    let customer_id: Option<String> = row.get(2)?;
+    let customer = match customer_id {
+        Some(_) => Customer::User(parse_uuid(row, 2)?),
+        None => Customer::Guest(parse_uuid(row, 3)?),
+    };
+    let payment_mode: PaymentMode = text_enum(row, 9)?;
+    let payment_status: PaymentStatus = text_enum(row, 8)?;
+    Ok(Order {
+        id: parse_uuid(row, 0)?,
+        restaurant_id: parse_uuid(row, 1)?,
+        customer,
+        order_number: row.get(4)?,
+        table_number: row.get(5)?,
+        total_amount: row.get(6)?,
+        status: text_enum(row, 7)?,
+        payment_status,
+        payment_mode,
+        payment_required: Order::payment_required(payment_mode, payment_status),
+        special_requests: row.get(10)?,
+        estimated_ready_at: row.get::<_, Option<i64>>(11)?.map(from_millis),
+        message: row.get(12)?,
+        reject_reason: row.get(13)?,
+        cancel_reason: row.get(14)?,
+        created_at: from_millis(row.get(15)?),
+        updated_at: from_millis(row.get(16)?),
+        items: Vec::new(),
+    })
+}
+
+fn lines_of(c: &Connection, order: OrderId) -> StoreResult<Vec<PricedLine>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT menu_id, name, quantity, unit_price, options, line_total
+         FROM order_items WHERE order_id = ?1 ORDER BY position",
+    )?;
+    let rows = stmt.query_map([order.to_string()], |row| {
+        let options: String = row.get(4)?;
+        let options: Vec<ChosenOption> = serde_json::from_str(&options).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, e.into())
+        })?;
+        Ok(PricedLine {
+            menu_id: parse_uuid(row, 0)?,
+            name: row.get(1)?,
+            quantity: row.get(2)?,
+            unit_price: row.get(3)?,
+            options,
+            line_total: row.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn by_id(c: &Connection, id: OrderId) -> StoreResult<Option<Order>> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1");
+    let Some(mut order) = c
+        .prepare_cached(&sql)?
+        .query_row([id.to_string()], order_from_row)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    order.items = lines_of(c, id)?;
+    Ok(Some(order))
+}
+
+fn append_event(
+    c: &Connection,
+    kind: EventType,
+    order: &Order,
+    at: DateTime<Utc>,
+) -> StoreResult<OrderEvent> {
+    let seq = restaurants::next_event_seq(c, order.restaurant_id)?;
+    let payload: Arc<str> = order_message(kind, order, seq, at).to_string().into();
+    c.prepare_cached(
+        "INSERT INTO order_events (restaurant_id, seq, order_id, type, payload, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        order.restaurant_id.to_string(),
+        seq,
+        order.id.to_string(),
+        kind.as_str(),
+        &*payload,
+        to_millis(at),
+    ])?;
+    Ok(OrderEvent {
+        restaurant_id: order.restaurant_id,
+        order_id: order.id,
+        seq,
+        kind,
+        payload,
+        at,
+    })
+}
+
+fn customer_columns(customer: Customer) -> (Option<String>, Option<String>) {
+    match customer {
+        Customer::User(id) => (Some(id.to_string()), None),
+        Customer::Guest(id) => (None, Some(id.to_string())),
+    }
+}
+
+pub fn place(
+    c: &Connection,
+    new: &NewOrder,
+    idempotency: Option<&IdempotencyKey>,
+    revision: i64,
+) -> StoreResult<PlaceOutcome> {
+    let owner_key = new.customer.key().to_string();
+    if let Some(key) = idempotency {
+        let seen: Option<(String, String)> = c
+            .prepare_cached(
+                "SELECT request_hash, order_id FROM idempotency_keys
+                 WHERE owner_key = ?1 AND key = ?2",
+            )?
+            .query_row(params![owner_key, key.key], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        if let Some((hash, order_id)) = seen {
+            if hash != key.request_hash {
+                return Ok(PlaceOutcome::KeyReused);
+            }
+            let order_id = order_id
+                .parse()
+                .map_err(|_| StoreError::Other(anyhow::anyhow!("bad order id {order_id}")))?;
+            return Ok(PlaceOutcome::Replayed(order_id));
+        }
+    }
+    let current: Option<i64> = c
+        .prepare_cached("SELECT revision FROM restaurants WHERE id = ?1")?
+        .query_row([new.restaurant_id.to_string()], |row| row.get(0))
+        .optional()?;
+    if current != Some(revision) {
+        return Ok(PlaceOutcome::MenuChanged);
+    }
+    let number: u32 = c
+        .prepare_cached(
+            "INSERT INTO order_counters (restaurant_id, business_day, last_number)
+             VALUES (?1, ?2, 1)
+             ON CONFLICT (restaurant_id, business_day)
+             DO UPDATE SET last_number = last_number + 1
+             RETURNING last_number",
+        )?
+        .query_row(
+            params![new.restaurant_id.to_string(), new.business_day],
+            |row| row.get(0),
+        )?;
+    let now = to_millis(new.created_at);
+    let (customer_id, guest_id) = customer_columns(new.customer);
+    let order = Order {
+        id: new.id,
+        order_number: order_number(number),
+        restaurant_id: new.restaurant_id,
+        table_number: new.table_number.clone(),
+        status: OrderStatus::Pending,
+        payment_status: PaymentStatus::Pending,
+        payment_mode: new.payment_mode,
+        payment_required: Order::payment_required(new.payment_mode, PaymentStatus::Pending),
+        total_amount: new.total_amount,
+        special_requests: new.special_requests.clone(),
+        items: new.lines.clone(),
+        estimated_ready_at: None,
+        message: None,
+        reject_reason: None,
+        cancel_reason: None,
+        created_at: new.created_at,
+        updated_at: new.created_at,
+        customer: new.customer,
+    };
+    c.prepare_cached(
+        "INSERT INTO orders (id, restaurant_id, customer_id, guest_id, order_number, business_day,
+                             table_number, total_amount, status, payment_status, payment_mode,
+                             special_requests, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'PENDING', 'PENDING', ?9, ?10, ?11, ?11)",
+    )?
+    .execute(params![
+        order.id.to_string(),
+        order.restaurant_id.to_string(),
+        customer_id,
+        guest_id,
+        order.order_number,
+        new.business_day,
+        order.table_number,
+        order.total_amount,
+        order.payment_mode.as_str(),
+        order.special_requests,
+        now,
+    ])?;
+    let mut insert_line = c.prepare_cached(
+        "INSERT INTO order_items (id, order_id, menu_id, name, quantity, unit_price, options,
+                                  line_total, position, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for (position, line) in order.items.iter().enumerate() {
+        let options =
+            serde_json::to_string(&line.options).map_err(|e| StoreError::Other(e.into()))?;
+        insert_line.execute(params![
+            uuid::Uuid::now_v7().to_string(),
+            order.id.to_string(),
+            line.menu_id.to_string(),
+            line.name,
+            line.quantity,
+            line.unit_price,
+            options,
+            line.line_total,
+            position as i64,
+            now,
+        ])?;
+    }
+    if let Some(key) = idempotency {
+        c.prepare_cached(
+            "INSERT INTO idempotency_keys (owner_key, key, request_hash, order_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            owner_key,
+            key.key,
+            key.request_hash,
+            order.id.to_string(),
+            now
+        ])?;
+    }
+    let event = append_event(c, EventType::NewOrder, &order, new.created_at)?;
+    Ok(PlaceOutcome::Placed {
+        order: Box::new(order),
+        event,
+    })
+}
+
+fn belongs_to(order: &Order, actor: Actor) -> bool {
+    match actor {
+        Actor::Owner(restaurant) => order.restaurant_id == restaurant,
+        Actor::Customer(customer) => order.customer == customer,
+    }
+}
+
+pub fn transition(c: &Connection, req: &TransitionRequest) -> StoreResult<TransitionOutcome> {
+    let Some(order) = by_id(c, req.order_id)? else {
+        return Ok(TransitionOutcome::NotFound);
+    };
+    if !belongs_to(&order, req.actor) {
+        return Ok(TransitionOutcome::NotFound);
+    }
+    let refuse = |reason| {
+        Ok(TransitionOutcome::Refused {
+            status: order.status,
+            payment_status: order.payment_status,
+            reason,
+        })
+    };
+    let Some(next) = order.status.after(req.action) else {
+        return refuse("not allowed from the order's current status");
+    };
+    let prepaid_unpaid =
+        order.payment_mode == PaymentMode::Prepay && order.payment_status != PaymentStatus::Paid;
+    if req.action == Action::Accept && prepaid_unpaid {
+        return refuse("the order is not paid yet");
+    }
+    // POSTPAY: completing the order is the moment the customer paid at the counter.
+    let paid_at_counter = req.action == Action::Complete
+        && order.payment_mode == PaymentMode::Postpay
+        && order.payment_status == PaymentStatus::Pending;
+    let payment_status = if paid_at_counter {
+        PaymentStatus::Paid
+    } else {
+        order.payment_status
+    };
+    let now = to_millis(req.now);
+    let changed = c
+        .prepare_cached(
+            "UPDATE orders SET
+                 status = ?3,
+                 payment_status = ?4,
+                 estimated_ready_at = coalesce(?5, estimated_ready_at),
+                 owner_message = CASE WHEN ?3 = 'ACCEPTED' THEN ?6 ELSE owner_message END,
+                 reject_reason = CASE WHEN ?3 = 'REJECTED' THEN ?6 ELSE reject_reason END,
+                 cancel_reason = CASE WHEN ?3 = 'CANCELLED' THEN ?6 ELSE cancel_reason END,
+                 updated_at = ?7
+             WHERE id = ?1 AND status = ?2",
+        )?
+        .execute(params![
+            order.id.to_string(),
+            order.status.as_str(),
+            next.as_str(),
+            payment_status.as_str(),
+            req.estimated_ready_at.map(to_millis),
+            req.note,
+            now,
+        ])?;
+    if changed != 1 {
+        return refuse("the order changed meanwhile");
+    }
+    if paid_at_counter {
+        c.prepare_cached(
+            "INSERT INTO payments (id, order_id, amount, status, method, approved_at, created_at)
+             VALUES (?1, ?2, ?3, 'COMPLETED', 'COUNTER', ?4, ?4)",
+        )?
+        .execute(params![
+            PaymentId::new().to_string(),
+            order.id.to_string(),
+            order.total_amount,
+            now,
+        ])?;
+    }
+    let order = by_id(c, order.id)?.ok_or(StoreError::NotFound)?;
+    let kind = if next == OrderStatus::Cancelled {
+        EventType::OrderCancelled
+    } else {
+        EventType::StatusChanged
+    };
+    let event = append_event(c, kind, &order, req.now)?;
+    Ok(TransitionOutcome::Done {
+        order: Box::new(order),
+        event,
+    })
+}
+
+/// Lists orders matching `filter` (an SQL condition over `params`), newest first.
+fn page(
+    c: &Connection,
+    filter: &str,
+    mut params: Vec<SqlValue>,
+    after: Option<OrderCursor>,
+    limit: usize,
+) -> StoreResult<OrderPage> {
+    let mut sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE {filter}");
+    if let Some(cursor) = after {
+        let n = params.len();
+        sql.push_str(&format!(
+            " AND (created_at < ?{} OR (created_at = ?{} AND id < ?{}))",
+            n + 1,
+            n + 1,
+            n + 2
+        ));
+        params.push(SqlValue::Integer(cursor.created_at_ms));
+        params.push(SqlValue::Text(cursor.id.to_string()));
+    }
+    sql.push_str(&format!(
+        " ORDER BY created_at DESC, id DESC LIMIT {}",
+        limit + 1
+    ));
+    let mut stmt = c.prepare_cached(&sql)?;
+    let mut orders: Vec<Order> = stmt
+        .query_map(params_from_iter(params), order_from_row)?
+        .collect::<Result<_, _>>()?;
+    let next_cursor = if orders.len() > limit {
+        orders.truncate(limit);
+        orders.last().map(|o| OrderCursor {
+            created_at_ms: to_millis(o.created_at),
+            id: o.id,
+        })
+    } else {
+        None
+    };
+    for order in &mut orders {
+        order.items = lines_of(c, order.id)?;
+    }
+    Ok(OrderPage {
+        orders,
+        next_cursor,
+    })
+}
+
+pub fn for_customer(
+    c: &Connection,
+    customer: Customer,
+    after: Option<OrderCursor>,
+    limit: usize,
+) -> StoreResult<OrderPage> {
+    let filter = match customer {
+        Customer::User(_) => "customer_id = ?1",
+        Customer::Guest(_) => "guest_id = ?1",
+    };
+    let params = vec![SqlValue::Text(customer.key().to_string())];
+    page(c, filter, params, after, limit)
+}
+
+pub fn for_restaurant(
+    c: &Connection,
+    restaurant: RestaurantId,
+    statuses: &[OrderStatus],
+    after: Option<OrderCursor>,
+    limit: usize,
+) -> StoreResult<OrderPage> {
+    let mut filter = "restaurant_id = ?1".to_owned();
+    let mut params = vec![SqlValue::Text(restaurant.to_string())];
+    if !statuses.is_empty() {
+        let slots: Vec<String> = (0..statuses.len()).map(|i| format!("?{}", i + 2)).collect();
+        filter.push_str(&format!(" AND status IN ({})", slots.join(", ")));
+        params.extend(
+            statuses
+                .iter()
+                .map(|s| SqlValue::Text(s.as_str().to_owned())),
+        );
+    }
+    page(c, &filter, params, after, limit)
+}
+
+pub fn events_since(
+    c: &Connection,
+    restaurant: RestaurantId,
+    seq: i64,
+    limit: usize,
+) -> StoreResult<Vec<OrderEvent>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT seq, order_id, type, payload, created_at FROM order_events
+         WHERE restaurant_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![restaurant.to_string(), seq, limit as i64], |row| {
+        let kind: String = row.get(2)?;
+        let payload: String = row.get(3)?;
+        Ok(OrderEvent {
+            restaurant_id: restaurant,
+            order_id: parse_uuid(row, 1)?,
+            seq: row.get(0)?,
+            kind: match kind.as_str() {
+                "NEW_ORDER" => EventType::NewOrder,
+                "PAYMENT_COMPLETED" => EventType::PaymentCompleted,
+                "ORDER_CANCELLED" => EventType::OrderCancelled,
+                _ => EventType::StatusChanged,
+            },
+            payload: payload.into(),
+            at: from_millis(row.get(4)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

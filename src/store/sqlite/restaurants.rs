@@ -1,0 +1,98 @@
+//! SQL for restaurants, their settings, and guests.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::users::parse_uuid;
+use crate::domain::ids::RestaurantId;
+use crate::domain::order::PaymentMode;
+use crate::domain::restaurant::{DEFAULT_TIME_ZONE, Restaurant, RestaurantChanges};
+use crate::domain::{from_millis, to_millis};
+use crate::store::{NewGuest, StoreError, StoreResult};
+
+const COLUMNS: &str = "id, owner_id, name, table_ordering_enabled, payment_mode, time_zone, \
+                       revision, created_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Restaurant> {
+    let mode: String = row.get(4)?;
+    let zone: String = row.get(5)?;
+    Ok(Restaurant {
+        id: parse_uuid(row, 0)?,
+        owner_id: parse_uuid(row, 1)?,
+        name: row.get(2)?,
+        table_ordering_enabled: row.get(3)?,
+        payment_mode: mode.parse().unwrap_or(PaymentMode::Prepay),
+        time_zone: zone.parse().unwrap_or(DEFAULT_TIME_ZONE),
+        revision: row.get(6)?,
+        created_at: from_millis(row.get(7)?),
+    })
+}
+
+pub fn by_id(c: &Connection, id: RestaurantId) -> StoreResult<Option<Restaurant>> {
+    let sql = format!("SELECT {COLUMNS} FROM restaurants WHERE id = ?1");
+    Ok(c.prepare_cached(&sql)?
+        .query_row([id.to_string()], from_row)
+        .optional()?)
+}
+
+pub fn revisions(c: &Connection) -> StoreResult<Vec<(RestaurantId, i64)>> {
+    let mut stmt = c.prepare_cached("SELECT id, revision FROM restaurants")?;
+    let rows = stmt.query_map([], |row| Ok((parse_uuid(row, 0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Marks the menu document as changed; returns the new revision.
+pub fn bump_revision(c: &Connection, id: RestaurantId) -> StoreResult<i64> {
+    Ok(c.prepare_cached(
+        "UPDATE restaurants SET revision = revision + 1 WHERE id = ?1 RETURNING revision",
+    )?
+    .query_row([id.to_string()], |row| row.get(0))?)
+}
+
+pub fn update(
+    c: &Connection,
+    id: RestaurantId,
+    changes: &RestaurantChanges,
+) -> StoreResult<Restaurant> {
+    let updated = c
+        .prepare_cached(
+            "UPDATE restaurants SET
+                name = coalesce(?2, name),
+                table_ordering_enabled = coalesce(?3, table_ordering_enabled),
+                payment_mode = coalesce(?4, payment_mode),
+                time_zone = coalesce(?5, time_zone),
+                revision = revision + 1
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            id.to_string(),
+            changes.name.as_ref().map(|n| n.as_str()),
+            changes.table_ordering_enabled,
+            changes.payment_mode.map(PaymentMode::as_str),
+            changes.time_zone.map(|tz| tz.name()),
+        ])?;
+    if updated == 0 {
+        return Err(StoreError::NotFound);
+    }
+    by_id(c, id)?.ok_or(StoreError::NotFound)
+}
+
+pub fn insert_guest(c: &Connection, guest: &NewGuest) -> StoreResult<()> {
+    c.prepare_cached(
+        "INSERT INTO guests (id, restaurant_id, table_number, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        guest.id.to_string(),
+        guest.restaurant_id.to_string(),
+        guest.table_number,
+        to_millis(guest.created_at),
+    ])?;
+    Ok(())
+}
+
+/// Hands out the restaurant's next event sequence number.
+pub fn next_event_seq(c: &Connection, id: RestaurantId) -> StoreResult<i64> {
+    Ok(c.prepare_cached(
+        "UPDATE restaurants SET event_seq = event_seq + 1 WHERE id = ?1 RETURNING event_seq",
+    )?
+    .query_row([id.to_string()], |row| row.get(0))?)
+}
