@@ -117,6 +117,12 @@ async fn create_order(
         .restaurant_id
         .parse()
         .map_err(|_| AppError::validation("restaurant_id", "not a restaurant id"))?;
+    if user.table.is_some() && user.restaurant_id != Some(restaurant_id) {
+        return Err(AppError::validation(
+            "restaurant_id",
+            "does not match the restaurant of the QR code you scanned",
+        ));
+    }
     let table_number = match (&user.table, &body.table_number) {
         (Some(bound), None) => Some(bound.clone()),
         (Some(bound), Some(given)) if given.trim() == bound => Some(bound.clone()),
@@ -131,12 +137,6 @@ async fn create_order(
             .map(|t| parse_table_label("table_number", t))
             .transpose()?,
     };
-    if user.table.is_some() && user.restaurant_id != Some(restaurant_id) {
-        return Err(AppError::validation(
-            "restaurant_id",
-            "does not match the restaurant of the QR code you scanned",
-        ));
-    }
     let special_requests = pricing::check_special_requests(body.special_requests.as_deref())?;
     let customer = customer_of(&user);
 

@@ -229,8 +229,8 @@ async fn reject(
     apply(&state, &owner, &id, Action::Reject, None, reason, now).await
 }
 
+/// `ready` and `complete` take no input; a body, if sent, must at least be a JSON object.
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
 struct EmptyBody {}
 
 async fn ready(

@@ -258,3 +258,230 @@ async fn the_binary_logs_json_in_production_without_secrets_and_stops_on_sigterm
         "request id must be in the log line's span: {logs}"
     );
 }
+
+#[tokio::test]
+async fn table_url_and_menu_export_import_work_against_the_data_dir() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("cli-menu@example.com", "POSTPAY").await;
+    let data = app.data_dir.to_str().unwrap().to_owned();
+
+    let out = ordersync()
+        .args([
+            "table-url",
+            "--data-dir",
+            &data,
+            "--restaurant",
+            &shop.id,
+            "--table",
+            "12",
+        ])
+        .args(["--base-url", "https://shop.local:8443/"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let prefix = format!("https://shop.local:8443/t/{}/12?sig=", shop.id);
+    let sig = url.strip_prefix(&prefix).unwrap_or_else(|| panic!("{url}"));
+    // The printed signature opens a guest session on the running server.
+    let res = app
+        .post(
+            "/api/v1/auth/guest",
+            None,
+            serde_json::json!({"restaurant_id": shop.id, "table_number": "12", "sig": sig}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let bad = ordersync()
+        .args([
+            "table-url",
+            "--data-dir",
+            &data,
+            "--restaurant",
+            "nope",
+            "--table",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+
+    let export = ordersync()
+        .args([
+            "menu",
+            "export",
+            "--data-dir",
+            &data,
+            "--restaurant",
+            &shop.id,
+        ])
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{export:?}");
+    let mut document: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
+    assert_eq!(document, shop.menu);
+    document["categories"][0]["items"][1]["price"] = serde_json::json!(21000);
+    let file = app.data_dir.join("menu.json");
+    std::fs::write(&file, serde_json::to_vec(&document).unwrap()).unwrap();
+    let import = ordersync()
+        .args([
+            "menu",
+            "import",
+            "--data-dir",
+            &data,
+            "--restaurant",
+            &shop.id,
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(import.status.success(), "{import:?}");
+
+    // The running server notices the change made by another process.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let menu = app
+            .get(&format!("/api/v1/restaurants/{}/menu", shop.id), None)
+            .await
+            .body;
+        if menu["categories"][0]["items"][1]["price"] == 21000 {
+            assert_eq!(
+                menu["categories"][0]["items"][1]["id"],
+                shop.item_id("양념").as_str()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server kept serving the old menu"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A broken document is refused with the offending field and changes nothing.
+    document["categories"][0]["items"][0]["price"] = serde_json::json!(-1);
+    std::fs::write(&file, serde_json::to_vec(&document).unwrap()).unwrap();
+    let refused = ordersync()
+        .args([
+            "menu",
+            "import",
+            "--data-dir",
+            &data,
+            "--restaurant",
+            &shop.id,
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("categories[0].items[0].price"),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_is_created_once_and_announced_every_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let mut announcements = Vec::new();
+    for _ in 0..2 {
+        let (https, http) = (free_port(), free_port());
+        let mut child = ordersync()
+            .args(["serve", "--demo", "--data-dir", data, "--bind", "127.0.0.1"])
+            .args([
+                "--port",
+                &https.to_string(),
+                "--http-port",
+                &http.to_string(),
+            ])
+            .arg("--allow-plain-http")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_http(http);
+        let status = terminate(&mut child);
+        assert!(status.success());
+        let mut stdout = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .unwrap();
+        announcements.push(stdout);
+    }
+    // Same restaurant, same signed table link, same login (the ports differ per run).
+    let stable = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| {
+                l.split_once("/t/")
+                    .map(|(_, rest)| rest.to_owned())
+                    .or_else(|| l.contains("Owner login").then(|| l.to_owned()))
+            })
+            .collect()
+    };
+    assert_eq!(stable(&announcements[0]).len(), 2, "{}", announcements[0]);
+    assert_eq!(stable(&announcements[0]), stable(&announcements[1]));
+    let text = &announcements[0];
+    assert!(text.contains("owner@demo.ordersync.kr / demo-"), "{text}");
+    assert!(text.contains("/owner"), "{text}");
+    let table_url = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Customer, table 1:"))
+        .expect("table URL printed")
+        .trim();
+    assert!(
+        table_url.contains("/t/") && table_url.contains("/1?sig="),
+        "{table_url}"
+    );
+
+    let app = TestApp::spawn_in(dir.path(), |_| {}).await;
+    assert_eq!(app.count("SELECT count(*) FROM restaurants"), 1);
+    let restaurant = table_url
+        .split("/t/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let menu = app
+        .get(&format!("/api/v1/restaurants/{restaurant}/menu"), None)
+        .await
+        .body;
+    assert_eq!(menu["restaurant"]["name"], "맛있는 치킨집");
+    let items: Vec<&serde_json::Value> = menu["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["items"].as_array().unwrap())
+        .collect();
+    assert!(menu["categories"].as_array().unwrap().len() >= 3);
+    assert!(items.len() >= 15, "{} items", items.len());
+    assert!(items.iter().any(|i| i["is_available"] == false));
+    assert!(items.iter().any(|i| {
+        i["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["required"] == true)
+    }));
+    assert!(items.iter().any(|i| {
+        i["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o.get("price_deltas").is_some())
+    }));
+    let password = text
+        .split("owner@demo.ordersync.kr / ")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim();
+    let login = app.login("owner@demo.ordersync.kr", password).await;
+    assert_eq!(login.status, StatusCode::OK);
+    app.stop().await;
+}

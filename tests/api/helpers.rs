@@ -267,3 +267,157 @@ pub fn assert_validation(res: &Response, field: &str) {
 pub fn token(body: &Value, which: &str) -> String {
     body[which].as_str().expect("token in body").to_owned()
 }
+
+/// A restaurant with an owner and a small menu, ready for orders.
+pub struct Shop {
+    pub owner: String,
+    pub id: String,
+    pub menu: Value,
+}
+
+pub fn test_menu() -> Value {
+    json!({"categories": [
+        {"name": "치킨", "items": [
+            {"name": "후라이드", "price": 18000, "description": "바삭", "options": [
+                {"name": "맛", "choices": ["순한맛", "매운맛"], "required": true,
+                 "price_deltas": {"매운맛": 500}},
+                {"name": "추가", "choices": ["치즈", "떡"], "multiple": true,
+                 "price_deltas": {"치즈": 2000, "떡": 1000}}]},
+            {"name": "양념", "price": 19000},
+            {"name": "품절 치킨", "price": 20000, "is_available": false}
+        ]},
+        {"name": "음료", "items": [
+            {"name": "콜라", "price": 2000, "options": [
+                {"name": "사이즈", "choices": ["보통", "큰"], "required": false,
+                 "price_deltas": {"큰": 1000}}]}
+        ]}
+    ]})
+}
+
+impl Shop {
+    /// The menu item called `name`.
+    pub fn item(&self, name: &str) -> &Value {
+        self.menu["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["items"].as_array().unwrap())
+            .find(|i| i["name"] == name)
+            .unwrap_or_else(|| panic!("no item {name}"))
+    }
+
+    pub fn item_id(&self, name: &str) -> String {
+        self.item(name)["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The id of option `index` of item `name`.
+    pub fn option_id(&self, name: &str, index: usize) -> String {
+        self.item(name)["options"][index]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// One order line: `choices` are (option index, choice).
+    pub fn line(&self, name: &str, quantity: i64, choices: &[(usize, &str)]) -> Value {
+        json!({
+            "menu_id": self.item_id(name),
+            "quantity": quantity,
+            "options": choices.iter().map(|(o, c)| json!({
+                "option_id": self.option_id(name, *o), "choice": c
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    /// A valid order body with one mild fried chicken.
+    pub fn simple_order(&self) -> Value {
+        json!({
+            "restaurant_id": self.id,
+            "table_number": "3",
+            "items": [self.line("후라이드", 1, &[(0, "순한맛")])],
+        })
+    }
+}
+
+impl TestApp {
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.request(Method::PUT, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.request(Method::PATCH, path, token, Some(body)).await
+    }
+
+    /// Sends a POST with no body at all (as a dashboard button would).
+    pub async fn post_empty(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::POST, path, token, None).await
+    }
+
+    /// An owner whose restaurant has `test_menu()`, in `payment_mode`.
+    pub async fn shop(&self, email: &str, payment_mode: &str) -> Shop {
+        let (owner, id) = self.owner(email, "테스트 치킨").await;
+        let res = self
+            .put("/api/v1/restaurants/me/menu", Some(&owner), test_menu())
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let res = self
+            .patch(
+                "/api/v1/restaurants/me",
+                Some(&owner),
+                json!({ "payment_mode": payment_mode }),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let menu = self
+            .get(&format!("/api/v1/restaurants/{id}/menu"), None)
+            .await
+            .body;
+        Shop { owner, id, menu }
+    }
+
+    /// A registered customer's access token.
+    pub async fn customer(&self, email: &str) -> String {
+        token(&self.register(email).await, "access_token")
+    }
+
+    pub fn table_signature(&self, restaurant: &str, table: &str) -> String {
+        let secret = ordersync::app::load_table_secret(&self.data_dir).unwrap();
+        ordersync::auth::table::TableSigner::new(&secret).sign(restaurant.parse().unwrap(), table)
+    }
+
+    /// A guest token from a correctly signed table QR code.
+    pub async fn guest(&self, restaurant: &str, table: &str) -> String {
+        let sig = self.table_signature(restaurant, table);
+        let res = self
+            .post(
+                "/api/v1/auth/guest",
+                None,
+                json!({ "restaurant_id": restaurant, "table_number": table, "sig": sig }),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+        token(&res.body, "access_token")
+    }
+
+    pub async fn order(&self, token: &str, body: Value) -> Response {
+        self.post("/api/v1/orders", Some(token), body).await
+    }
+
+    /// Places an order that must succeed; returns its id.
+    pub async fn place(&self, token: &str, body: Value) -> String {
+        let res = self.order(token, body).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+        res.body["order_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn act(
+        &self,
+        owner: &str,
+        order: &str,
+        action: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let path = format!("/api/v1/restaurants/me/orders/{order}/{action}");
+        self.request(Method::POST, &path, Some(owner), body).await
+    }
+}

@@ -6,4 +6,8 @@ mod helpers;
 mod auth;
 mod cli;
 mod errors;
+mod guests;
+mod menus;
 mod ops;
+mod orders;
+mod state_machine;

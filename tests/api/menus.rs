@@ -1,0 +1,353 @@
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, assert_validation, test_menu};
+
+fn keys(value: &Value) -> BTreeSet<&str> {
+    value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+fn set<'a>(items: &[&'a str]) -> BTreeSet<&'a str> {
+    items.iter().copied().collect()
+}
+
+#[tokio::test]
+async fn the_menu_has_the_seed_shape_an_etag_and_changes_show_at_once() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("menu@example.com", "PREPAY").await;
+    let path = format!("/api/v1/restaurants/{}/menu", shop.id);
+
+    let res = app.get(&path, None).await;
+    assert_eq!(res.status, StatusCode::OK);
+    let menu = &res.body;
+    assert_eq!(keys(menu), set(&["restaurant", "categories"]));
+    assert_eq!(
+        keys(&menu["restaurant"]),
+        set(&["id", "name", "table_ordering_enabled"])
+    );
+    assert_eq!(menu["restaurant"]["id"], shop.id.as_str());
+    assert_eq!(menu["restaurant"]["name"], "테스트 치킨");
+    assert_eq!(menu["restaurant"]["table_ordering_enabled"], true);
+    let category = &menu["categories"][0];
+    assert_eq!(keys(category), set(&["id", "name", "items"]));
+    assert_eq!(category["name"], "치킨");
+    let item = &category["items"][0];
+    assert_eq!(
+        keys(item),
+        set(&[
+            "id",
+            "name",
+            "price",
+            "description",
+            "image_url",
+            "is_available",
+            "options"
+        ])
+    );
+    assert_eq!(item["price"], 18000);
+    assert_eq!(item["description"], "바삭");
+    assert!(item["image_url"].is_null());
+    let option = &item["options"][0];
+    assert_eq!(
+        keys(option),
+        set(&["id", "name", "choices", "required", "price_deltas"])
+    );
+    assert_eq!(option["choices"], json!(["순한맛", "매운맛"]));
+    assert_eq!(option["required"], true);
+    assert_eq!(item["options"][1]["multiple"], true);
+    // An option that uses neither addition carries exactly the seed's fields.
+    let plain = &menu["categories"][0]["items"][1];
+    assert_eq!(plain["options"], json!([]));
+    assert_eq!(menu["categories"][0]["items"][2]["is_available"], false);
+
+    let etag = res.headers["etag"].to_str().unwrap().to_owned();
+    let cached = app
+        .client
+        .get(app.url(&path))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(cached.headers()["etag"].to_str().unwrap(), etag);
+    assert!(cached.bytes().await.unwrap().is_empty());
+
+    let patched = app
+        .patch(
+            &format!("/api/v1/restaurants/me/menu/items/{}", shop.item_id("양념")),
+            Some(&shop.owner),
+            json!({ "price": 19500, "is_available": false }),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    assert_eq!(patched.body["price"], 19500);
+
+    let fresh = app
+        .client
+        .get(app.url(&path))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::OK);
+    assert_ne!(fresh.headers()["etag"].to_str().unwrap(), etag);
+    let body: Value = fresh.json().await.unwrap();
+    assert_eq!(body["categories"][0]["items"][1]["price"], 19500);
+    assert_eq!(body["categories"][0]["items"][1]["is_available"], false);
+}
+
+#[tokio::test]
+async fn unknown_restaurants_are_404() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .get(
+            &format!("/api/v1/restaurants/{}/menu", uuid::Uuid::now_v7()),
+            None,
+        )
+        .await;
+    assert_error(&res, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let res = app.get("/api/v1/restaurants/not-an-id/menu", None).await;
+    assert_error(&res, StatusCode::NOT_FOUND, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_bad_menu_document_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("badmenu@example.com", "PREPAY").await;
+    let path = format!("/api/v1/restaurants/{}/menu", shop.id);
+    let before = app.get(&path, None).await;
+
+    let with_item = |item: Value| json!({"categories": [{"name": "c", "items": [item]}]});
+    let cases = [
+        (
+            with_item(json!({"name": "", "price": 1000})),
+            "categories[0].items[0].name",
+        ),
+        (
+            with_item(json!({"name": "x", "price": -1})),
+            "categories[0].items[0].price",
+        ),
+        (
+            with_item(json!({"name": "x", "price": "free"})),
+            "categories[0].items[0].price",
+        ),
+        (
+            with_item(json!({"name": "x", "price": 1, "options": [{"name": "o", "choices": []}]})),
+            "categories[0].items[0].options[0].choices",
+        ),
+        (
+            with_item(json!({"name": "x", "price": 1,
+                             "options": [{"name": "o", "choices": ["a", "a"]}]})),
+            "categories[0].items[0].options[0].choices[1]",
+        ),
+        (
+            with_item(json!({"name": "x", "price": 1,
+                             "options": [{"name": "o", "choices": ["a"], "price_deltas": {"b": 5}}]})),
+            "categories[0].items[0].options[0].price_deltas.b",
+        ),
+        (
+            with_item(json!({"id": uuid::Uuid::now_v7(), "name": "x", "price": 1})),
+            "categories[0].items[0].id",
+        ),
+        (json!({"categories": [{"name": " "}]}), "categories[0].name"),
+        (json!({}), "categories"),
+    ];
+    for (document, field) in cases {
+        let res = app
+            .put("/api/v1/restaurants/me/menu", Some(&shop.owner), document)
+            .await;
+        assert_validation(&res, field);
+    }
+    // Another restaurant's item id cannot be claimed.
+    let other = app.shop("othermenu@example.com", "PREPAY").await;
+    let stolen = with_item(json!({"id": other.item_id("양념"), "name": "mine now", "price": 1}));
+    let res = app
+        .put("/api/v1/restaurants/me/menu", Some(&shop.owner), stolen)
+        .await;
+    assert_validation(&res, "categories[0].items[0].id");
+    assert_eq!(
+        app.get(&format!("/api/v1/restaurants/{}/menu", other.id), None)
+            .await
+            .body,
+        other.menu
+    );
+
+    let patch = |body: Value| {
+        let path = format!("/api/v1/restaurants/me/menu/items/{}", shop.item_id("양념"));
+        let owner = shop.owner.clone();
+        let app = &app;
+        async move { app.patch(&path, Some(&owner), body).await }
+    };
+    assert_validation(&patch(json!({"price": -5})).await, "price");
+    assert_validation(&patch(json!({"name": "  "})).await, "name");
+    assert_validation(&patch(json!({"availability": false})).await, "availability");
+    assert_validation(&patch(json!({})).await, "body");
+    assert_validation(
+        &patch(json!({"image_url": "javascript:alert(1)"})).await,
+        "image_url",
+    );
+
+    let after = app.get(&path, None).await;
+    assert_eq!(after.body, before.body);
+    assert_eq!(after.headers["etag"], before.headers["etag"]);
+}
+
+#[tokio::test]
+async fn a_menu_put_keeps_item_ids_and_archives_what_it_leaves_out() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("ids@example.com", "POSTPAY").await;
+    let customer = app.customer("ids-customer@example.com").await;
+    let order = app
+        .place(
+            &customer,
+            serde_json::json!({
+                "restaurant_id": shop.id,
+                "items": [shop.line("양념", 1, &[])],
+            }),
+        )
+        .await;
+
+    // Export, change a price, drop 양념, add a new item, and send it back.
+    let mut document = app
+        .get("/api/v1/restaurants/me/menu", Some(&shop.owner))
+        .await
+        .body;
+    let items = document["categories"][0]["items"].as_array_mut().unwrap();
+    items[0]["price"] = json!(18500);
+    items.retain(|i| i["name"] != "양념");
+    items.push(json!({"name": "간장", "price": 19000}));
+    let res = app
+        .put("/api/v1/restaurants/me/menu", Some(&shop.owner), document)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+
+    let menu = app
+        .get(&format!("/api/v1/restaurants/{}/menu", shop.id), None)
+        .await
+        .body;
+    let fried = &menu["categories"][0]["items"][0];
+    assert_eq!(fried["id"], shop.item_id("후라이드").as_str());
+    assert_eq!(fried["price"], 18500);
+    assert_eq!(
+        fried["options"][0]["id"],
+        shop.option_id("후라이드", 0).as_str()
+    );
+    let names: Vec<&str> = menu["categories"][0]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["후라이드", "품절 치킨", "간장"]);
+
+    // The order made with the archived item is intact, with its original price.
+    let old = app
+        .get(&format!("/api/v1/orders/{order}"), Some(&customer))
+        .await;
+    assert_eq!(old.status, StatusCode::OK);
+    assert_eq!(old.body["items"][0]["name"], "양념");
+    assert_eq!(old.body["items"][0]["unit_price"], 19000);
+    // …but it can no longer be ordered.
+    let res = app
+        .order(
+            &customer,
+            json!({"restaurant_id": shop.id, "items": [shop.line("양념", 1, &[])]}),
+        )
+        .await;
+    assert_validation(&res, "items[0].menu_id");
+}
+
+#[tokio::test]
+async fn only_owners_manage_menus_and_settings() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("perm@example.com", "PREPAY").await;
+    let customer = app.customer("perm-customer@example.com").await;
+    let res = app
+        .put("/api/v1/restaurants/me/menu", Some(&customer), test_menu())
+        .await;
+    assert_error(&res, StatusCode::FORBIDDEN, "FORBIDDEN");
+    let res = app
+        .put("/api/v1/restaurants/me/menu", None, test_menu())
+        .await;
+    assert_error(&res, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    let res = app
+        .patch(
+            "/api/v1/restaurants/me",
+            Some(&customer),
+            json!({"name": "mine"}),
+        )
+        .await;
+    assert_error(&res, StatusCode::FORBIDDEN, "FORBIDDEN");
+
+    // An owner cannot touch another restaurant's item: it does not exist for them.
+    let other = app.shop("perm-other@example.com", "PREPAY").await;
+    let res = app
+        .patch(
+            &format!("/api/v1/restaurants/me/menu/items/{}", shop.item_id("양념")),
+            Some(&other.owner),
+            json!({"is_available": false}),
+        )
+        .await;
+    assert_error(&res, StatusCode::NOT_FOUND, "NOT_FOUND");
+    let menu = app
+        .get(&format!("/api/v1/restaurants/{}/menu", shop.id), None)
+        .await
+        .body;
+    assert_eq!(menu, shop.menu);
+}
+
+#[tokio::test]
+async fn restaurant_settings_are_validated_and_take_effect() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("settings@example.com", "PREPAY").await;
+    let res = app.get("/api/v1/restaurants/me", Some(&shop.owner)).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body["payment_mode"], "PREPAY");
+    assert_eq!(res.body["time_zone"], "Asia/Seoul");
+    assert_eq!(res.body["table_ordering_enabled"], true);
+
+    let bad = [
+        (json!({"payment_mode": "LATER"}), "payment_mode"),
+        (json!({"time_zone": "Mars/Olympus"}), "time_zone"),
+        (json!({"name": ""}), "name"),
+        (
+            json!({"table_ordering_enabled": "yes"}),
+            "table_ordering_enabled",
+        ),
+        (json!({}), "body"),
+    ];
+    for (body, field) in bad {
+        let res = app
+            .patch("/api/v1/restaurants/me", Some(&shop.owner), body)
+            .await;
+        assert_validation(&res, field);
+    }
+
+    let res = app
+        .patch(
+            "/api/v1/restaurants/me",
+            Some(&shop.owner),
+            json!({"name": "새 이름", "table_ordering_enabled": false, "time_zone": "Asia/Tokyo"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.body["time_zone"], "Asia/Tokyo");
+    let menu = app
+        .get(&format!("/api/v1/restaurants/{}/menu", shop.id), None)
+        .await
+        .body;
+    assert_eq!(menu["restaurant"]["name"], "새 이름");
+    assert_eq!(menu["restaurant"]["table_ordering_enabled"], false);
+
+    let customer = app.customer("settings-customer@example.com").await;
+    let res = app.order(&customer, shop.simple_order()).await;
+    assert_validation(&res, "restaurant_id");
+    assert_eq!(app.count("SELECT count(*) FROM orders"), 0);
+}
