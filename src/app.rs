@@ -16,9 +16,10 @@ use crate::config::Config;
 use crate::domain::ids::{OrderId, RestaurantId};
 use crate::domain::order::Order;
 use crate::error::AppError;
-use crate::events::{EventBus, LocalBus, OrderEvent};
+use crate::events::{EventBus, LiveEvent, LocalBus};
 use crate::http::metrics::Metrics;
 use crate::http::ratelimit::RateLimiter;
+use crate::live::LiveHub;
 use crate::secrets;
 use crate::store::{self, Store};
 
@@ -41,6 +42,7 @@ pub struct AppState {
     pub menus: Arc<MenuCache>,
     pub tables: Arc<TableSigner>,
     pub events: Arc<dyn EventBus>,
+    pub live: Arc<LiveHub>,
     pub clock: Clock,
     /// Where clients reach this box: base of payment, WebSocket and table URLs.
     pub base_url: Arc<str>,
@@ -51,7 +53,12 @@ pub struct AppState {
 
 impl AppState {
     pub async fn build(config: Config, ca_certificate: Option<String>) -> anyhow::Result<AppState> {
-        let store = store::connect(&config.database_url).await?;
+        let menus = Arc::new(MenuCache::default());
+        let events: Arc<dyn EventBus> = Arc::new(InvalidatingBus {
+            local: LocalBus::new(config.event_buffer),
+            menus: menus.clone(),
+        });
+        let store = store::connect(&config.database_url, events.clone()).await?;
         let jwt_secret = match &config.jwt_secret {
             Some(secret) => secret.as_bytes().to_vec(),
             None => secrets::load_or_create(&config.data_dir.join("jwt.secret"), 64)?,
@@ -80,18 +87,20 @@ impl AppState {
                 .clone()
                 .unwrap_or_else(|| format!("https://localhost:{}", config.port)),
         );
+        let metrics = Arc::new(Metrics::new());
         Ok(AppState {
+            live: Arc::new(LiveHub::new(config.ws_max_per_ip, metrics.clone())),
+            metrics,
             clock: config.clock.clone(),
             base_url,
-            menus: Arc::new(MenuCache::default()),
+            menus,
             tables: Arc::new(tables),
-            events: Arc::new(LocalBus::default()),
+            events,
             config: Arc::new(config),
             store,
             revocations: Arc::new(revocations),
             tokens: Arc::new(tokens),
             passwords: Arc::new(passwords),
-            metrics: Arc::new(Metrics::new()),
             limits: Arc::new(limits),
             ca_certificate: ca_certificate.map(Arc::from),
         })
@@ -113,11 +122,6 @@ impl AppState {
             .await?)
     }
 
-    /// Makes a committed order event visible to live clients.
-    pub fn publish(&self, event: OrderEvent) {
-        self.events.publish(event);
-    }
-
     pub fn payment_url(&self, order: &Order) -> Option<String> {
         order
             .payment_required
@@ -130,5 +134,25 @@ impl AppState {
             .replacen("https://", "wss://", 1)
             .replacen("http://", "ws://", 1);
         format!("{base}/ws/orders/{order}")
+    }
+}
+
+/// The bus as the store sees it: a menu change drops the cached menu before the event reaches
+/// any client, so whoever hears MENU_UPDATED and reloads gets the new menu.
+struct InvalidatingBus {
+    local: LocalBus,
+    menus: Arc<MenuCache>,
+}
+
+impl EventBus for InvalidatingBus {
+    fn publish(&self, event: LiveEvent) {
+        if let LiveEvent::Menu(change) = &event {
+            self.menus.invalidate(change.restaurant_id);
+        }
+        self.local.publish(event);
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LiveEvent> {
+        self.local.subscribe()
     }
 }

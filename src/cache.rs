@@ -131,18 +131,19 @@ impl MenuSnapshot {
     }
 }
 
-/// Menus by restaurant, kept until changed. Every change invalidates at once; the five-minute
-/// lifetime is only a safety net. A load that raced with an invalidation is not cached, so a
-/// stale menu can never outlive the change that replaced it.
+/// Menus by restaurant, kept until changed. Every change invalidates at once (the invalidation
+/// rides the bus event of the change, before any client hears of it); the five-minute lifetime
+/// is only a safety net. A load that raced with an invalidation is not cached, so a stale menu
+/// can never outlive the change that replaced it.
 pub struct MenuCache {
-    entries: Cache<RestaurantId, Arc<MenuSnapshot>>,
+    entries: moka::sync::Cache<RestaurantId, Arc<MenuSnapshot>>,
     generations: Mutex<HashMap<RestaurantId, u64>>,
 }
 
 impl Default for MenuCache {
     fn default() -> Self {
         MenuCache {
-            entries: Cache::builder()
+            entries: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(300))
                 .build(),
@@ -167,7 +168,7 @@ impl MenuCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Option<(Restaurant, Vec<Category>)>, E>>,
     {
-        if let Some(snapshot) = self.entries.get(&id).await {
+        if let Some(snapshot) = self.entries.get(&id) {
             return Ok(Some(snapshot));
         }
         let generation = self.generation(id);
@@ -175,28 +176,33 @@ impl MenuCache {
             return Ok(None);
         };
         let snapshot = Arc::new(MenuSnapshot::new(restaurant, categories));
-        if self.generation(id) == generation {
-            self.entries.insert(id, snapshot.clone()).await;
+        // Hold the lock while inserting, so an invalidation cannot slip in between.
+        let generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        if generations.get(&id).copied().unwrap_or(0) == generation {
+            self.entries.insert(id, snapshot.clone());
         }
         Ok(Some(snapshot))
     }
 
-    pub async fn invalidate(&self, id: RestaurantId) {
-        {
-            let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
-            *generations.entry(id).or_insert(0) += 1;
-        }
-        self.entries.invalidate(&id).await;
+    /// Synchronous, so it can run on the database writer thread right after a commit.
+    pub fn invalidate(&self, id: RestaurantId) {
+        let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        *generations.entry(id).or_insert(0) += 1;
+        self.entries.invalidate(&id);
     }
 
-    /// Drops snapshots older than the revisions the store reports.
-    pub async fn invalidate_stale(&self, revisions: &[(RestaurantId, i64)]) {
+    /// Drops snapshots older than the revisions the store reports; returns the restaurants
+    /// whose menus changed behind this process's back.
+    pub fn invalidate_stale(&self, revisions: &[(RestaurantId, i64)]) -> Vec<RestaurantId> {
+        let mut stale = Vec::new();
         for &(id, revision) in revisions {
-            if let Some(snapshot) = self.entries.get(&id).await
+            if let Some(snapshot) = self.entries.get(&id)
                 && snapshot.restaurant.revision != revision
             {
-                self.invalidate(id).await;
+                self.invalidate(id);
+                stale.push(id);
             }
         }
+        stale
     }
 }

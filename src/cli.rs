@@ -152,6 +152,10 @@ pub struct ServeArgs {
     #[arg(long, env = "LOGIN_RATE_LIMIT_PER_MINUTE", default_value_t = 5)]
     pub login_rate_limit_per_minute: u32,
 
+    /// Open WebSocket connections allowed per client IP; 0 means unlimited.
+    #[arg(long, env = "WS_MAX_PER_IP", default_value_t = 32)]
+    pub ws_max_per_ip: usize,
+
     /// Comma-separated proxy addresses whose X-Forwarded-For header is believed.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,

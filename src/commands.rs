@@ -40,9 +40,15 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Commands run beside (not inside) a server: their events have no live clients here; a running
+/// server notices their changes from the database.
+fn offline_bus() -> std::sync::Arc<dyn crate::events::EventBus> {
+    std::sync::Arc::new(crate::events::LocalBus::new(1))
+}
+
 pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
     let url = args.database_url();
-    store::connect(&url).await?;
+    store::connect(&url, offline_bus()).await?;
     println!(
         "database is up to date (schema version {})",
         store::sqlite::SCHEMA_VERSION
@@ -52,7 +58,7 @@ pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
 
 pub async fn create_owner(args: CreateOwnerArgs) -> anyhow::Result<()> {
     let password = read_password(args.password_stdin)?;
-    let store = store::connect(&args.store.database_url()).await?;
+    let store = store::connect(&args.store.database_url(), offline_bus()).await?;
     let passwords = PasswordHasher::new(args.bcrypt_cost)?;
     let account = NewAccount {
         email: &args.email,
@@ -82,7 +88,7 @@ async fn existing_restaurant(
 }
 
 pub async fn table_url(args: TableUrlArgs) -> anyhow::Result<()> {
-    let store = store::connect(&args.store.database_url()).await?;
+    let store = store::connect(&args.store.database_url(), offline_bus()).await?;
     let restaurant = existing_restaurant(&*store, &args.restaurant).await?;
     let table = parse_table_label("table", &args.table)
         .map_err(|e| anyhow::anyhow!("--table: {}", e.reason))?;
@@ -102,7 +108,7 @@ pub async fn table_url(args: TableUrlArgs) -> anyhow::Result<()> {
 pub async fn menu(command: MenuCommand) -> anyhow::Result<()> {
     match command {
         MenuCommand::Export { store, restaurant } => {
-            let store = store::connect(&store.database_url()).await?;
+            let store = store::connect(&store.database_url(), offline_bus()).await?;
             let restaurant = existing_restaurant(&*store, &restaurant).await?;
             let (restaurant, categories) = store
                 .menu(restaurant.id)
@@ -131,7 +137,7 @@ pub async fn menu(command: MenuCommand) -> anyhow::Result<()> {
             };
             let document: MenuDocument = crate::http::extract::parse_json(text.as_bytes())
                 .map_err(|e| describe_document_error(e, &file))?;
-            let store = store::connect(&store.database_url()).await?;
+            let store = store::connect(&store.database_url(), offline_bus()).await?;
             let restaurant = existing_restaurant(&*store, &restaurant).await?;
             let items: usize = document.categories.iter().map(|c| c.items.len()).sum();
             let categories = document.categories.len();

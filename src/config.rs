@@ -36,6 +36,12 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// Create and announce the demo restaurant on start.
     pub demo: bool,
+    /// How many live events a slow WebSocket client may fall behind before it is resynced.
+    pub event_buffer: usize,
+    /// Open WebSockets allowed per client IP; 0 means unlimited.
+    pub ws_max_per_ip: usize,
+    /// Interval between WebSocket pings; a peer silent for two intervals is dropped.
+    pub ws_ping_interval_secs: u64,
     /// Business time (orders, business days); tests move it forward.
     pub clock: Clock,
 }
@@ -74,6 +80,9 @@ impl Config {
             environment,
             bcrypt_cost: args.bcrypt_cost,
             demo: args.demo,
+            event_buffer: crate::events::DEFAULT_EVENT_BUFFER,
+            ws_max_per_ip: args.ws_max_per_ip,
+            ws_ping_interval_secs: 25,
             clock: Clock::default(),
         })
     }
@@ -99,6 +108,9 @@ impl Config {
             environment: Environment::Development,
             bcrypt_cost: 4,
             demo: false,
+            event_buffer: crate::events::DEFAULT_EVENT_BUFFER,
+            ws_max_per_ip: 0,
+            ws_ping_interval_secs: 25,
             clock: Clock::default(),
         }
     }
@@ -142,6 +154,9 @@ impl fmt::Debug for Config {
             .field("environment", &self.environment)
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("demo", &self.demo)
+            .field("event_buffer", &self.event_buffer)
+            .field("ws_max_per_ip", &self.ws_max_per_ip)
+            .field("ws_ping_interval_secs", &self.ws_ping_interval_secs)
             .finish()
     }
 }

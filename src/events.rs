@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::domain::ids::{OrderId, RestaurantId};
+use crate::domain::menu::MenuItem;
 use crate::domain::order::Order;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -80,35 +81,106 @@ pub fn order_message(kind: EventType, order: &Order, seq: i64, at: DateTime<Utc>
     value
 }
 
-/// The event-bus seam: committed order events go out through it to live clients. In-process
-/// it is a tokio broadcast channel; the `postgres` build bridges it through Redis so every
-/// instance sees every event.
-pub trait EventBus: Send + Sync + 'static {
-    fn publish(&self, event: OrderEvent);
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<OrderEvent>;
+/// A menu change for open menu pages: prices and availability of changed items, or `reload`
+/// when the whole menu was replaced. Not part of the order event log.
+#[derive(Clone, Debug)]
+pub struct MenuEvent {
+    pub restaurant_id: RestaurantId,
+    pub payload: Arc<str>,
 }
 
-/// One channel for all restaurants: a box serves one or a few restaurants, so per-connection
-/// filtering by restaurant id costs less than managing a channel per topic.
-pub struct LocalBus {
-    sender: tokio::sync::broadcast::Sender<OrderEvent>,
-}
+impl MenuEvent {
+    pub fn items_changed(
+        restaurant_id: RestaurantId,
+        items: &[MenuItem],
+        at: DateTime<Utc>,
+    ) -> MenuEvent {
+        let items: Vec<Value> = items
+            .iter()
+            .map(|i| json!({"id": i.id, "name": i.name, "price": i.price, "is_available": i.is_available}))
+            .collect();
+        let payload = json!({
+            "type": EventType::MenuUpdated.as_str(),
+            "restaurant_id": restaurant_id,
+            "at": at,
+            "items": items,
+        });
+        MenuEvent {
+            restaurant_id,
+            payload: payload.to_string().into(),
+        }
+    }
 
-impl Default for LocalBus {
-    fn default() -> Self {
-        LocalBus {
-            sender: tokio::sync::broadcast::channel(1024).0,
+    pub fn reload(restaurant_id: RestaurantId, at: DateTime<Utc>) -> MenuEvent {
+        let payload = json!({
+            "type": EventType::MenuUpdated.as_str(),
+            "restaurant_id": restaurant_id,
+            "at": at,
+            "reload": true,
+        });
+        MenuEvent {
+            restaurant_id,
+            payload: payload.to_string().into(),
         }
     }
 }
 
+/// What travels on the bus.
+#[derive(Clone, Debug)]
+pub enum LiveEvent {
+    Order(OrderEvent),
+    Menu(MenuEvent),
+}
+
+impl LiveEvent {
+    pub fn restaurant_id(&self) -> RestaurantId {
+        match self {
+            LiveEvent::Order(e) => e.restaurant_id,
+            LiveEvent::Menu(e) => e.restaurant_id,
+        }
+    }
+}
+
+/// The event-bus seam: committed events go out through it to live clients. In-process it is a
+/// tokio broadcast channel; the `postgres` build bridges it through Redis so every instance
+/// sees every event. Publishers call it only after the transaction that made the event has
+/// committed.
+pub trait EventBus: Send + Sync + 'static {
+    fn publish(&self, event: LiveEvent);
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LiveEvent>;
+}
+
+pub const DEFAULT_EVENT_BUFFER: usize = 1024;
+
+/// One channel for all restaurants: a box serves one or a few restaurants, so filtering by
+/// restaurant in each connection costs less than managing a channel per topic, and a single
+/// channel keeps every restaurant's events in commit order.
+pub struct LocalBus {
+    sender: tokio::sync::broadcast::Sender<LiveEvent>,
+}
+
+impl LocalBus {
+    /// `capacity`: how far a subscriber may fall behind before it is told it lagged.
+    pub fn new(capacity: usize) -> LocalBus {
+        LocalBus {
+            sender: tokio::sync::broadcast::channel(capacity.max(1)).0,
+        }
+    }
+}
+
+impl Default for LocalBus {
+    fn default() -> Self {
+        LocalBus::new(DEFAULT_EVENT_BUFFER)
+    }
+}
+
 impl EventBus for LocalBus {
-    fn publish(&self, event: OrderEvent) {
+    fn publish(&self, event: LiveEvent) {
         // No subscriber is not an error: nobody is watching right now.
         let _ = self.sender.send(event);
     }
 
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<OrderEvent> {
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LiveEvent> {
         self.sender.subscribe()
     }
 }

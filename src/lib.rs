@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod live;
 pub mod secrets;
 pub mod server;
 pub mod store;
@@ -25,6 +26,7 @@ use std::future::Future;
 
 use app::AppState;
 use config::Config;
+use events::{LiveEvent, MenuEvent};
 use server::Listeners;
 
 /// Starts OrderSync on already-bound listeners and serves until `shutdown` resolves.
@@ -62,7 +64,12 @@ async fn watch_menu_revisions(state: AppState) {
     loop {
         tick.tick().await;
         match state.store.restaurant_revisions().await {
-            Ok(revisions) => state.menus.invalidate_stale(&revisions).await,
+            Ok(revisions) => {
+                for restaurant in state.menus.invalidate_stale(&revisions) {
+                    let change = MenuEvent::reload(restaurant, state.clock.now());
+                    state.events.publish(LiveEvent::Menu(change));
+                }
+            }
             Err(err) => tracing::warn!(error = %err, "checking menu revisions failed"),
         }
     }

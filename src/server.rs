@@ -80,9 +80,11 @@ pub async fn serve(
         None => None,
     };
 
+    let live = state.live.clone();
     tokio::spawn(async move {
         shutdown.await;
-        tracing::info!("shutting down: finishing in-flight requests");
+        tracing::info!("shutting down: closing live connections, finishing in-flight requests");
+        live.close_all(Duration::from_secs(3)).await;
         https_handle.graceful_shutdown(Some(DRAIN_TIMEOUT));
         http_handle.graceful_shutdown(Some(DRAIN_TIMEOUT));
     });

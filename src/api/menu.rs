@@ -107,7 +107,6 @@ async fn replace_menu(
     AppJson(document): AppJson<MenuDocument>,
 ) -> Result<Response, AppError> {
     store_menu(&*state.store, owner.restaurant_id, document).await?;
-    state.menus.invalidate(owner.restaurant_id).await;
     menu_response(&state, owner.restaurant_id, &headers).await
 }
 
@@ -166,7 +165,6 @@ async fn update_item(
         .update_menu_item(owner.restaurant_id, id, changes)
         .await?
         .ok_or(AppError::NotFound("menu item"))?;
-    state.menus.invalidate(owner.restaurant_id).await;
     Ok(Json(item))
 }
 

@@ -5,6 +5,7 @@ pub mod menu;
 pub mod ops;
 pub mod orders;
 pub mod restaurants;
+pub mod ws;
 
 use axum::Router;
 
@@ -17,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .merge(menu::router())
         .merge(restaurants::router())
         .merge(orders::router())
+        .merge(ws::router())
         .merge(ops::router())
         .fallback(|| async { AppError::NotFound("route") })
 }

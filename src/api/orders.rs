@@ -175,8 +175,7 @@ async fn create_order(
             .place_order(new, key, restaurant.revision)
             .await?
         {
-            PlaceOutcome::Placed { order, event } => {
-                state.publish(event);
+            PlaceOutcome::Placed { order, .. } => {
                 state.metrics.orders_created.inc();
                 return Ok((StatusCode::CREATED, Json(creation_json(&state, &order))));
             }
@@ -194,7 +193,7 @@ async fn create_order(
                     details: Some(json!({ "field": "Idempotency-Key" })),
                 });
             }
-            PlaceOutcome::MenuChanged => state.menus.invalidate(restaurant_id).await,
+            PlaceOutcome::MenuChanged => state.menus.invalidate(restaurant_id),
         }
     }
     Err(AppError::Unavailable)
@@ -327,8 +326,7 @@ pub(crate) fn transition_result(
     outcome: TransitionOutcome,
 ) -> Result<Order, AppError> {
     match outcome {
-        TransitionOutcome::Done { order, event } => {
-            state.publish(event);
+        TransitionOutcome::Done { order, .. } => {
             state
                 .metrics
                 .order_transitions

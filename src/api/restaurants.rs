@@ -110,7 +110,6 @@ async fn update_settings(
         .store
         .update_restaurant(owner.restaurant_id, changes)
         .await?;
-    state.menus.invalidate(owner.restaurant_id).await;
     Ok(Json(restaurant.into()))
 }
 

@@ -15,7 +15,7 @@ use crate::domain::order::{Action, Customer, Order, OrderStatus, PaymentMode, Pa
 use crate::domain::pricing::PricedLine;
 use crate::domain::restaurant::{Restaurant, RestaurantChanges, RestaurantName};
 use crate::domain::user::{Email, PersonName, Role, User};
-use crate::events::OrderEvent;
+use crate::events::{EventBus, OrderEvent};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -282,6 +282,17 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a state-machine action as one compare-and-set, appending its event.
     async fn transition_order(&self, request: TransitionRequest) -> StoreResult<TransitionOutcome>;
 
+    /// The restaurant's latest event sequence number and, consistent with it, either one order
+    /// or (for `None`) its open orders.
+    async fn live_snapshot(
+        &self,
+        restaurant: RestaurantId,
+        order: Option<OrderId>,
+    ) -> StoreResult<(i64, Vec<Order>)>;
+
+    /// The restaurant's latest event sequence number (0 before its first event).
+    async fn latest_event_seq(&self, restaurant: RestaurantId) -> StoreResult<i64>;
+
     /// Events of a restaurant after `seq`, in order (for replay after a reconnect).
     async fn events_since(
         &self,
@@ -292,8 +303,8 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Opens the backend named by `database_url` (a SQLite path, or a `postgres://` URL in the
-/// `postgres` build) and brings its schema up to date.
-pub async fn connect(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
+/// `postgres` build) and brings its schema up to date. Committed events go to `bus`.
+pub async fn connect(database_url: &str, bus: Arc<dyn EventBus>) -> anyhow::Result<Arc<dyn Store>> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         anyhow::bail!(
             "DATABASE_URL points at PostgreSQL, but this binary was built without the `postgres` \
@@ -304,6 +315,6 @@ pub async fn connect(database_url: &str) -> anyhow::Result<Arc<dyn Store>> {
         .strip_prefix("sqlite://")
         .or_else(|| database_url.strip_prefix("sqlite:"))
         .unwrap_or(database_url);
-    let store = sqlite::SqliteStore::open(Path::new(path)).await?;
+    let store = sqlite::SqliteStore::open(Path::new(path), bus).await?;
     Ok(Arc::new(store))
 }

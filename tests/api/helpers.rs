@@ -186,7 +186,10 @@ impl TestApp {
     /// Creates an owner and restaurant through the library (as the CLI does) and logs in.
     /// Returns (access token, restaurant id).
     pub async fn owner(&self, email: &str, restaurant: &str) -> (String, String) {
-        let store = ordersync::store::connect(&self.db_path()).await.unwrap();
+        let bus = std::sync::Arc::new(ordersync::events::LocalBus::new(1));
+        let store = ordersync::store::connect(&self.db_path(), bus)
+            .await
+            .unwrap();
         let passwords = ordersync::auth::password::PasswordHasher::new(4).unwrap();
         let account = ordersync::accounts::NewAccount {
             email,

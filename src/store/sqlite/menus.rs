@@ -7,10 +7,12 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::restaurants;
 use super::users::parse_uuid;
+use super::writer::Tx;
 use crate::domain::ids::{CategoryId, MenuItemId, RestaurantId};
 use crate::domain::menu::{Category, KnownIds, MenuItem, MenuOption};
 use crate::domain::restaurant::Restaurant;
 use crate::domain::to_millis;
+use crate::events::{LiveEvent, MenuEvent};
 use crate::store::{MenuItemChanges, StoreError, StoreResult};
 
 const ITEM_COLUMNS: &str =
@@ -89,7 +91,7 @@ fn options_json(options: &[MenuOption]) -> StoreResult<String> {
     serde_json::to_string(options).map_err(|e| StoreError::Other(e.into()))
 }
 
-pub fn replace(c: &Connection, id: RestaurantId, categories: &[Category]) -> StoreResult<i64> {
+pub fn replace(c: &Tx<'_>, id: RestaurantId, categories: &[Category]) -> StoreResult<i64> {
     let now = to_millis(Utc::now());
     let rid = id.to_string();
     c.prepare_cached("DELETE FROM menu_categories WHERE restaurant_id = ?1")?
@@ -138,11 +140,12 @@ pub fn replace(c: &Connection, id: RestaurantId, categories: &[Category]) -> Sto
             ])?;
         }
     }
+    c.publish_after_commit(LiveEvent::Menu(MenuEvent::reload(id, Utc::now())));
     restaurants::bump_revision(c, id)
 }
 
 pub fn update_item(
-    c: &Connection,
+    c: &Tx<'_>,
     restaurant: RestaurantId,
     item_id: MenuItemId,
     changes: &MenuItemChanges,
@@ -190,5 +193,10 @@ pub fn update_item(
         item.is_available,
     ])?;
     restaurants::bump_revision(c, restaurant)?;
+    c.publish_after_commit(LiveEvent::Menu(MenuEvent::items_changed(
+        restaurant,
+        std::slice::from_ref(&item),
+        Utc::now(),
+    )));
     Ok(Some(item))
 }

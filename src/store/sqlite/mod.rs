@@ -10,6 +10,7 @@ mod users;
 mod writer;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -24,7 +25,7 @@ use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Customer, Order, OrderStatus};
 use crate::domain::restaurant::{Restaurant, RestaurantChanges};
 use crate::domain::user::{Email, User};
-use crate::events::OrderEvent;
+use crate::events::{EventBus, OrderEvent};
 use crate::store::{
     IdempotencyKey, MenuItemChanges, NewGuest, NewOrder, NewRestaurant, NewUser, OrderCursor,
     OrderPage, PlaceOutcome, RefreshOutcome, RefreshTokenRecord, Revocation, Store, StoreError,
@@ -32,7 +33,7 @@ use crate::store::{
 };
 
 pub use migrate::SCHEMA_VERSION;
-use writer::Writer;
+use writer::{Tx, Writer};
 
 const BUSY_TIMEOUT_MS: u32 = 5_000;
 
@@ -84,12 +85,13 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, migrates it and starts the writer.
-    pub async fn open(path: &Path) -> anyhow::Result<SqliteStore> {
+    /// Committed events are published on `bus`.
+    pub async fn open(path: &Path, bus: Arc<dyn EventBus>) -> anyhow::Result<SqliteStore> {
         let path = path.to_owned();
-        blocking::run(move || Self::open_blocking(&path)).await
+        blocking::run(move || Self::open_blocking(&path, bus)).await
     }
 
-    fn open_blocking(path: &Path) -> anyhow::Result<SqliteStore> {
+    fn open_blocking(path: &Path, bus: Arc<dyn EventBus>) -> anyhow::Result<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating database directory {}", dir.display()))?;
@@ -112,7 +114,7 @@ impl SqliteStore {
             .connection_timeout(Duration::from_secs(5))
             .build(manager)
             .context("opening read connections")?;
-        let writer = Writer::start(conn).context("starting the database writer thread")?;
+        let writer = Writer::start(conn, bus).context("starting the database writer thread")?;
         Ok(SqliteStore { reads, writer })
     }
 
@@ -133,7 +135,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> StoreResult<T> + Send + 'static,
     {
         self.writer.write(work).await
     }
@@ -284,6 +286,25 @@ impl Store for SqliteStore {
 
     async fn transition_order(&self, request: TransitionRequest) -> StoreResult<TransitionOutcome> {
         self.write(move |c| orders::transition(c, &request)).await
+    }
+
+    async fn live_snapshot(
+        &self,
+        restaurant: RestaurantId,
+        order: Option<OrderId>,
+    ) -> StoreResult<(i64, Vec<Order>)> {
+        self.read(move |c| orders::live_snapshot(c, restaurant, order))
+            .await
+    }
+
+    async fn latest_event_seq(&self, restaurant: RestaurantId) -> StoreResult<i64> {
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT event_seq FROM restaurants WHERE id = ?1")?
+                    .query_row([restaurant.to_string()], |row| row.get(0))?,
+            )
+        })
+        .await
     }
 
     async fn events_since(

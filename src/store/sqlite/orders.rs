@@ -9,13 +9,14 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::restaurants;
 use super::users::parse_uuid;
+use super::writer::Tx;
 use crate::domain::ids::{OrderId, PaymentId, RestaurantId};
 use crate::domain::order::{
     Action, Customer, Order, OrderStatus, PaymentMode, PaymentStatus, order_number,
 };
 use crate::domain::pricing::{ChosenOption, PricedLine};
 use crate::domain::{from_millis, to_millis};
-use crate::events::{EventType, OrderEvent, order_message};
+use crate::events::{EventType, LiveEvent, OrderEvent, order_message};
 use crate::store::{
     Actor, IdempotencyKey, NewOrder, OrderCursor, OrderPage, PlaceOutcome, StoreError, StoreResult,
     TransitionOutcome, TransitionRequest,
@@ -98,7 +99,7 @@ pub fn by_id(c: &Connection, id: OrderId) -> StoreResult<Option<Order>> {
 }
 
 fn append_event(
-    c: &Connection,
+    c: &Tx<'_>,
     kind: EventType,
     order: &Order,
     at: DateTime<Utc>,
@@ -117,14 +118,16 @@ fn append_event(
         &*payload,
         to_millis(at),
     ])?;
-    Ok(OrderEvent {
+    let event = OrderEvent {
         restaurant_id: order.restaurant_id,
         order_id: order.id,
         seq,
         kind,
         payload,
         at,
-    })
+    };
+    c.publish_after_commit(LiveEvent::Order(event.clone()));
+    Ok(event)
 }
 
 fn customer_columns(customer: Customer) -> (Option<String>, Option<String>) {
@@ -135,7 +138,7 @@ fn customer_columns(customer: Customer) -> (Option<String>, Option<String>) {
 }
 
 pub fn place(
-    c: &Connection,
+    c: &Tx<'_>,
     new: &NewOrder,
     idempotency: Option<&IdempotencyKey>,
     revision: i64,
@@ -269,7 +272,7 @@ fn belongs_to(order: &Order, actor: Actor) -> bool {
     }
 }
 
-pub fn transition(c: &Connection, req: &TransitionRequest) -> StoreResult<TransitionOutcome> {
+pub fn transition(c: &Tx<'_>, req: &TransitionRequest) -> StoreResult<TransitionOutcome> {
     let Some(order) = by_id(c, req.order_id)? else {
         return Ok(TransitionOutcome::NotFound);
     };
@@ -459,4 +462,32 @@ pub fn events_since(
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Open orders shown on a freshly connected owner board, at most.
+const SNAPSHOT_LIMIT: usize = 500;
+
+pub fn live_snapshot(
+    c: &Connection,
+    restaurant: RestaurantId,
+    order: Option<OrderId>,
+) -> StoreResult<(i64, Vec<Order>)> {
+    // One read transaction: the orders are exactly as of the sequence number returned.
+    let tx = c.unchecked_transaction()?;
+    let seq: i64 = tx
+        .prepare_cached("SELECT event_seq FROM restaurants WHERE id = ?1")?
+        .query_row([restaurant.to_string()], |row| row.get(0))?;
+    let orders = match order {
+        Some(id) => by_id(&tx, id)?.into_iter().collect(),
+        None => {
+            let open = [
+                OrderStatus::Pending,
+                OrderStatus::Accepted,
+                OrderStatus::Ready,
+            ];
+            for_restaurant(&tx, restaurant, &open, None, SNAPSHOT_LIMIT)?.orders
+        }
+    };
+    tx.commit()?;
+    Ok((seq, orders))
 }

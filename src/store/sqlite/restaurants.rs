@@ -2,11 +2,15 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use chrono::Utc;
+
 use super::users::parse_uuid;
+use super::writer::Tx;
 use crate::domain::ids::RestaurantId;
 use crate::domain::order::PaymentMode;
 use crate::domain::restaurant::{DEFAULT_TIME_ZONE, Restaurant, RestaurantChanges};
 use crate::domain::{from_millis, to_millis};
+use crate::events::{LiveEvent, MenuEvent};
 use crate::store::{NewGuest, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, owner_id, name, table_ordering_enabled, payment_mode, time_zone, \
@@ -49,7 +53,7 @@ pub fn bump_revision(c: &Connection, id: RestaurantId) -> StoreResult<i64> {
 }
 
 pub fn update(
-    c: &Connection,
+    c: &Tx<'_>,
     id: RestaurantId,
     changes: &RestaurantChanges,
 ) -> StoreResult<Restaurant> {
@@ -73,6 +77,8 @@ pub fn update(
     if updated == 0 {
         return Err(StoreError::NotFound);
     }
+    // The menu document shows the name and whether table ordering is on.
+    c.publish_after_commit(LiveEvent::Menu(MenuEvent::reload(id, Utc::now())));
     by_id(c, id)?.ok_or(StoreError::NotFound)
 }
 

@@ -5,24 +5,51 @@
 //! them in one `BEGIN IMMEDIATE … COMMIT`, each inside its own savepoint so a failing job rolls
 //! back alone. One fsync then makes a whole batch durable. A job's caller hears its result only
 //! after the commit, so nothing is reported (or published) before it is on disk.
+//!
+//! Events a job produces wait in the transaction's outbox and are published, in commit (and
+//! so sequence) order, right after the commit succeeds; a job that fails loses its events.
 
+use std::cell::RefCell;
+use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::thread;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::events::{EventBus, LiveEvent};
 use crate::store::{StoreError, StoreResult};
+
+/// The open write transaction as a job sees it: the connection, plus the outbox.
+pub struct Tx<'a> {
+    conn: &'a Connection,
+    outbox: RefCell<Vec<LiveEvent>>,
+}
+
+impl Deref for Tx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Tx<'_> {
+    /// Queues `event` for live clients; it goes out only if this transaction commits.
+    pub fn publish_after_commit(&self, event: LiveEvent) {
+        self.outbox.borrow_mut().push(event);
+    }
+}
 
 const MAX_BATCH: usize = 64;
 const QUEUE_DEPTH: usize = 4096;
 
-type Work<T> = Box<dyn FnOnce(&Connection) -> StoreResult<T> + Send>;
+type Work<T> = Box<dyn FnOnce(&Tx<'_>) -> StoreResult<T> + Send>;
 
 /// A job with its result type erased so the thread can batch jobs of any type.
 trait Job: Send {
     /// Runs the work inside the open transaction; returns whether it succeeded.
-    fn run(&mut self, conn: &Connection) -> bool;
+    fn run(&mut self, tx: &Tx<'_>) -> bool;
     /// Delivers the outcome once the batch's fate is known.
     fn finish(self: Box<Self>, commit: Result<(), &StoreError>);
 }
@@ -34,9 +61,9 @@ struct TypedJob<T> {
 }
 
 impl<T: Send + 'static> Job for TypedJob<T> {
-    fn run(&mut self, conn: &Connection) -> bool {
+    fn run(&mut self, tx: &Tx<'_>) -> bool {
         let work = self.work.take().expect("job runs once");
-        let result = match catch_unwind(AssertUnwindSafe(|| work(conn))) {
+        let result = match catch_unwind(AssertUnwindSafe(|| work(tx))) {
             Ok(result) => result,
             Err(_) => Err(StoreError::Other(anyhow::anyhow!("write job panicked"))),
         };
@@ -72,11 +99,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection) -> std::io::Result<Writer> {
+    pub fn start(conn: Connection, bus: Arc<dyn EventBus>) -> std::io::Result<Writer> {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, jobs))?;
+            .spawn(move || writer_loop(conn, &*bus, jobs))?;
         Ok(Writer { queue })
     }
 
@@ -84,7 +111,7 @@ impl Writer {
     pub async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> StoreResult<T> + Send + 'static,
     {
         let (reply, outcome) = oneshot::channel();
         let job = Box::new(TypedJob {
@@ -102,7 +129,7 @@ impl Writer {
     }
 }
 
-fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>) {
+fn writer_loop(conn: Connection, bus: &dyn EventBus, mut jobs: mpsc::Receiver<Box<dyn Job>>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     // Ends when every `Writer` handle is dropped (the store is gone).
     while let Some(first) = jobs.blocking_recv() {
@@ -113,11 +140,11 @@ fn writer_loop(conn: Connection, mut jobs: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
-        run_batch(&conn, &mut batch);
+        run_batch(&conn, bus, &mut batch);
     }
 }
 
-fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
+fn run_batch(conn: &Connection, bus: &dyn EventBus, batch: &mut Vec<Box<dyn Job>>) {
     if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
         let err = StoreError::from(err);
         for job in batch.drain(..) {
@@ -125,9 +152,17 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
         }
         return;
     }
+    let tx = Tx {
+        conn,
+        outbox: RefCell::new(Vec::new()),
+    };
     for job in batch.iter_mut() {
+        let published_before = tx.outbox.borrow().len();
         let savepoint = conn.execute_batch("SAVEPOINT job");
-        let ok = savepoint.is_ok() && job.run(conn);
+        let ok = savepoint.is_ok() && job.run(&tx);
+        if !ok {
+            tx.outbox.borrow_mut().truncate(published_before);
+        }
         let cleanup = if ok {
             conn.execute_batch("RELEASE job")
         } else {
@@ -138,9 +173,16 @@ fn run_batch(conn: &Connection, batch: &mut Vec<Box<dyn Job>>) {
         }
     }
     let commit = conn.execute_batch("COMMIT").map_err(StoreError::from);
-    if let Err(err) = &commit {
-        tracing::error!(error = %err, "commit failed; batch rolled back");
-        let _ = conn.execute_batch("ROLLBACK");
+    match &commit {
+        Ok(()) => {
+            for event in tx.outbox.into_inner() {
+                bus.publish(event);
+            }
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "commit failed; batch rolled back");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
     }
     for job in batch.drain(..) {
         job.finish(commit.as_ref().map(|_| ()));

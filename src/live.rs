@@ -1,0 +1,418 @@
+//! Live WebSocket connections: a customer's order, an owner's order feed, and a restaurant's
+//! public menu. Each connection authenticates (token in the query or as the first message),
+//! subscribes to the bus *before* reading any state, then sends a snapshot (or replays what it
+//! missed since `since` from the event log) and goes live. Event sequence numbers make the seam
+//! between replay and live exact: nothing is sent twice, and a gap is filled from the log. A
+//! client too slow for the bus gets a fresh snapshot instead of a silent gap.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+
+use crate::api::orders::{order_json, visible_order};
+use crate::app::AppState;
+use crate::auth::extract::authenticate;
+use crate::domain::ids::{OrderId, RestaurantId};
+use crate::domain::user::Role;
+use crate::error::AppError;
+use crate::events::{LiveEvent, MenuEvent, OrderEvent};
+use crate::http::metrics::Metrics;
+
+/// How long a client has to send its token as the first message.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// A client that cannot take a message for this long is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(20);
+/// Events read from the log per query when replaying.
+const REPLAY_PAGE: usize = 500;
+/// Beyond this many missed events a snapshot is cheaper than a replay.
+const MAX_REPLAY: usize = 2_000;
+
+/// Open connections, per-IP limits, and the shutdown signal.
+pub struct LiveHub {
+    max_per_ip: usize,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    open: AtomicUsize,
+    shutdown: watch::Sender<bool>,
+    metrics: Arc<Metrics>,
+}
+
+/// Holds a connection's place; dropping it frees the place.
+pub struct ConnectionSlot {
+    hub: Arc<LiveHub>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut per_ip = self.hub.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = per_ip.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+        self.hub.open.fetch_sub(1, Ordering::SeqCst);
+        self.hub.metrics.ws_connections.dec();
+    }
+}
+
+impl LiveHub {
+    pub fn new(max_per_ip: usize, metrics: Arc<Metrics>) -> LiveHub {
+        LiveHub {
+            max_per_ip,
+            per_ip: Mutex::new(HashMap::new()),
+            open: AtomicUsize::new(0),
+            shutdown: watch::channel(false).0,
+            metrics,
+        }
+    }
+
+    /// A place for one more connection from `ip`, unless it already has its share.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionSlot> {
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let count = per_ip.entry(ip).or_insert(0);
+        if self.max_per_ip != 0 && *count >= self.max_per_ip {
+            return None;
+        }
+        *count += 1;
+        self.open.fetch_add(1, Ordering::SeqCst);
+        self.metrics.ws_connections.inc();
+        Some(ConnectionSlot {
+            hub: self.clone(),
+            ip,
+        })
+    }
+
+    /// Closes every connection with 1001 (going away) and waits up to `grace` for them to go.
+    pub async fn close_all(&self, grace: Duration) {
+        self.shutdown.send_replace(true);
+        let deadline = Instant::now() + grace;
+        while self.open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// What a connection watches.
+#[derive(Clone, Debug)]
+pub enum Channel {
+    /// One order: its customer or its restaurant's owner (the id as given in the path).
+    Order(String),
+    /// Every order event of the owner's restaurant.
+    OwnerFeed,
+    /// Price and availability changes of a restaurant's menu; public.
+    Menu(RestaurantId),
+}
+
+pub struct Connect {
+    pub channel: Channel,
+    pub token: Option<String>,
+    pub since: Option<i64>,
+}
+
+/// Whose events a connection forwards, resolved after authentication.
+enum Scope {
+    Orders {
+        restaurant: RestaurantId,
+        /// `None`: the whole restaurant (owner feed).
+        order: Option<OrderId>,
+    },
+    Menu(RestaurantId),
+}
+
+struct Refused(&'static str);
+
+impl From<AppError> for Refused {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::Unauthorized(_) => Refused("unauthorized"),
+            AppError::Forbidden(_) => Refused("forbidden"),
+            AppError::NotFound(_) => Refused("not found"),
+            other => {
+                tracing::warn!(error = %other, "refusing a WebSocket");
+                Refused("unavailable")
+            }
+        }
+    }
+}
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+type Stream = futures_util::stream::SplitStream<WebSocket>;
+
+pub async fn run(state: AppState, socket: WebSocket, connect: Connect, _slot: ConnectionSlot) {
+    let (mut sink, mut stream) = socket.split();
+    let scope = match resolve(&state, &mut stream, &connect).await {
+        Ok(scope) => scope,
+        Err(Refused(reason)) => {
+            let _ = close(&mut sink, close_code::POLICY, reason).await;
+            return;
+        }
+    };
+    // Subscribe before reading any state, so nothing committed after the read can be missed.
+    let events = state.events.subscribe();
+    let mut connection = Connection {
+        state,
+        sink,
+        scope,
+        last_seq: 0,
+    };
+    if let Err(err) = connection.serve(stream, events, connect.since).await {
+        tracing::debug!(error = %err, "WebSocket ended");
+    }
+}
+
+async fn close(sink: &mut Sink, code: u16, reason: &'static str) -> Result<(), axum::Error> {
+    sink.send(Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    })))
+    .await
+}
+
+/// Authenticates (query token, or the first message within 5 s) and checks what the caller
+/// may watch. Someone else's order is refused exactly like a missing one.
+async fn resolve(
+    state: &AppState,
+    stream: &mut Stream,
+    connect: &Connect,
+) -> Result<Scope, Refused> {
+    if let Channel::Menu(restaurant) = connect.channel {
+        state
+            .store
+            .restaurant(restaurant)
+            .await
+            .map_err(AppError::from)?
+            .ok_or(Refused("not found"))?;
+        return Ok(Scope::Menu(restaurant));
+    }
+    let token = match &connect.token {
+        Some(token) => token.clone(),
+        None => first_message_token(stream)
+            .await
+            .ok_or(Refused("unauthorized"))?,
+    };
+    let user = authenticate(state, &token).await?;
+    match &connect.channel {
+        Channel::Order(id) => {
+            let order = visible_order(state, &user, id).await?;
+            Ok(Scope::Orders {
+                restaurant: order.restaurant_id,
+                order: Some(order.id),
+            })
+        }
+        Channel::OwnerFeed => match (user.role, user.restaurant_id) {
+            (Role::Owner, Some(restaurant)) => Ok(Scope::Orders {
+                restaurant,
+                order: None,
+            }),
+            _ => Err(Refused("forbidden")),
+        },
+        Channel::Menu(_) => unreachable!("handled above"),
+    }
+}
+
+/// `{"type":"AUTH","token":"…"}` or the bare token, as the first text message.
+async fn first_message_token(stream: &mut Stream) -> Option<String> {
+    let message = tokio::time::timeout(AUTH_TIMEOUT, stream.next())
+        .await
+        .ok()??
+        .ok()?;
+    let Message::Text(text) = message else {
+        return None;
+    };
+    let text = text.as_str().trim();
+    match serde_json::from_str::<Value>(text) {
+        Ok(value) => value["token"].as_str().map(str::to_owned),
+        Err(_) => Some(text.to_owned()),
+    }
+}
+
+struct Connection {
+    state: AppState,
+    sink: Sink,
+    scope: Scope,
+    /// The restaurant's last event sequence number this client is up to date with.
+    last_seq: i64,
+}
+
+impl Connection {
+    async fn serve(
+        &mut self,
+        mut stream: Stream,
+        mut events: tokio::sync::broadcast::Receiver<LiveEvent>,
+        since: Option<i64>,
+    ) -> anyhow::Result<()> {
+        match since {
+            Some(since) if matches!(self.scope, Scope::Orders { .. }) => {
+                if !self.replay(since).await? {
+                    self.snapshot().await?;
+                }
+            }
+            _ => self.snapshot().await?,
+        }
+        let mut shutdown = self.state.live.shutdown.subscribe();
+        let closing = *shutdown.borrow_and_update();
+        if closing {
+            let _ = close(&mut self.sink, close_code::AWAY, "server shutting down").await;
+            return Ok(());
+        }
+        let interval = Duration::from_secs(self.state.config.ws_ping_interval_secs.max(1));
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        let mut last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    let _ = close(&mut self.sink, close_code::AWAY, "server shutting down").await;
+                    return Ok(());
+                }
+                event = events.recv() => match event {
+                    Ok(event) => self.forward(event).await?,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::info!(missed, "WebSocket client lagged; sending a fresh snapshot");
+                        self.snapshot().await?;
+                    }
+                    Err(RecvError::Closed) => return Ok(()),
+                },
+                message = stream.next() => match message {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
+                    Some(Ok(_)) => last_heard = Instant::now(),
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > interval * 2 {
+                        tracing::debug!("WebSocket peer stopped answering pings");
+                        return Ok(());
+                    }
+                    self.send(Message::Ping(Default::default())).await?;
+                }
+            }
+        }
+    }
+
+    async fn send(&mut self, message: Message) -> anyhow::Result<()> {
+        tokio::time::timeout(SEND_TIMEOUT, self.sink.send(message))
+            .await
+            .map_err(|_| anyhow::anyhow!("client did not take a message for {SEND_TIMEOUT:?}"))??;
+        Ok(())
+    }
+
+    async fn send_text(&mut self, text: &str) -> anyhow::Result<()> {
+        self.send(Message::Text(text.into())).await
+    }
+
+    fn wants(&self, event: &OrderEvent) -> bool {
+        match self.scope {
+            Scope::Orders { restaurant, order } => {
+                event.restaurant_id == restaurant && order.is_none_or(|o| o == event.order_id)
+            }
+            Scope::Menu(_) => false,
+        }
+    }
+
+    async fn forward(&mut self, event: LiveEvent) -> anyhow::Result<()> {
+        match (&self.scope, event) {
+            (
+                Scope::Menu(restaurant),
+                LiveEvent::Menu(MenuEvent {
+                    restaurant_id,
+                    payload,
+                }),
+            ) if *restaurant == restaurant_id => self.send_text(&payload).await,
+            (Scope::Orders { restaurant, .. }, LiveEvent::Order(event))
+                if event.restaurant_id == *restaurant =>
+            {
+                if event.seq <= self.last_seq {
+                    return Ok(()); // already sent by the replay or the snapshot
+                }
+                if event.seq > self.last_seq + 1 && !self.replay_until(event.seq - 1).await? {
+                    return self.snapshot().await;
+                }
+                self.last_seq = event.seq;
+                if self.wants(&event) {
+                    self.send_text(&event.payload).await?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends what happened after `since` from the event log. `false`: too much was missed, or
+    /// `since` is not a point this restaurant's log has reached (a stale or foreign value).
+    async fn replay(&mut self, since: i64) -> anyhow::Result<bool> {
+        let Scope::Orders { restaurant, .. } = self.scope else {
+            return Ok(false);
+        };
+        if since > self.state.store.latest_event_seq(restaurant).await? {
+            return Ok(false);
+        }
+        self.last_seq = since;
+        self.replay_until(i64::MAX).await
+    }
+
+    /// Sends logged events after `last_seq` up to `until`. `false`: too many to replay.
+    async fn replay_until(&mut self, until: i64) -> anyhow::Result<bool> {
+        let Scope::Orders { restaurant, .. } = self.scope else {
+            return Ok(true);
+        };
+        let mut replayed = 0;
+        loop {
+            let page = self
+                .state
+                .store
+                .events_since(restaurant, self.last_seq, REPLAY_PAGE)
+                .await?;
+            let full = page.len() == REPLAY_PAGE;
+            for event in page.into_iter().take_while(|e| e.seq <= until) {
+                self.last_seq = event.seq;
+                if self.wants(&event) {
+                    self.send_text(&event.payload).await?;
+                }
+                replayed += 1;
+            }
+            if !full || self.last_seq >= until {
+                return Ok(true);
+            }
+            if replayed >= MAX_REPLAY {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// The current state: the order, or the restaurant's open orders, with the sequence
+    /// number it reflects (a client resumes with `since=<seq>`).
+    async fn snapshot(&mut self) -> anyhow::Result<()> {
+        let Scope::Orders { restaurant, order } = self.scope else {
+            // Menu pages just reload the menu.
+            let reload = MenuEvent::reload(self.menu_restaurant(), self.state.clock.now());
+            return self.send_text(&reload.payload).await;
+        };
+        let (seq, orders) = self.state.store.live_snapshot(restaurant, order).await?;
+        self.last_seq = seq;
+        let at = self.state.clock.now();
+        let message = match order {
+            Some(_) => json!({
+                "type": "SNAPSHOT", "seq": seq, "at": at,
+                "order": orders.first().map(|o| order_json(&self.state, o)),
+            }),
+            None => json!({
+                "type": "SNAPSHOT", "seq": seq, "at": at,
+                "orders": orders.iter().map(|o| order_json(&self.state, o)).collect::<Vec<_>>(),
+            }),
+        };
+        self.send_text(&message.to_string()).await
+    }
+
+    fn menu_restaurant(&self) -> RestaurantId {
+        match self.scope {
+            Scope::Menu(restaurant) | Scope::Orders { restaurant, .. } => restaurant,
+        }
+    }
+}
