@@ -424,3 +424,56 @@ impl TestApp {
         self.request(Method::POST, &path, Some(owner), body).await
     }
 }
+
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// What a live client saw next.
+#[derive(Debug)]
+pub enum Seen {
+    Json(Value),
+    Closed(Option<u16>),
+    Nothing,
+}
+
+impl TestApp {
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{path}", self.http_port)
+    }
+
+    pub async fn ws(&self, path: &str) -> Ws {
+        let (socket, _) = tokio_tungstenite::connect_async(self.ws_url(path))
+            .await
+            .unwrap_or_else(|e| panic!("WebSocket {path}: {e}"));
+        socket
+    }
+}
+
+/// The next message (skipping pings), a close, or nothing within `wait`.
+pub async fn next_seen(socket: &mut Ws, wait: Duration) -> Seen {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let next = tokio::time::timeout_at(deadline, socket.next()).await;
+        match next {
+            Err(_) => return Seen::Nothing,
+            Ok(None) | Ok(Some(Err(_))) => return Seen::Closed(None),
+            Ok(Some(Ok(Message::Text(text)))) => {
+                return Seen::Json(serde_json::from_str(text.as_str()).expect("JSON message"));
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return Seen::Closed(frame.map(|f| u16::from(f.code)));
+            }
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+}
+
+/// The next JSON message, which must arrive within `wait`.
+pub async fn next_json(socket: &mut Ws, wait: Duration) -> Value {
+    match next_seen(socket, wait).await {
+        Seen::Json(value) => value,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}

@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod errors;
 mod guests;
+mod live;
 mod menus;
 mod ops;
 mod orders;
