@@ -1,0 +1,326 @@
+//! Live-event fan-out benchmark: N WebSocket subscribers on one restaurant's owner feed,
+//! orders created over HTTP, delivery latency measured per subscriber.
+//!
+//!     cargo bench --bench ws_fanout                      # 1,000 subscribers
+//!     SUBSCRIBERS=5000 cargo bench --bench ws_fanout
+//!
+//! The server is the release `ordersync` binary in its own process (so its RSS is its own),
+//! with plain HTTP on loopback, rate limiting off and no per-IP connection cap. Latency is
+//! from the order's creation timestamp (`at`, taken just before its transaction commits) to
+//! the moment a subscriber has read and parsed the message; it includes the commit itself.
+//! Client and server share the machine's cores, so figures are upper bounds.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    ws: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(data: &std::path::Path) -> Server {
+    let bin = env!("CARGO_BIN_EXE_ordersync");
+    let data = data.to_str().unwrap();
+    let mut create = Command::new(bin)
+        .args([
+            "create-owner",
+            "--data-dir",
+            data,
+            "--email",
+            "bench@example.com",
+        ])
+        .args([
+            "--name",
+            "Bench",
+            "--restaurant",
+            "벤치 치킨",
+            "--password-stdin",
+        ])
+        .args(["--bcrypt-cost", "4"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"bench-password\n")
+        .unwrap();
+    assert!(create.wait().unwrap().success());
+
+    let (https, http) = (free_port(), free_port());
+    let child = Command::new(bin)
+        .args(["serve", "--data-dir", data, "--bind", "127.0.0.1"])
+        .args([
+            "--port",
+            &https.to_string(),
+            "--http-port",
+            &http.to_string(),
+        ])
+        .args(["--allow-plain-http", "--rate-limit-per-minute", "0"])
+        .args(["--login-rate-limit-per-minute", "0", "--ws-max-per-ip", "0"])
+        .args(["--bcrypt-cost", "4"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, http)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+    Server {
+        child,
+        base: format!("http://127.0.0.1:{http}"),
+        ws: format!("ws://127.0.0.1:{http}"),
+    }
+}
+
+async fn post(client: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
+    let mut req = client.post(url).json(&body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    res.json().await.unwrap()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let subscribers = env_usize("SUBSCRIBERS", 1_000);
+    let paced_orders = env_usize("ORDERS", 200);
+    let burst_orders = env_usize("BURST_ORDERS", 1_000);
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path());
+    let pid = server.child.id();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    let login = post(
+        &client,
+        format!("{}/api/v1/auth/login", server.base),
+        None,
+        json!({"email": "bench@example.com", "password": "bench-password"}),
+    )
+    .await;
+    let owner = login["access_token"].as_str().unwrap().to_owned();
+    let restaurant = login["user"]["restaurant_id"].as_str().unwrap().to_owned();
+    let menu = json!({"categories": [{"name": "치킨", "items": [
+        {"name": "후라이드", "price": 18000, "options": [
+            {"name": "맛", "choices": ["순한맛", "매운맛"], "required": true, "price_deltas": {"매운맛": 500}}]}]}]});
+    let res = client
+        .put(format!("{}/api/v1/restaurants/me/menu", server.base))
+        .bearer_auth(&owner)
+        .json(&menu)
+        .send()
+        .await
+        .unwrap();
+    let menu: Value = res.json().await.unwrap();
+    let item = &menu["categories"][0]["items"][0];
+    client
+        .patch(format!("{}/api/v1/restaurants/me", server.base))
+        .bearer_auth(&owner)
+        .json(&json!({"payment_mode": "POSTPAY"}))
+        .send()
+        .await
+        .unwrap();
+    let customer = post(
+        &client,
+        format!("{}/api/v1/auth/register", server.base),
+        None,
+        json!({"email": "diner@example.com", "password": "diner-password", "name": "손님"}),
+    )
+    .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let order = json!({"restaurant_id": restaurant, "table_number": "1", "items": [
+        {"menu_id": item["id"], "quantity": 1,
+         "options": [{"option_id": item["options"][0]["id"], "choice": "매운맛"}]},
+        {"menu_id": item["id"], "quantity": 2,
+         "options": [{"option_id": item["options"][0]["id"], "choice": "순한맛"}]},
+        {"menu_id": item["id"], "quantity": 1,
+         "options": [{"option_id": item["options"][0]["id"], "choice": "순한맛"}]}]});
+
+    let rss_before = rss_kib(pid);
+    let url = format!("{}/ws/restaurants/me/orders?token={owner}", server.ws);
+    let config = WebSocketConfig::default().read_buffer_size(4096);
+    // (paced?, latency ms) per delivered message.
+    let latencies = Arc::new(Mutex::new(Vec::<(bool, f64)>::with_capacity(
+        subscribers * (paced_orders + burst_orders),
+    )));
+    let connect_started = Instant::now();
+    let mut sockets = Vec::with_capacity(subscribers);
+    for chunk in (0..subscribers).collect::<Vec<_>>().chunks(100) {
+        let batch = futures_util::future::join_all(chunk.iter().map(|_| {
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
+        }))
+        .await;
+        for socket in batch {
+            let (mut socket, _) = socket.expect("WebSocket connect");
+            // The snapshot.
+            socket.next().await.unwrap().unwrap();
+            sockets.push(socket);
+        }
+    }
+    let connect_time = connect_started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_idle = rss_kib(pid);
+
+    let expected = paced_orders + burst_orders;
+    let readers: Vec<_> = sockets
+        .into_iter()
+        .map(|mut socket| {
+            let latencies = latencies.clone();
+            tokio::spawn(async move {
+                let mut own = Vec::with_capacity(expected);
+                while own.len() < expected {
+                    let Some(Ok(message)) = socket.next().await else {
+                        break;
+                    };
+                    let Message::Text(text) = message else {
+                        continue;
+                    };
+                    let received = Utc::now();
+                    let value: Value = serde_json::from_str(text.as_str()).unwrap();
+                    if let Some(at) = value["at"].as_str() {
+                        let at: DateTime<Utc> = at.parse().unwrap();
+                        let ms = (received - at).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+                        own.push((own.len() < paced_orders, ms));
+                    }
+                }
+                let delivered = own.len();
+                latencies.lock().await.extend(own);
+                delivered
+            })
+        })
+        .collect();
+
+    let orders_url = format!("{}/api/v1/orders", server.base);
+    for _ in 0..paced_orders {
+        post(&client, orders_url.clone(), Some(&customer), order.clone()).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let burst_started = Instant::now();
+    let mut pending = futures_util::stream::iter(0..burst_orders)
+        .map(|_| post(&client, orders_url.clone(), Some(&customer), order.clone()))
+        .buffer_unordered(32);
+    while pending.next().await.is_some() {}
+    let mut delivered = 0;
+    for reader in readers {
+        delivered += reader.await.unwrap();
+    }
+    let burst_elapsed = burst_started.elapsed();
+
+    let all = latencies.lock().await.clone();
+    let sorted = |paced: bool| {
+        let mut v: Vec<f64> = all
+            .iter()
+            .filter(|(p, _)| *p == paced)
+            .map(|(_, ms)| *ms)
+            .collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v
+    };
+    let (paced, burst) = (sorted(true), sorted(false));
+    println!();
+    println!("ws_fanout: {subscribers} subscribers on one owner feed, release server on loopback");
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!("| subscribers | {subscribers} |");
+    println!(
+        "| connect + snapshot, all subscribers | {:.2} s |",
+        connect_time.as_secs_f64()
+    );
+    println!(
+        "| events published | {expected} ({paced_orders} paced 10 ms apart, {burst_orders} in a burst of 32 concurrent) |"
+    );
+    println!(
+        "| messages delivered | {delivered} of {} |",
+        expected * subscribers
+    );
+    for (name, values) in [("paced", &paced), ("burst", &burst)] {
+        println!(
+            "| {name} delivery latency p50 / p99 / max | {:.1} / {:.1} / {:.1} ms |",
+            percentile(values, 50.0),
+            percentile(values, 99.0),
+            values.last().copied().unwrap_or(f64::NAN)
+        );
+    }
+    println!(
+        "| burst: orders/s, deliveries/s | {:.0}, {:.0} |",
+        burst_orders as f64 / burst_elapsed.as_secs_f64(),
+        (burst_orders * subscribers) as f64 / burst_elapsed.as_secs_f64()
+    );
+    println!(
+        "| server RSS before subscribers | {:.1} MiB |",
+        rss_before as f64 / 1024.0
+    );
+    println!(
+        "| server RSS with subscribers idle | {:.1} MiB |",
+        rss_idle as f64 / 1024.0
+    );
+    println!(
+        "| server RSS per idle subscriber | {:.1} KiB |",
+        (rss_idle.saturating_sub(rss_before)) as f64 / subscribers as f64
+    );
+    println!(
+        "| server RSS after the run | {:.1} MiB |",
+        rss_kib(pid) as f64 / 1024.0
+    );
+    drop(server);
+}
