@@ -150,13 +150,34 @@ CREATE TABLE IF NOT EXISTS payments (
     id               TEXT PRIMARY KEY,
     order_id         TEXT NOT NULL REFERENCES orders(id),
     amount           INTEGER NOT NULL,
-    status           TEXT NOT NULL,              -- 'PENDING', 'COMPLETED', 'FAILED', …
+    status           TEXT NOT NULL CHECK (status IN ('PENDING', 'COMPLETED', 'FAILED', 'REFUNDED')),
     method           TEXT,                       -- 'COUNTER' for POSTPAY; Toss's method otherwise
     toss_payment_key TEXT,
     approved_at      INTEGER,
-    created_at       INTEGER NOT NULL
+    failure_code     TEXT,                       -- Toss's error code of a declined attempt
+    failure_message  TEXT,
+    -- A refund owed after a paid order was rejected or cancelled, retried until Toss confirms.
+    refund_status    TEXT NOT NULL DEFAULT 'NONE' CHECK (refund_status IN ('NONE', 'PENDING', 'DONE')),
+    refund_reason    TEXT,
+    refund_attempts  INTEGER NOT NULL DEFAULT 0,
+    refund_next_at   INTEGER,
+    refund_error     TEXT,
+    refunded_at      INTEGER,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_payments_order ON payments(order_id);
+-- An order is paid at most once: one open or completed payment per order.
+CREATE UNIQUE INDEX IF NOT EXISTS idx_payments_one_live_per_order
+    ON payments(order_id) WHERE status IN ('PENDING', 'COMPLETED', 'REFUNDED');
+CREATE INDEX IF NOT EXISTS idx_payments_pending ON payments(status, created_at);
+CREATE INDEX IF NOT EXISTS idx_payments_refunds ON payments(refund_status, refund_next_at);
+
+-- Toss webhook deliveries already handled (Toss retries; each delivery has a transmission id).
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    transmission_id TEXT PRIMARY KEY,
+    received_at     INTEGER NOT NULL
+) WITHOUT ROWID;
 
 -- Every order state change, in order, per restaurant: the audit trail, and what live clients
 -- replay from after a reconnect.

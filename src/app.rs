@@ -20,6 +20,7 @@ use crate::events::{EventBus, LiveEvent, LocalBus};
 use crate::http::metrics::Metrics;
 use crate::http::ratelimit::RateLimiter;
 use crate::live::LiveHub;
+use crate::payments::{self, OrderLocks, provider::PaymentProvider};
 use crate::secrets;
 use crate::store::{self, Store};
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub tables: Arc<TableSigner>,
     pub events: Arc<dyn EventBus>,
     pub live: Arc<LiveHub>,
+    pub payment_provider: Arc<dyn PaymentProvider>,
+    pub payment_locks: Arc<OrderLocks>,
     pub clock: Clock,
     /// Where clients reach this box: base of payment, WebSocket and table URLs.
     pub base_url: Arc<str>,
@@ -88,7 +91,13 @@ impl AppState {
                 .unwrap_or_else(|| format!("https://localhost:{}", config.port)),
         );
         let metrics = Arc::new(Metrics::new());
+        let payment_provider = payments::provider_from_config(&config)?;
+        if config.toss_secret_key.is_none() {
+            tracing::warn!("no TOSS_SECRET_KEY: payments run in simulated test mode (nothing is charged)");
+        }
         Ok(AppState {
+            payment_provider,
+            payment_locks: Arc::new(OrderLocks::default()),
             live: Arc::new(LiveHub::new(config.ws_max_per_ip, metrics.clone())),
             metrics,
             clock: config.clock.clone(),

@@ -160,6 +160,19 @@ pub struct ServeArgs {
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
 
+    /// Toss Payments secret key (test_sk_… or live_sk_…); without it the box runs a simulated,
+    /// clearly labelled test-mode payment page. Prefer the environment variable.
+    #[arg(long, env = "TOSS_SECRET_KEY", hide_env_values = true)]
+    pub toss_secret_key: Option<String>,
+
+    /// Toss Payments client key for the browser SDK (test_ck_… or live_ck_…).
+    #[arg(long, env = "TOSS_CLIENT_KEY")]
+    pub toss_client_key: Option<String>,
+
+    /// Where the Toss client sends its requests.
+    #[arg(long, env = "TOSS_API_BASE", default_value = "https://api.tosspayments.com")]
+    pub toss_api_base: String,
+
     /// `production` switches to JSON logs and stricter checks.
     #[arg(long = "env", env = "ENV", default_value = "development")]
     pub environment: String,

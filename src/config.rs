@@ -42,6 +42,17 @@ pub struct Config {
     pub ws_max_per_ip: usize,
     /// Interval between WebSocket pings; a peer silent for two intervals is dropped.
     pub ws_ping_interval_secs: u64,
+    /// Toss Payments secret key; without it the box runs the simulated provider.
+    pub toss_secret_key: Option<String>,
+    pub toss_client_key: Option<String>,
+    pub toss_api_base: String,
+    pub toss_timeout_ms: u64,
+    /// How often pending payments and owed refunds are looked at.
+    pub payment_sweep_ms: u64,
+    /// A pending payment is looked up at the provider once it is this old.
+    pub payment_reconcile_after_secs: u64,
+    /// First wait before retrying a failed refund (doubles each attempt, up to 10 minutes).
+    pub refund_retry_base_ms: u64,
     /// Business time (orders, business days); tests move it forward.
     pub clock: Clock,
 }
@@ -80,6 +91,13 @@ impl Config {
             environment,
             bcrypt_cost: args.bcrypt_cost,
             demo: args.demo,
+            toss_secret_key: args.toss_secret_key.filter(|k| !k.trim().is_empty()),
+            toss_client_key: args.toss_client_key.filter(|k| !k.trim().is_empty()),
+            toss_api_base: args.toss_api_base,
+            toss_timeout_ms: 10_000,
+            payment_sweep_ms: 30_000,
+            payment_reconcile_after_secs: 180,
+            refund_retry_base_ms: 5_000,
             event_buffer: crate::events::DEFAULT_EVENT_BUFFER,
             ws_max_per_ip: args.ws_max_per_ip,
             ws_ping_interval_secs: 25,
@@ -108,6 +126,13 @@ impl Config {
             environment: Environment::Development,
             bcrypt_cost: 4,
             demo: false,
+            toss_secret_key: None,
+            toss_client_key: None,
+            toss_api_base: "https://api.tosspayments.com".into(),
+            toss_timeout_ms: 2_000,
+            payment_sweep_ms: 30_000,
+            payment_reconcile_after_secs: 180,
+            refund_retry_base_ms: 5_000,
             event_buffer: crate::events::DEFAULT_EVENT_BUFFER,
             ws_max_per_ip: 0,
             ws_ping_interval_secs: 25,
@@ -154,6 +179,10 @@ impl fmt::Debug for Config {
             .field("environment", &self.environment)
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("demo", &self.demo)
+            .field("toss_secret_key", &self.toss_secret_key.as_ref().map(|_| "<redacted>"))
+            .field("toss_client_key", &self.toss_client_key)
+            .field("toss_api_base", &self.toss_api_base)
+            .field("payment_sweep_ms", &self.payment_sweep_ms)
             .field("event_buffer", &self.event_buffer)
             .field("ws_max_per_ip", &self.ws_max_per_ip)
             .field("ws_ping_interval_secs", &self.ws_ping_interval_secs)

@@ -33,6 +33,13 @@ pub enum AppError {
     UnsupportedMediaType,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The payment provider declined; `code` is its error code.
+    #[error("payment declined: {code}")]
+    PaymentDeclined { code: String, message: String },
+    /// The payment provider could not be reached; the payment stays pending and is settled
+    /// by reconciliation.
+    #[error("payment provider unavailable")]
+    ProviderUnavailable,
     /// The store is overloaded or unreachable; the client may retry.
     #[error("service unavailable")]
     Unavailable,
@@ -67,6 +74,8 @@ impl AppError {
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
+            AppError::ProviderUnavailable => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,6 +98,12 @@ impl AppError {
             }
             AppError::MethodNotAllowed => "method not allowed on this path".into(),
             AppError::Unavailable => "service temporarily unavailable; try again".into(),
+            AppError::PaymentDeclined { message, .. } => format!("payment declined: {message}"),
+            AppError::ProviderUnavailable => {
+                "the payment provider could not be reached; the payment is pending and will be \
+                 settled automatically"
+                    .into()
+            }
             AppError::Internal(_) => generic_message(StatusCode::INTERNAL_SERVER_ERROR).into(),
         }
     }
@@ -102,6 +117,9 @@ impl AppError {
             AppError::RateLimited { retry_after_secs } => {
                 Some(json!({ "retry_after_seconds": retry_after_secs }))
             }
+            AppError::PaymentDeclined { code, message } => {
+                Some(json!({ "provider_code": code, "provider_message": message }))
+            }
             _ => None,
         }
     }
@@ -112,6 +130,7 @@ pub fn code_for_status(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 => "VALIDATION_ERROR",
         401 => "UNAUTHORIZED",
+        402 => "PAYMENT_DECLINED",
         403 => "FORBIDDEN",
         404 => "NOT_FOUND",
         405 => "METHOD_NOT_ALLOWED",
@@ -121,6 +140,7 @@ pub fn code_for_status(status: StatusCode) -> &'static str {
         415 => "UNSUPPORTED_MEDIA_TYPE",
         422 => "VALIDATION_ERROR",
         429 => "RATE_LIMIT_EXCEEDED",
+        502 => "PAYMENT_PROVIDER_UNAVAILABLE",
         503 => "SERVICE_UNAVAILABLE",
         s if s >= 500 => "INTERNAL_ERROR",
         _ => "BAD_REQUEST",
@@ -131,6 +151,7 @@ pub fn generic_message(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 | 422 => "request data is invalid",
         401 => "authentication required",
+        402 => "payment declined",
         403 => "not allowed",
         404 => "resource not found",
         405 => "method not allowed on this path",
@@ -139,6 +160,7 @@ pub fn generic_message(status: StatusCode) -> &'static str {
         413 => "request body is too large",
         415 => "unsupported content type",
         429 => "too many requests; slow down",
+        502 => "the payment provider could not be reached",
         503 => "service temporarily unavailable; try again",
         s if s >= 500 => "internal server error",
         _ => "request failed",

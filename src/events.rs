@@ -20,6 +20,8 @@ pub enum EventType {
     NewOrder,
     StatusChanged,
     PaymentCompleted,
+    /// A refund owed for a rejected or cancelled paid order went through.
+    PaymentRefunded,
     OrderCancelled,
     MenuUpdated,
 }
@@ -30,6 +32,7 @@ impl EventType {
             EventType::NewOrder => "NEW_ORDER",
             EventType::StatusChanged => "STATUS_CHANGED",
             EventType::PaymentCompleted => "PAYMENT_COMPLETED",
+            EventType::PaymentRefunded => "PAYMENT_REFUNDED",
             EventType::OrderCancelled => "ORDER_CANCELLED",
             EventType::MenuUpdated => "MENU_UPDATED",
         }

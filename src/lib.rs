@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod live;
+pub mod payments;
 pub mod secrets;
 pub mod server;
 pub mod store;
@@ -52,8 +53,10 @@ pub async fn run(
         announce_demo(&state, &demo);
     }
     let watcher = tokio::spawn(watch_menu_revisions(state.clone()));
+    let payments = tokio::spawn(payments::run_background(state.clone()));
     let result = server::serve(state, tls.server_config, listeners, shutdown).await;
     watcher.abort();
+    payments.abort();
     result
 }
 

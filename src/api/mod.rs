@@ -4,6 +4,7 @@ pub mod auth;
 pub mod menu;
 pub mod ops;
 pub mod orders;
+pub mod payments;
 pub mod restaurants;
 pub mod ws;
 
@@ -18,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .merge(menu::router())
         .merge(restaurants::router())
         .merge(orders::router())
+        .merge(payments::router())
         .merge(ws::router())
         .merge(ops::router())
         .fallback(|| async { AppError::NotFound("route") })

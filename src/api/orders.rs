@@ -327,6 +327,9 @@ pub(crate) fn transition_result(
 ) -> Result<Order, AppError> {
     match outcome {
         TransitionOutcome::Done { order, .. } => {
+            if order.payment_status == crate::domain::order::PaymentStatus::RefundPending {
+                crate::payments::refund_soon(state.clone(), order.id);
+            }
             state
                 .metrics
                 .order_transitions

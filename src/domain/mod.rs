@@ -5,6 +5,7 @@ pub mod error;
 pub mod ids;
 pub mod menu;
 pub mod order;
+pub mod payment;
 pub mod pricing;
 pub mod restaurant;
 pub mod table;

@@ -13,6 +13,7 @@ pub struct Metrics {
     pub ws_connections: IntGauge,
     pub orders_created: IntCounter,
     pub order_transitions: IntCounterVec,
+    pub payments: IntCounterVec,
 }
 
 impl Metrics {
@@ -49,6 +50,14 @@ impl Metrics {
             &["status"],
         )
         .expect("valid metric");
+        let payments = IntCounterVec::new(
+            Opts::new("payments_total", "Payment outcomes: completed, declined, refunded"),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(payments.clone()))
+            .expect("unique metric");
         registry
             .register(Box::new(orders_created.clone()))
             .expect("unique metric");
@@ -71,6 +80,7 @@ impl Metrics {
             ws_connections,
             orders_created,
             order_transitions,
+            payments,
         }
     }
 

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::ids::{GuestId, MenuItemId, OrderId, RestaurantId, SessionId, UserId};
+use crate::domain::ids::{GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, UserId};
+use crate::domain::payment::Payment;
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Action, Customer, Order, OrderStatus, PaymentMode, PaymentStatus};
 use crate::domain::pricing::PricedLine;
@@ -177,6 +178,25 @@ pub struct OrderCursor {
     pub id: OrderId,
 }
 
+/// A payment the provider reports as approved.
+pub struct Settlement {
+    pub order_id: OrderId,
+    pub payment_key: String,
+    pub amount: i64,
+    pub method: Option<String>,
+    pub approved_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+pub enum SettleOutcome {
+    /// Recorded now: the order is PAID (or owes a refund if it was closed meanwhile).
+    Paid { order: Box<Order> },
+    /// The order was already paid (`payment_key` tells with which payment).
+    AlreadyPaid { payment_key: Option<String> },
+    /// The approved amount is not the order's; nothing was recorded.
+    AmountMismatch,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Cheap round trip for readiness checks.
@@ -289,6 +309,62 @@ pub trait Store: Send + Sync + 'static {
         restaurant: RestaurantId,
         order: Option<OrderId>,
     ) -> StoreResult<(i64, Vec<Order>)>;
+
+    /// The order's open or completed payment; a new PENDING one if it has none.
+    async fn open_payment(
+        &self,
+        order: OrderId,
+        amount: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Payment>;
+
+    /// The order's most recent payment attempt.
+    async fn latest_payment(&self, order: OrderId) -> StoreResult<Option<Payment>>;
+
+    /// Remembers the provider's key of a PENDING payment, so reconciliation can find it.
+    async fn attach_payment_key(
+        &self,
+        payment: PaymentId,
+        key: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Records an approval: payment COMPLETED and order PAID, with PAYMENT_COMPLETED, in one
+    /// transaction. An order is paid at most once.
+    async fn settle_payment(&self, settlement: Settlement) -> StoreResult<SettleOutcome>;
+
+    /// A declined or expired attempt; the order may be paid again.
+    async fn fail_payment(
+        &self,
+        payment: PaymentId,
+        code: String,
+        message: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// PENDING payments created before `created_before` (for reconciliation).
+    async fn stale_payments(&self, created_before: DateTime<Utc>) -> StoreResult<Vec<Payment>>;
+
+    /// Payments with a refund owed whose next attempt is due.
+    async fn due_refunds(&self, now: DateTime<Utc>) -> StoreResult<Vec<Payment>>;
+
+    /// The provider confirmed the refund: payment REFUNDED, order REFUNDED, PAYMENT_REFUNDED.
+    async fn refund_done(&self, payment: PaymentId, now: DateTime<Utc>) -> StoreResult<()>;
+
+    /// A refund attempt failed; try again at `next_at`.
+    async fn refund_failed(
+        &self,
+        payment: PaymentId,
+        error: String,
+        next_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Records a webhook delivery id; `false` if it was already handled.
+    async fn first_webhook_delivery(
+        &self,
+        transmission_id: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 
     /// The restaurant's latest event sequence number (0 before its first event).
     async fn latest_event_seq(&self, restaurant: RestaurantId) -> StoreResult<i64>;

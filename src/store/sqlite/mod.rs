@@ -5,6 +5,7 @@
 mod menus;
 mod migrate;
 mod orders;
+mod payments;
 mod restaurants;
 mod users;
 mod writer;
@@ -20,7 +21,8 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::blocking;
-use crate::domain::ids::{MenuItemId, OrderId, RestaurantId, SessionId, UserId};
+use crate::domain::ids::{MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, UserId};
+use crate::domain::payment::Payment;
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Customer, Order, OrderStatus};
 use crate::domain::restaurant::{Restaurant, RestaurantChanges};
@@ -28,8 +30,9 @@ use crate::domain::user::{Email, User};
 use crate::events::{EventBus, OrderEvent};
 use crate::store::{
     IdempotencyKey, MenuItemChanges, NewGuest, NewOrder, NewRestaurant, NewUser, OrderCursor,
-    OrderPage, PlaceOutcome, RefreshOutcome, RefreshTokenRecord, Revocation, Store, StoreError,
-    StoreResult, TransitionOutcome, TransitionRequest, UserCredentials,
+    OrderPage, PlaceOutcome, RefreshOutcome, RefreshTokenRecord, Revocation, SettleOutcome,
+    Settlement, Store, StoreError, StoreResult, TransitionOutcome, TransitionRequest,
+    UserCredentials,
 };
 
 pub use migrate::SCHEMA_VERSION;
@@ -294,6 +297,77 @@ impl Store for SqliteStore {
         order: Option<OrderId>,
     ) -> StoreResult<(i64, Vec<Order>)> {
         self.read(move |c| orders::live_snapshot(c, restaurant, order))
+            .await
+    }
+
+    async fn open_payment(
+        &self,
+        order: OrderId,
+        amount: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Payment> {
+        self.write(move |c| payments::open(c, order, amount, now))
+            .await
+    }
+
+    async fn latest_payment(&self, order: OrderId) -> StoreResult<Option<Payment>> {
+        self.read(move |c| payments::latest(c, order)).await
+    }
+
+    async fn attach_payment_key(
+        &self,
+        payment: PaymentId,
+        key: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(move |c| payments::attach_key(c, payment, &key, now))
+            .await
+    }
+
+    async fn settle_payment(&self, settlement: Settlement) -> StoreResult<SettleOutcome> {
+        self.write(move |c| payments::settle(c, &settlement)).await
+    }
+
+    async fn fail_payment(
+        &self,
+        payment: PaymentId,
+        code: String,
+        message: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(move |c| payments::fail(c, payment, &code, &message, now))
+            .await
+    }
+
+    async fn stale_payments(&self, created_before: DateTime<Utc>) -> StoreResult<Vec<Payment>> {
+        self.read(move |c| payments::stale(c, created_before)).await
+    }
+
+    async fn due_refunds(&self, now: DateTime<Utc>) -> StoreResult<Vec<Payment>> {
+        self.read(move |c| payments::due_refunds(c, now)).await
+    }
+
+    async fn refund_done(&self, payment: PaymentId, now: DateTime<Utc>) -> StoreResult<()> {
+        self.write(move |c| payments::refund_done(c, payment, now))
+            .await
+    }
+
+    async fn refund_failed(
+        &self,
+        payment: PaymentId,
+        error: String,
+        next_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(move |c| payments::refund_failed(c, payment, &error, next_at))
+            .await
+    }
+
+    async fn first_webhook_delivery(
+        &self,
+        transmission_id: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.write(move |c| payments::first_delivery(c, &transmission_id, now))
             .await
     }
 

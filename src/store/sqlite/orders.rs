@@ -98,7 +98,7 @@ pub fn by_id(c: &Connection, id: OrderId) -> StoreResult<Option<Order>> {
     Ok(Some(order))
 }
 
-fn append_event(
+pub(super) fn append_event(
     c: &Tx<'_>,
     kind: EventType,
     order: &Order,
@@ -298,8 +298,13 @@ pub fn transition(c: &Tx<'_>, req: &TransitionRequest) -> StoreResult<Transition
     let paid_at_counter = req.action == Action::Complete
         && order.payment_mode == PaymentMode::Postpay
         && order.payment_status == PaymentStatus::Pending;
+    // A paid order that is rejected or cancelled owes the customer a refund.
+    let refund_owed = matches!(req.action, Action::Reject | Action::Cancel)
+        && order.payment_status == PaymentStatus::Paid;
     let payment_status = if paid_at_counter {
         PaymentStatus::Paid
+    } else if refund_owed {
+        PaymentStatus::RefundPending
     } else {
         order.payment_status
     };
@@ -328,10 +333,26 @@ pub fn transition(c: &Tx<'_>, req: &TransitionRequest) -> StoreResult<Transition
     if changed != 1 {
         return refuse("the order changed meanwhile");
     }
+    if refund_owed {
+        c.prepare_cached(
+            "UPDATE payments SET refund_status = 'PENDING', refund_reason = ?2,
+                 refund_next_at = ?3, updated_at = ?3
+             WHERE order_id = ?1 AND status = 'COMPLETED'",
+        )?
+        .execute(params![
+            order.id.to_string(),
+            req.note.as_deref().unwrap_or(match req.action {
+                Action::Reject => "주문이 거절되었습니다",
+                _ => "주문이 취소되었습니다",
+            }),
+            now,
+        ])?;
+    }
     if paid_at_counter {
         c.prepare_cached(
-            "INSERT INTO payments (id, order_id, amount, status, method, approved_at, created_at)
-             VALUES (?1, ?2, ?3, 'COMPLETED', 'COUNTER', ?4, ?4)",
+            "INSERT INTO payments (id, order_id, amount, status, method, approved_at, created_at,
+                                   updated_at)
+             VALUES (?1, ?2, ?3, 'COMPLETED', 'COUNTER', ?4, ?4, ?4)",
         )?
         .execute(params![
             PaymentId::new().to_string(),
@@ -454,6 +475,7 @@ pub fn events_since(
             kind: match kind.as_str() {
                 "NEW_ORDER" => EventType::NewOrder,
                 "PAYMENT_COMPLETED" => EventType::PaymentCompleted,
+                "PAYMENT_REFUNDED" => EventType::PaymentRefunded,
                 "ORDER_CANCELLED" => EventType::OrderCancelled,
                 _ => EventType::StatusChanged,
             },
@@ -490,4 +512,16 @@ pub fn live_snapshot(
     };
     tx.commit()?;
     Ok((seq, orders))
+}
+
+/// Sets an order's payment status (and `updated_at`); returns the order as it now is.
+pub(super) fn set_payment_status(
+    c: &Connection,
+    order: OrderId,
+    status: PaymentStatus,
+    now: DateTime<Utc>,
+) -> StoreResult<Order> {
+    c.prepare_cached("UPDATE orders SET payment_status = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![order.to_string(), status.as_str(), to_millis(now)])?;
+    by_id(c, order)?.ok_or(StoreError::NotFound)
 }

@@ -1,0 +1,112 @@
+//! `/api/v1/payments`: initiate and confirm (the seed's), and Toss's webhook.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::orders::visible_order;
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::domain::ids::OrderId;
+use crate::error::AppError;
+use crate::http::extract::{AppJson, parse_json};
+use crate::payments::{self, Checkout, Confirmed};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/payments/initiate", post(initiate))
+        .route("/api/v1/payments/confirm", post(confirm))
+        .route("/api/v1/payments/webhook", post(webhook))
+}
+
+#[derive(Deserialize)]
+struct InitiateRequest {
+    order_id: String,
+    amount: i64,
+    #[serde(default)]
+    payment_method: Option<String>,
+}
+
+/// The order's customer (or its restaurant's owner) starts paying it.
+async fn initiate(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(body): AppJson<InitiateRequest>,
+) -> Result<Json<Checkout>, AppError> {
+    let order = visible_order(&state, &user, &body.order_id).await?;
+    let method = body.payment_method.unwrap_or_else(|| "CARD".into());
+    if method.is_empty() || method.len() > 30 {
+        return Err(AppError::validation("payment_method", "unknown payment method"));
+    }
+    Ok(Json(
+        payments::initiate(&state, &order, body.amount, method).await?,
+    ))
+}
+
+/// Toss's success redirect carries these three; the box's success page posts them here.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfirmRequest {
+    payment_key: String,
+    order_id: String,
+    amount: i64,
+}
+
+async fn confirm(
+    State(state): State<AppState>,
+    AppJson(body): AppJson<ConfirmRequest>,
+) -> Result<Json<Confirmed>, AppError> {
+    let key = body.payment_key.trim();
+    if key.is_empty() || key.len() > 200 {
+        return Err(AppError::validation("paymentKey", "must be 1 to 200 characters"));
+    }
+    let order_id: OrderId = body
+        .order_id
+        .parse()
+        .map_err(|_| AppError::validation("orderId", "not an order id of this box"))?;
+    Ok(Json(
+        payments::confirm(&state, order_id, key, body.amount).await?,
+    ))
+}
+
+/// Toss's webhook. The body is only a hint of which order changed: the payment is re-read
+/// from Toss and that is applied. Deliveries are deduplicated by their transmission id.
+/// Answers at once; the re-read happens in the background.
+async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    let event: Value = parse_json(&body)?;
+    if let Some(id) = headers
+        .get("tosspayments-webhook-transmission-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 200)
+        && !state
+            .store
+            .first_webhook_delivery(id.to_owned(), state.clock.now())
+            .await?
+    {
+        return Ok(Json(json!({ "status": "duplicate" })));
+    }
+    // PAYMENT_STATUS_CHANGED carries a Payment under `data`; DEPOSIT_CALLBACK is flat.
+    let order_id = event
+        .pointer("/data/orderId")
+        .or_else(|| event.get("orderId"))
+        .and_then(Value::as_str)
+        .and_then(|id| id.parse::<OrderId>().ok());
+    let Some(order_id) = order_id else {
+        return Ok(Json(json!({ "status": "ignored" })));
+    };
+    let background = state.clone();
+    tokio::spawn(async move {
+        if let Err(err) = payments::reconcile_order(&background, order_id).await {
+            tracing::warn!(%order_id, error = %err, "webhook re-read failed; the sweep will retry");
+        }
+    });
+    Ok(Json(json!({ "status": "accepted" })))
+}
