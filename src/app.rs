@@ -93,7 +93,9 @@ impl AppState {
         let metrics = Arc::new(Metrics::new());
         let payment_provider = payments::provider_from_config(&config)?;
         if config.toss_secret_key.is_none() {
-            tracing::warn!("no TOSS_SECRET_KEY: payments run in simulated test mode (nothing is charged)");
+            tracing::warn!(
+                "no TOSS_SECRET_KEY: payments run in simulated test mode (nothing is charged)"
+            );
         }
         Ok(AppState {
             payment_provider,

@@ -170,7 +170,11 @@ pub struct ServeArgs {
     pub toss_client_key: Option<String>,
 
     /// Where the Toss client sends its requests.
-    #[arg(long, env = "TOSS_API_BASE", default_value = "https://api.tosspayments.com")]
+    #[arg(
+        long,
+        env = "TOSS_API_BASE",
+        default_value = "https://api.tosspayments.com"
+    )]
     pub toss_api_base: String,
 
     /// `production` switches to JSON logs and stricter checks.

@@ -179,7 +179,10 @@ impl fmt::Debug for Config {
             .field("environment", &self.environment)
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("demo", &self.demo)
-            .field("toss_secret_key", &self.toss_secret_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "toss_secret_key",
+                &self.toss_secret_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("toss_client_key", &self.toss_client_key)
             .field("toss_api_base", &self.toss_api_base)
             .field("payment_sweep_ms", &self.payment_sweep_ms)

@@ -40,7 +40,10 @@ async fn initiate(
     let order = visible_order(&state, &user, &body.order_id).await?;
     let method = body.payment_method.unwrap_or_else(|| "CARD".into());
     if method.is_empty() || method.len() > 30 {
-        return Err(AppError::validation("payment_method", "unknown payment method"));
+        return Err(AppError::validation(
+            "payment_method",
+            "unknown payment method",
+        ));
     }
     Ok(Json(
         payments::initiate(&state, &order, body.amount, method).await?,
@@ -62,7 +65,10 @@ async fn confirm(
 ) -> Result<Json<Confirmed>, AppError> {
     let key = body.payment_key.trim();
     if key.is_empty() || key.len() > 200 {
-        return Err(AppError::validation("paymentKey", "must be 1 to 200 characters"));
+        return Err(AppError::validation(
+            "paymentKey",
+            "must be 1 to 200 characters",
+        ));
     }
     let order_id: OrderId = body
         .order_id

@@ -51,7 +51,10 @@ impl Metrics {
         )
         .expect("valid metric");
         let payments = IntCounterVec::new(
-            Opts::new("payments_total", "Payment outcomes: completed, declined, refunded"),
+            Opts::new(
+                "payments_total",
+                "Payment outcomes: completed, declined, refunded",
+            ),
             &["outcome"],
         )
         .expect("valid metric");

@@ -89,7 +89,10 @@ pub async fn initiate(
     if amount != order.total_amount {
         return Err(AppError::validation(
             "amount",
-            format!("does not match the order total of {} won", order.total_amount),
+            format!(
+                "does not match the order total of {} won",
+                order.total_amount
+            ),
         ));
     }
     let payment = state
@@ -174,7 +177,10 @@ pub async fn confirm(
     if amount != order.total_amount {
         return Err(AppError::validation(
             "amount",
-            format!("does not match the order total of {} won", order.total_amount),
+            format!(
+                "does not match the order total of {} won",
+                order.total_amount
+            ),
         ));
     }
     if order.payment_status != PaymentStatus::Pending {
@@ -232,14 +238,20 @@ pub async fn confirm(
 }
 
 /// Records an approval the provider reported (by confirm, webhook or reconciliation).
-async fn settle(state: &AppState, order: &Order, approved: &ProviderPayment) -> Result<(), AppError> {
+async fn settle(
+    state: &AppState,
+    order: &Order,
+    approved: &ProviderPayment,
+) -> Result<(), AppError> {
     if approved.total_amount != order.total_amount {
         // Never mark an order paid for a different amount; this needs a human.
         tracing::error!(
             order_id = %order.id, approved = approved.total_amount, total = order.total_amount,
             "provider approved a different amount than the order total"
         );
-        return Err(AppError::conflict("the approved amount differs from the order total"));
+        return Err(AppError::conflict(
+            "the approved amount differs from the order total",
+        ));
     }
     let now = state.clock.now();
     let outcome = state
@@ -255,22 +267,28 @@ async fn settle(state: &AppState, order: &Order, approved: &ProviderPayment) -> 
         .await?;
     match outcome {
         SettleOutcome::Paid { order } => {
-            state.metrics.payments.with_label_values(&["completed"]).inc();
+            state
+                .metrics
+                .payments
+                .with_label_values(&["completed"])
+                .inc();
             if order.payment_status == PaymentStatus::RefundPending {
                 refund_soon(state.clone(), order.id);
             }
             Ok(())
         }
-        SettleOutcome::AlreadyPaid { payment_key } if payment_key.as_deref() == Some(&approved.payment_key) => {
+        SettleOutcome::AlreadyPaid { payment_key }
+            if payment_key.as_deref() == Some(&approved.payment_key) =>
+        {
             Ok(())
         }
         SettleOutcome::AlreadyPaid { .. } => {
             tracing::error!(order_id = %order.id, "a second payment was approved for a paid order");
             Err(AppError::conflict("this order is already paid"))
         }
-        SettleOutcome::AmountMismatch => {
-            Err(AppError::conflict("the approved amount differs from the order total"))
-        }
+        SettleOutcome::AmountMismatch => Err(AppError::conflict(
+            "the approved amount differs from the order total",
+        )),
     }
 }
 
@@ -300,7 +318,12 @@ pub async fn reconcile_order(state: &AppState, order_id: OrderId) -> anyhow::Res
                 let key = confirm_key(order_id, &payment.payment_key);
                 match state
                     .payment_provider
-                    .confirm(&payment.payment_key, &payment.order_id, order.total_amount, &key)
+                    .confirm(
+                        &payment.payment_key,
+                        &payment.order_id,
+                        order.total_amount,
+                        &key,
+                    )
                     .await
                 {
                     Ok(approved) if approved.status == ProviderStatus::Done => {
@@ -377,9 +400,18 @@ async fn refund(state: &AppState, payment: &Payment) -> anyhow::Result<()> {
         .cancel(key, &reason, &idempotency_key)
         .await
     {
-        Ok(p) if matches!(p.status, ProviderStatus::Canceled | ProviderStatus::PartialCanceled) => {
+        Ok(p)
+            if matches!(
+                p.status,
+                ProviderStatus::Canceled | ProviderStatus::PartialCanceled
+            ) =>
+        {
             state.store.refund_done(current.id, now).await?;
-            state.metrics.payments.with_label_values(&["refunded"]).inc();
+            state
+                .metrics
+                .payments
+                .with_label_values(&["refunded"])
+                .inc();
             return Ok(());
         }
         Ok(p) => format!("provider reports status {:?}", p.status),

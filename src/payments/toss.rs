@@ -29,6 +29,25 @@ const RETRYABLE: &[&str] = &[
     "IDEMPOTENT_REQUEST_PROCESSING",
 ];
 
+/// Codes that mean our key or request is wrong, not the customer's payment: never a decline.
+const MISCONFIGURED: &[&str] = &[
+    "UNAUTHORIZED_KEY",
+    "INCORRECT_BASIC_AUTH_FORMAT",
+    "INVALID_API_KEY",
+    "INVALID_IDEMPOTENCY_KEY",
+];
+
+fn misconfigured(code: &str) -> bool {
+    if MISCONFIGURED.contains(&code) {
+        tracing::error!(
+            code,
+            "Toss refused our credentials or request; check TOSS_SECRET_KEY"
+        );
+        return true;
+    }
+    false
+}
+
 pub struct TossClient {
     http: reqwest::Client,
     base: String,
@@ -84,9 +103,9 @@ fn parse_payment(value: &Value) -> Result<ProviderPayment, ProviderError> {
         approved_at: text(value, "approvedAt")
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.with_timezone(&Utc)),
-        failure: value.get("failure").and_then(|f| {
-            Some((text(f, "code")?, text(f, "message").unwrap_or_default()))
-        }),
+        failure: value
+            .get("failure")
+            .and_then(|f| Some((text(f, "code")?, text(f, "message").unwrap_or_default()))),
     })
 }
 
@@ -174,7 +193,10 @@ impl TossClient {
         }
     }
 
-    async fn lookup_key(&self, payment_key: &str) -> Result<Option<ProviderPayment>, ProviderError> {
+    async fn lookup_key(
+        &self,
+        payment_key: &str,
+    ) -> Result<Option<ProviderPayment>, ProviderError> {
         let path = format!("/v1/payments/{}", encode(payment_key));
         self.lookup(&path).await
     }
@@ -228,7 +250,9 @@ impl PaymentProvider for TossClient {
             Err(err) => err,
         };
         let final_answer = matches!(&failure, CallError::Api { code, .. }
-            if !RETRYABLE.contains(&code.as_str()) && code != "ALREADY_PROCESSED_PAYMENT");
+            if !RETRYABLE.contains(&code.as_str())
+                && code != "ALREADY_PROCESSED_PAYMENT"
+                && !misconfigured(code));
         if let (true, CallError::Api { code, message, .. }) = (final_answer, &failure) {
             return Err(ProviderError::Rejected {
                 code: code.clone(),
@@ -274,11 +298,14 @@ impl PaymentProvider for TossClient {
             Ok(value) => parse_payment(&value),
             Err(CallError::Api { code, .. }) if code == "ALREADY_CANCELED_PAYMENT" => {
                 // Our earlier attempt went through; that is the goal.
-                self.lookup_key(payment_key).await?.ok_or_else(|| {
-                    ProviderError::Unreachable("cancelled payment not found".into())
-                })
+                self.lookup_key(payment_key)
+                    .await?
+                    .ok_or_else(|| ProviderError::Unreachable("cancelled payment not found".into()))
             }
             Err(err) if err.retryable() => Err(ProviderError::Unreachable(err.describe())),
+            Err(CallError::Api { code, message, .. }) if misconfigured(&code) => {
+                Err(ProviderError::Unreachable(format!("{code}: {message}")))
+            }
             Err(CallError::Api { code, message, .. }) => {
                 Err(ProviderError::Rejected { code, message })
             }

@@ -9,10 +9,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::ids::{GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, UserId};
-use crate::domain::payment::Payment;
+use crate::domain::ids::{
+    GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, UserId,
+};
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Action, Customer, Order, OrderStatus, PaymentMode, PaymentStatus};
+use crate::domain::payment::Payment;
 use crate::domain::pricing::PricedLine;
 use crate::domain::restaurant::{Restaurant, RestaurantChanges, RestaurantName};
 use crate::domain::user::{Email, PersonName, Role, User};

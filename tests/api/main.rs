@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test starts a real server (real SQLite file in a
 //! temp dir, real HTTP/HTTPS) on ephemeral ports and drives it as a client would.
 
+mod fake_toss;
 mod helpers;
 
 mod auth;
@@ -11,4 +12,5 @@ mod live;
 mod menus;
 mod ops;
 mod orders;
+mod payments;
 mod state_machine;

@@ -22,9 +22,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use crate::blocking;
 use crate::domain::ids::{MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, UserId};
-use crate::domain::payment::Payment;
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Customer, Order, OrderStatus};
+use crate::domain::payment::Payment;
 use crate::domain::restaurant::{Restaurant, RestaurantChanges};
 use crate::domain::user::{Email, User};
 use crate::events::{EventBus, OrderEvent};

@@ -12,7 +12,7 @@ use crate::domain::order::{OrderStatus, PaymentStatus};
 use crate::domain::payment::{Payment, PaymentState};
 use crate::domain::{from_millis, to_millis};
 use crate::events::EventType;
-use crate::store::{Settlement, SettleOutcome, StoreError, StoreResult};
+use crate::store::{SettleOutcome, Settlement, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, order_id, amount, status, method, toss_payment_key, approved_at, \
      failure_code, failure_message, refund_status, refund_reason, refund_attempts, created_at";
@@ -38,7 +38,11 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
     })
 }
 
-fn query(c: &Connection, condition: &str, params: impl rusqlite::Params) -> StoreResult<Vec<Payment>> {
+fn query(
+    c: &Connection,
+    condition: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<Payment>> {
     let sql = format!("SELECT {COLUMNS} FROM payments WHERE {condition}");
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(params, from_row)?;
@@ -84,11 +88,21 @@ pub fn open(c: &Tx<'_>, order: OrderId, amount: i64, now: DateTime<Utc>) -> Stor
         "INSERT INTO payments (id, order_id, amount, status, created_at, updated_at)
          VALUES (?1, ?2, ?3, 'PENDING', ?4, ?4)",
     )?
-    .execute(params![id.to_string(), order.to_string(), amount, to_millis(now)])?;
+    .execute(params![
+        id.to_string(),
+        order.to_string(),
+        amount,
+        to_millis(now)
+    ])?;
     by_id(c, id)?.ok_or(StoreError::NotFound)
 }
 
-pub fn attach_key(c: &Tx<'_>, payment: PaymentId, key: &str, now: DateTime<Utc>) -> StoreResult<()> {
+pub fn attach_key(
+    c: &Tx<'_>,
+    payment: PaymentId,
+    key: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     c.prepare_cached(
         "UPDATE payments SET toss_payment_key = ?2, updated_at = ?3
          WHERE id = ?1 AND status = 'PENDING'",
@@ -147,7 +161,13 @@ pub fn settle(c: &Tx<'_>, s: &Settlement) -> StoreResult<SettleOutcome> {
     })
 }
 
-pub fn fail(c: &Tx<'_>, payment: PaymentId, code: &str, message: &str, now: DateTime<Utc>) -> StoreResult<()> {
+pub fn fail(
+    c: &Tx<'_>,
+    payment: PaymentId,
+    code: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
     c.prepare_cached(
         "UPDATE payments SET status = 'FAILED', failure_code = ?2, failure_message = ?3,
              updated_at = ?4

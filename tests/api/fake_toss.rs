@@ -1,0 +1,490 @@
+//! A fake Toss Payments API for tests, following Toss's documented shapes
+//! (`../shared/research/toss-payments.md`): Basic auth with the secret key and a trailing
+//! colon, `{code, message}` errors, the Payment object (version 2022-11-16) with every field,
+//! `Idempotency-Key` replay (409 while in flight), the 10-minute confirm window
+//! (`NOT_FOUND_PAYMENT_SESSION`, injectable clock), and fault injection: declines, 500s,
+//! timeouts, and responses lost after the change was committed.
+//!
+//! Documented choice where Toss's docs are silent: a confirm whose `orderId` or `amount` does
+//! not match the authenticated payment is `400 INVALID_REQUEST`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{Ipv4Addr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::{Value, json};
+
+pub const SECRET_KEY: &str = "test_sk_zXLkKEypNArWmo50nX3lmeaxYG5R";
+pub const CLIENT_KEY: &str = "test_ck_D5GePWvyJnrK0W0k6q8gLzN97Eoq";
+/// How long a fault-injected response takes: longer than the box's client timeout.
+const HANG: Duration = Duration::from_secs(4);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Confirm,
+    Cancel,
+    Lookup,
+}
+
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// A final error with Toss's code (and the HTTP status Toss uses for it).
+    Decline(&'static str, u16),
+    /// `500 FAILED_INTERNAL_SYSTEM_PROCESSING`, nothing done.
+    ServerError,
+    /// No answer in time, nothing done.
+    Timeout,
+    /// The change is made and remembered for replay, but the answer never arrives in time.
+    DropAfterCommit,
+}
+
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub endpoint: Endpoint,
+    pub path: String,
+    pub authorization: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub body: Value,
+    /// Whether this call changed a payment (a replay or a fault does not).
+    pub processed: bool,
+}
+
+struct Payment {
+    key: String,
+    order_id: String,
+    amount: i64,
+    status: &'static str,
+    authenticated_at: DateTime<Utc>,
+    approved_at: Option<DateTime<Utc>>,
+    cancels: Vec<Value>,
+}
+
+#[derive(Default)]
+struct Inner {
+    payments: Vec<Payment>,
+    replays: HashMap<(String, String), (u16, Value)>,
+    in_flight: HashSet<(String, String)>,
+    faults: VecDeque<(Endpoint, Fault)>,
+    calls: Vec<Call>,
+    offset: chrono::Duration,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeToss {
+    inner: Arc<Mutex<Inner>>,
+    pub base: String,
+}
+
+fn kst(t: DateTime<Utc>) -> String {
+    t.with_timezone(&FixedOffset::east_opt(9 * 3600).unwrap())
+        .format("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
+}
+
+fn error(status: u16, code: &str, message: &str) -> (u16, Value) {
+    (status, json!({ "code": code, "message": message }))
+}
+
+impl Payment {
+    fn to_json(&self) -> Value {
+        let balance = if self.status == "CANCELED" {
+            0
+        } else {
+            self.amount
+        };
+        json!({
+            "mId": "tvivarepublica", "version": "2022-11-16",
+            "lastTransactionKey": format!("txrd_{}", &self.key[..8.min(self.key.len())]),
+            "paymentKey": self.key, "orderId": self.order_id, "orderName": "테스트 주문",
+            "taxExemptionAmount": 0, "status": self.status,
+            "requestedAt": kst(self.authenticated_at),
+            "approvedAt": self.approved_at.map(kst),
+            "useEscrow": false, "cultureExpense": false,
+            "card": {"issuerCode": "33", "acquirerCode": "31", "number": "12341234****123*",
+                     "installmentPlanMonths": 0, "isInterestFree": false, "interestPayer": null,
+                     "approveNo": "00000000", "useCardPoint": false, "cardType": "신용",
+                     "ownerType": "개인", "acquireStatus": "READY", "amount": self.amount},
+            "virtualAccount": null, "transfer": null, "mobilePhone": null,
+            "giftCertificate": null, "cashReceipt": null, "cashReceipts": null,
+            "discount": null,
+            "cancels": if self.cancels.is_empty() { Value::Null } else { json!(self.cancels) },
+            "secret": null, "type": "NORMAL", "easyPay": null, "country": "KR",
+            "failure": if self.status == "EXPIRED" {
+                json!({"code": "EXPIRED_PAYMENT", "message": "결제가 만료되었습니다."})
+            } else { Value::Null },
+            "isPartialCancelable": true,
+            "receipt": {"url": format!("https://dashboard.tosspayments.com/receipt/redirection?transactionId={}", self.key)},
+            "checkout": {"url": format!("https://api.tosspayments.com/v1/payments/{}/checkout", self.key)},
+            "currency": "KRW", "totalAmount": self.amount, "balanceAmount": balance,
+            "suppliedAmount": balance - balance / 11, "vat": balance / 11,
+            "taxFreeAmount": 0, "method": "카드", "metadata": null,
+            // Toss adds fields without a version bump; clients must ignore them.
+            "someFutureField": {"nested": true},
+        })
+    }
+}
+
+impl FakeToss {
+    pub async fn start() -> FakeToss {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let fake = FakeToss {
+            inner: Arc::default(),
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let app = Router::new()
+            .route("/v1/payments/confirm", post(confirm))
+            .route("/v1/payments/orders/{order_id}", get(lookup_order))
+            .route("/v1/payments/{key}", get(lookup_key))
+            .route("/v1/payments/{key}/cancel", post(cancel))
+            .with_state(fake.clone());
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        fake
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.lock().offset
+    }
+
+    /// The customer authenticates in Toss's window: a payment in IN_PROGRESS, awaiting confirm.
+    pub fn authenticate(&self, order_id: &str, amount: i64) -> String {
+        let now = self.now();
+        let key = format!("tgen_{}", uuid::Uuid::new_v4().simple());
+        self.lock().payments.push(Payment {
+            key: key.clone(),
+            order_id: order_id.to_owned(),
+            amount,
+            status: "IN_PROGRESS",
+            authenticated_at: now,
+            approved_at: None,
+            cancels: Vec::new(),
+        });
+        key
+    }
+
+    /// Toss approved the payment (a confirm reached Toss) without the box hearing of it.
+    pub fn approve_behind_the_back(&self, key: &str) {
+        let now = self.now();
+        let mut inner = self.lock();
+        let payment = inner.payments.iter_mut().find(|p| p.key == key).unwrap();
+        payment.status = "DONE";
+        payment.approved_at = Some(now);
+    }
+
+    pub fn inject(&self, endpoint: Endpoint, fault: Fault) {
+        self.lock().faults.push_back((endpoint, fault));
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        self.lock().offset += by;
+    }
+
+    pub fn calls(&self, endpoint: Endpoint) -> Vec<Call> {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.endpoint == endpoint)
+            .cloned()
+            .collect()
+    }
+
+    pub fn status(&self, key: &str) -> String {
+        let inner = self.lock();
+        inner
+            .payments
+            .iter()
+            .find(|p| p.key == key)
+            .unwrap()
+            .status
+            .to_owned()
+    }
+
+    pub fn cancels(&self, key: &str) -> Vec<Value> {
+        let inner = self.lock();
+        inner
+            .payments
+            .iter()
+            .find(|p| p.key == key)
+            .unwrap()
+            .cancels
+            .clone()
+    }
+
+    /// Checks the Authorization header the way Toss does.
+    fn authorize(headers: &HeaderMap) -> Result<(), (u16, Value)> {
+        let unauthorized = || {
+            error(
+                401,
+                "UNAUTHORIZED_KEY",
+                "인증되지 않은 시크릿 키 혹은 클라이언트 키 입니다.",
+            )
+        };
+        let value = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(unauthorized)?;
+        let encoded = value.strip_prefix("Basic ").ok_or_else(unauthorized)?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| unauthorized())?;
+        let decoded = String::from_utf8(decoded).map_err(|_| unauthorized())?;
+        let Some(key) = decoded.strip_suffix(':') else {
+            return Err(error(
+                403,
+                "INCORRECT_BASIC_AUTH_FORMAT",
+                "잘못된 요청입니다. ':' 를 포함해 인코딩해주세요.",
+            ));
+        };
+        if key != SECRET_KEY {
+            return Err(unauthorized());
+        }
+        Ok(())
+    }
+
+    /// Runs one API call: auth, idempotency, fault injection, then `work`.
+    async fn handle(
+        &self,
+        endpoint: Endpoint,
+        path: String,
+        headers: HeaderMap,
+        body: Value,
+        work: impl FnOnce(&mut Inner, DateTime<Utc>) -> (u16, Value),
+    ) -> Response {
+        let idempotency_key = headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut call = Call {
+            endpoint,
+            path: path.clone(),
+            authorization: headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            idempotency_key: idempotency_key.clone(),
+            body,
+            processed: false,
+        };
+        let (status, value, hang) =
+            self.decide(endpoint, &path, &headers, idempotency_key, &mut call, work);
+        self.lock().calls.push(call);
+        if hang {
+            tokio::time::sleep(HANG).await;
+        }
+        (StatusCode::from_u16(status).unwrap(), Json(value)).into_response()
+    }
+
+    fn decide(
+        &self,
+        endpoint: Endpoint,
+        path: &str,
+        headers: &HeaderMap,
+        idempotency_key: Option<String>,
+        call: &mut Call,
+        work: impl FnOnce(&mut Inner, DateTime<Utc>) -> (u16, Value),
+    ) -> (u16, Value, bool) {
+        if let Err((status, value)) = Self::authorize(headers) {
+            return (status, value, false);
+        }
+        let now = self.now();
+        let mut inner = self.lock();
+        let slot = idempotency_key.map(|k| (k, path.to_owned()));
+        if let Some(slot) = &slot {
+            if slot.0.len() > 300 {
+                let (s, v) = error(
+                    400,
+                    "INVALID_IDEMPOTENCY_KEY",
+                    "멱등키는 300자 이하여야 합니다.",
+                );
+                return (s, v, false);
+            }
+            if let Some((status, value)) = inner.replays.get(slot) {
+                return (*status, value.clone(), false);
+            }
+            if inner.in_flight.contains(slot) {
+                let (s, v) = error(
+                    409,
+                    "IDEMPOTENT_REQUEST_PROCESSING",
+                    "이전 멱등 요청이 처리중입니다.",
+                );
+                return (s, v, false);
+            }
+        }
+        let fault = inner
+            .faults
+            .iter()
+            .position(|(e, _)| *e == endpoint)
+            .and_then(|i| inner.faults.remove(i))
+            .map(|(_, f)| f);
+        match fault {
+            Some(Fault::ServerError) => {
+                let (s, v) = error(
+                    500,
+                    "FAILED_INTERNAL_SYSTEM_PROCESSING",
+                    "내부 시스템 처리 작업이 실패했습니다. 잠시 후 다시 시도해주세요.",
+                );
+                (s, v, false)
+            }
+            Some(Fault::Timeout) => {
+                let (s, v) = error(500, "FAILED_INTERNAL_SYSTEM_PROCESSING", "timeout");
+                (s, v, true)
+            }
+            Some(Fault::Decline(code, status)) => {
+                let (s, v) = error(status, code, "카드사에서 결제를 거절했습니다.");
+                if let Some(slot) = slot {
+                    inner.replays.insert(slot, (s, v.clone()));
+                }
+                (s, v, false)
+            }
+            fault => {
+                let (status, value) = work(&mut inner, now);
+                call.processed = status == 200;
+                if let Some(slot) = slot
+                    && status < 500
+                {
+                    inner.replays.insert(slot, (status, value.clone()));
+                }
+                (status, value, matches!(fault, Some(Fault::DropAfterCommit)))
+            }
+        }
+    }
+}
+
+async fn confirm(
+    State(fake): State<FakeToss>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let request = body.clone();
+    fake.handle(
+        Endpoint::Confirm,
+        "/v1/payments/confirm".into(),
+        headers,
+        body,
+        move |inner, now| {
+            let (Some(key), Some(order_id), Some(amount)) = (
+                request["paymentKey"].as_str(),
+                request["orderId"].as_str(),
+                request["amount"].as_i64(),
+            ) else {
+                return error(400, "INVALID_REQUEST", "잘못된 요청입니다.");
+            };
+            let Some(payment) = inner.payments.iter_mut().find(|p| p.key == key) else {
+                return error(404, "NOT_FOUND_PAYMENT", "존재하지 않는 결제 정보 입니다.");
+            };
+            if payment.status == "DONE" {
+                return error(400, "ALREADY_PROCESSED_PAYMENT", "이미 처리된 결제 입니다.");
+            }
+            if payment.status == "EXPIRED"
+                || now - payment.authenticated_at > chrono::Duration::minutes(10)
+            {
+                payment.status = "EXPIRED";
+                return error(
+                    404,
+                    "NOT_FOUND_PAYMENT_SESSION",
+                    "결제 시간이 만료되어 결제 진행 데이터가 존재하지 않습니다.",
+                );
+            }
+            if payment.order_id != order_id || payment.amount != amount {
+                return error(400, "INVALID_REQUEST", "잘못된 요청입니다.");
+            }
+            payment.status = "DONE";
+            payment.approved_at = Some(now);
+            (200, payment.to_json())
+        },
+    )
+    .await
+}
+
+async fn lookup_order(
+    State(fake): State<FakeToss>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+) -> Response {
+    let path = format!("/v1/payments/orders/{order_id}");
+    fake.handle(
+        Endpoint::Lookup,
+        path,
+        headers,
+        Value::Null,
+        move |inner, _| match inner.payments.iter().rev().find(|p| p.order_id == order_id) {
+            Some(p) => (200, p.to_json()),
+            None => error(404, "NOT_FOUND_PAYMENT", "존재하지 않는 결제 정보 입니다."),
+        },
+    )
+    .await
+}
+
+async fn lookup_key(
+    State(fake): State<FakeToss>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Response {
+    let path = format!("/v1/payments/{key}");
+    fake.handle(
+        Endpoint::Lookup,
+        path,
+        headers,
+        Value::Null,
+        move |inner, _| match inner.payments.iter().find(|p| p.key == key) {
+            Some(p) => (200, p.to_json()),
+            None => error(404, "NOT_FOUND_PAYMENT", "존재하지 않는 결제 정보 입니다."),
+        },
+    )
+    .await
+}
+
+async fn cancel(
+    State(fake): State<FakeToss>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
+    let path = format!("/v1/payments/{key}/cancel");
+    let request = body.clone();
+    fake.handle(Endpoint::Cancel, path, headers, body, move |inner, now| {
+        let Some(reason) = request["cancelReason"].as_str().filter(|r| !r.is_empty()) else {
+            return error(400, "INVALID_REQUEST", "취소 사유는 필수입니다.");
+        };
+        let Some(payment) = inner.payments.iter_mut().find(|p| p.key == key) else {
+            return error(404, "NOT_FOUND_PAYMENT", "존재하지 않는 결제 정보 입니다.");
+        };
+        match payment.status {
+            "CANCELED" => {
+                return error(400, "ALREADY_CANCELED_PAYMENT", "이미 취소된 결제 입니다.");
+            }
+            "DONE" => {}
+            _ => {
+                return error(
+                    403,
+                    "NOT_CANCELABLE_PAYMENT",
+                    "취소 할 수 없는 결제 입니다.",
+                );
+            }
+        }
+        payment.status = "CANCELED";
+        payment.cancels.push(json!({
+            "cancelAmount": payment.amount, "cancelReason": reason, "taxFreeAmount": 0,
+            "taxExemptionAmount": 0, "refundableAmount": 0, "cardDiscountAmount": 0,
+            "transferDiscountAmount": 0, "easyPayDiscountAmount": 0, "canceledAt": kst(now),
+            "transactionKey": uuid::Uuid::new_v4().simple().to_string(), "receiptKey": null,
+            "cancelStatus": "DONE", "cancelRequestId": null,
+        }));
+        (200, payment.to_json())
+    })
+    .await
+}

@@ -1,0 +1,590 @@
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::fake_toss::{CLIENT_KEY, Endpoint, FakeToss, Fault, SECRET_KEY};
+use crate::helpers::{Shop, TestApp, assert_error, assert_validation, next_json};
+
+async fn with_toss(
+    fake: &FakeToss,
+    configure: impl FnOnce(&mut ordersync::config::Config),
+) -> TestApp {
+    let base = fake.base.clone();
+    TestApp::spawn_with(move |c| {
+        c.toss_secret_key = Some(SECRET_KEY.into());
+        c.toss_client_key = Some(CLIENT_KEY.into());
+        c.toss_api_base = base;
+        c.toss_timeout_ms = 1_000;
+        configure(c);
+    })
+    .await
+}
+
+/// A PREPAY shop, a customer, and one order of 18,000 won; returns (shop, customer, order id).
+async fn ordered(app: &TestApp, tag: &str) -> (Shop, String, String) {
+    let shop = app.shop(&format!("{tag}@example.com"), "PREPAY").await;
+    let customer = app.customer(&format!("{tag}-customer@example.com")).await;
+    let order = app.place(&customer, shop.simple_order()).await;
+    (shop, customer, order)
+}
+
+async fn confirm(app: &TestApp, key: &str, order: &str, amount: i64) -> crate::helpers::Response {
+    app.post(
+        "/api/v1/payments/confirm",
+        None,
+        json!({ "paymentKey": key, "orderId": order, "amount": amount }),
+    )
+    .await
+}
+
+async fn order_json(app: &TestApp, token: &str, order: &str) -> Value {
+    app.get(&format!("/api/v1/orders/{order}"), Some(token))
+        .await
+        .body
+}
+
+/// Polls until `check` holds for the order (background work), or fails after 10 s.
+async fn eventually(
+    app: &TestApp,
+    token: &str,
+    order: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    for _ in 0..200 {
+        let seen = order_json(app, token, order).await;
+        if check(&seen) {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "order {order} never reached the expected state: {}",
+        order_json(app, token, order).await
+    );
+}
+
+#[tokio::test]
+async fn the_happy_path_pays_publishes_and_unlocks_accept() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |_| {}).await;
+    let (shop, customer, order) = ordered(&app, "pay-happy").await;
+    let mut board = app
+        .ws(&format!("/ws/restaurants/me/orders?token={}", shop.owner))
+        .await;
+    next_json(&mut board, Duration::from_secs(1)).await;
+
+    let init = app
+        .post(
+            "/api/v1/payments/initiate",
+            Some(&customer),
+            json!({"order_id": order, "amount": 18000, "payment_method": "CARD"}),
+        )
+        .await;
+    assert_eq!(init.status, StatusCode::OK, "{}", init.body);
+    assert!(init.body["payment_key"].is_null());
+    assert_eq!(init.body["order_id"], order.as_str());
+    assert_eq!(init.body["amount"], 18000);
+    assert_eq!(init.body["provider"], "toss");
+    assert_eq!(init.body["client_key"], CLIENT_KEY);
+    assert!(
+        init.body["payment_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/pay/{order}"))
+    );
+    assert!(
+        init.body["success_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/pay/success")
+    );
+    assert!(
+        init.body["fail_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/pay/fail")
+    );
+    assert!(init.body["order_name"].as_str().unwrap().contains("A001"));
+    assert!(init.body["expires_at"].is_string());
+    // Re-initiating reuses the pending payment.
+    app.post(
+        "/api/v1/payments/initiate",
+        Some(&customer),
+        json!({"order_id": order, "amount": 18000}),
+    )
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM payments"), 1);
+
+    let key = fake.authenticate(&order, 18000);
+    let res = confirm(&app, &key, &order, 18000).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(
+        res.body,
+        json!({"success": true, "order_id": order, "payment_status": "COMPLETED"})
+    );
+    assert_eq!(
+        order_json(&app, &customer, &order).await["payment_status"],
+        "PAID"
+    );
+    assert_eq!(fake.status(&key), "DONE");
+
+    let calls = fake.calls(Endpoint::Confirm);
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert_eq!(
+        call.authorization.as_deref(),
+        Some("Basic dGVzdF9za196WExrS0V5cE5BcldtbzUwblgzbG1lYXhZRzVSOg==")
+    );
+    assert!(
+        call.idempotency_key
+            .as_deref()
+            .is_some_and(|k| !k.is_empty() && k.len() <= 300)
+    );
+    assert_eq!(
+        call.body,
+        json!({"paymentKey": key, "orderId": order, "amount": 18000})
+    );
+
+    let event = next_json(&mut board, Duration::from_secs(1)).await;
+    assert_eq!(event["type"], "PAYMENT_COMPLETED");
+    assert_eq!(event["order_id"], order.as_str());
+    assert_eq!(event["payment_status"], "PAID");
+
+    let accepted = app
+        .act(
+            &shop.owner,
+            &order,
+            "accept",
+            Some(json!({"estimated_time_minutes": 10})),
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    assert_eq!(
+        app.count("SELECT count(*) FROM payments WHERE status = 'COMPLETED' AND toss_payment_key IS NOT NULL"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn tampered_amounts_are_refused_before_toss_is_called() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |_| {}).await;
+    let (_, customer, order) = ordered(&app, "pay-tamper").await;
+    let res = app
+        .post(
+            "/api/v1/payments/initiate",
+            Some(&customer),
+            json!({"order_id": order, "amount": 100}),
+        )
+        .await;
+    assert_validation(&res, "amount");
+    assert_eq!(app.count("SELECT count(*) FROM payments"), 0);
+
+    let key = fake.authenticate(&order, 100);
+    assert_validation(&confirm(&app, &key, &order, 100).await, "amount");
+    assert!(fake.calls(Endpoint::Confirm).is_empty());
+    assert_eq!(
+        order_json(&app, &customer, &order).await["payment_status"],
+        "PENDING"
+    );
+    assert_eq!(fake.status(&key), "IN_PROGRESS");
+
+    for (body, field) in [
+        (
+            json!({"paymentKey": "", "orderId": order, "amount": 18000}),
+            "paymentKey",
+        ),
+        (
+            json!({"paymentKey": "k", "orderId": "not-ours", "amount": 18000}),
+            "orderId",
+        ),
+        (json!({"paymentKey": "k", "orderId": order}), "amount"),
+    ] {
+        assert_validation(
+            &app.post("/api/v1/payments/confirm", None, body).await,
+            field,
+        );
+    }
+    assert!(fake.calls(Endpoint::Confirm).is_empty());
+}
+
+#[tokio::test]
+async fn ten_concurrent_confirms_call_toss_once_and_agree() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |_| {}).await;
+    let (_, customer, order) = ordered(&app, "pay-race").await;
+    let key = fake.authenticate(&order, 18000);
+    let results =
+        futures_util::future::join_all((0..10).map(|_| confirm(&app, &key, &order, 18000))).await;
+    for res in &results {
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(res.body, results[0].body);
+    }
+    assert_eq!(fake.calls(Endpoint::Confirm).len(), 1);
+    assert_eq!(
+        order_json(&app, &customer, &order).await["payment_status"],
+        "PAID"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM order_events WHERE type = 'PAYMENT_COMPLETED'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_decline_is_recorded_and_the_order_can_be_paid_again() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |_| {}).await;
+    let (_, customer, order) = ordered(&app, "pay-decline").await;
+    fake.inject(
+        Endpoint::Confirm,
+        Fault::Decline("REJECT_CARD_PAYMENT", 403),
+    );
+    let key = fake.authenticate(&order, 18000);
+    let res = confirm(&app, &key, &order, 18000).await;
+    let details = assert_error(&res, StatusCode::PAYMENT_REQUIRED, "PAYMENT_DECLINED");
+    assert_eq!(details["provider_code"], "REJECT_CARD_PAYMENT");
+    assert_eq!(
+        app.count("SELECT count(*) FROM payments WHERE status = 'FAILED' AND failure_code = 'REJECT_CARD_PAYMENT'"),
+        1
+    );
+    assert_eq!(
+        order_json(&app, &customer, &order).await["payment_status"],
+        "PENDING"
+    );
+
+    // Another card this time.
+    let second = fake.authenticate(&order, 18000);
+    let res = confirm(&app, &second, &order, 18000).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(
+        order_json(&app, &customer, &order).await["payment_status"],
+        "PAID"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_session_is_a_decline_with_tosss_code() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |_| {}).await;
+    let (_, _, order) = ordered(&app, "pay-expired").await;
+    let key = fake.authenticate(&order, 18000);
+    fake.advance(chrono::Duration::minutes(11));
+    let res = confirm(&app, &key, &order, 18000).await;
+    let details = assert_error(&res, StatusCode::PAYMENT_REQUIRED, "PAYMENT_DECLINED");
+    assert_eq!(details["provider_code"], "NOT_FOUND_PAYMENT_SESSION");
+}
+
+#[tokio::test]
+async fn toss_down_leaves_the_payment_pending_until_reconciliation_settles_it() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |c| {
+        c.toss_timeout_ms = 500;
+        c.payment_sweep_ms = 200;
+        c.payment_reconcile_after_secs = 0;
+    })
+    .await;
+    let (_, customer, order) = ordered(&app, "pay-down").await;
+    // Three attempts, three failures: one 500 and two timeouts.
+    fake.inject(Endpoint::Confirm, Fault::ServerError);
+    fake.inject(Endpoint::Confirm, Fault::Timeout);
+    fake.inject(Endpoint::Confirm, Fault::Timeout);
+    // The lookup after them fails too, so the box cannot know yet.
+    fake.inject(Endpoint::Lookup, Fault::ServerError);
+    fake.inject(Endpoint::Lookup, Fault::ServerError);
+    fake.inject(Endpoint::Lookup, Fault::ServerError);
+    let key = fake.authenticate(&order, 18000);
+    let res = confirm(&app, &key, &order, 18000).await;
+    assert_error(
+        &res,
+        StatusCode::BAD_GATEWAY,
+        "PAYMENT_PROVIDER_UNAVAILABLE",
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM payments WHERE status = 'PENDING' AND toss_payment_key = '{key}'"
+        )),
+        1
+    );
+
+    // Toss recovers; the sweep looks the payment up, confirms it and settles it, once.
+    let paid = eventually(&app, &customer, &order, |o| o["payment_status"] == "PAID").await;
+    assert_eq!(paid["payment_status"], "PAID");
+    assert_eq!(fake.status(&key), "DONE");
+    assert_eq!(
+        fake.calls(Endpoint::Confirm)
+            .iter()
+            .filter(|c| c.processed)
+            .count(),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM order_events WHERE type = 'PAYMENT_COMPLETED'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_response_lost_after_toss_committed_ends_paid_exactly_once() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |c| c.toss_timeout_ms = 500).await;
+    let (_, customer, order) = ordered(&app, "pay-lost").await;
+    fake.inject(Endpoint::Confirm, Fault::DropAfterCommit);
+    let key = fake.authenticate(&order, 18000);
+    let res = confirm(&app, &key, &order, 18000).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(
+        order_json(&app, &customer, &order).await["payment_status"],
+        "PAID"
+    );
+    let calls = fake.calls(Endpoint::Confirm);
+    assert!(calls.len() >= 2, "the box retried");
+    assert_eq!(
+        calls.iter().filter(|c| c.processed).count(),
+        1,
+        "Toss approved once"
+    );
+    // Every retry carried the same idempotency key.
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.idempotency_key == calls[0].idempotency_key)
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM payments WHERE status = 'COMPLETED'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn webhooks_are_hints_checked_against_toss_and_deduplicated() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |_| {}).await;
+    let (_, customer, order) = ordered(&app, "pay-hook").await;
+    app.post(
+        "/api/v1/payments/initiate",
+        Some(&customer),
+        json!({"order_id": order, "amount": 18000}),
+    )
+    .await;
+
+    let forged = json!({"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": "2026-11-26T12:00:00.000000",
+        "data": {"paymentKey": "forged", "orderId": order, "status": "DONE", "totalAmount": 18000}});
+    let hook = |id: &str, body: Value| {
+        let req = app
+            .client
+            .post(app.url("/api/v1/payments/webhook"))
+            .header("tosspayments-webhook-transmission-id", id)
+            .header(
+                "tosspayments-webhook-transmission-time",
+                "2026-11-26T12:00:00+09:00",
+            )
+            .header("tosspayments-webhook-transmission-retried-count", "0")
+            .json(&body);
+        async move { crate::helpers::into_response(req.send().await.unwrap()).await }
+    };
+    let res = hook("whtrans_forged", forged).await;
+    assert_eq!(res.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        order_json(&app, &customer, &order).await["payment_status"],
+        "PENDING"
+    );
+    assert!(
+        !fake.calls(Endpoint::Lookup).is_empty(),
+        "the webhook was checked with Toss"
+    );
+
+    // Toss approved a payment the box never heard about; the webhook makes it look.
+    let key = fake.authenticate(&order, 18000);
+    fake.approve_behind_the_back(&key);
+    let real = json!({"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": "2026-11-26T12:01:00.000000",
+        "data": {"paymentKey": key, "orderId": order, "status": "DONE"}});
+    assert_eq!(hook("whtrans_1", real.clone()).await.status, StatusCode::OK);
+    eventually(&app, &customer, &order, |o| o["payment_status"] == "PAID").await;
+    let again = hook("whtrans_1", real).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body["status"], "duplicate");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM order_events WHERE type = 'PAYMENT_COMPLETED'"),
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) FROM webhook_deliveries"), 2);
+
+    let garbage = app
+        .client
+        .post(app.url("/api/v1/payments/webhook"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn paid_order(app: &TestApp, fake: &FakeToss, tag: &str) -> (Shop, String, String, String) {
+    let (shop, customer, order) = ordered(app, tag).await;
+    let key = fake.authenticate(&order, 18000);
+    assert_eq!(
+        confirm(app, &key, &order, 18000).await.status,
+        StatusCode::OK
+    );
+    (shop, customer, order, key)
+}
+
+#[tokio::test]
+async fn rejecting_a_paid_order_refunds_it_once_with_the_reason() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |_| {}).await;
+    let (shop, customer, order, key) = paid_order(&app, &fake, "refund").await;
+    let res = app
+        .act(
+            &shop.owner,
+            &order,
+            "reject",
+            Some(json!({"reason": "재료 소진"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body["status"], "REJECTED");
+    let refunded = eventually(&app, &customer, &order, |o| {
+        o["payment_status"] == "REFUNDED"
+    })
+    .await;
+    assert_eq!(refunded["status"], "REJECTED");
+    let cancels = fake.calls(Endpoint::Cancel);
+    assert_eq!(cancels.len(), 1);
+    assert_eq!(cancels[0].body["cancelReason"], "재료 소진");
+    assert_eq!(cancels[0].path, format!("/v1/payments/{key}/cancel"));
+    assert!(cancels[0].idempotency_key.is_some());
+    assert_eq!(fake.status(&key), "CANCELED");
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM payments WHERE status = 'REFUNDED' AND refund_status = 'DONE'"
+        ),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM order_events WHERE type = 'PAYMENT_REFUNDED'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_refund_owed_while_toss_is_down_is_retried_until_it_goes_through() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |c| {
+        c.payment_sweep_ms = 100;
+        c.refund_retry_base_ms = 100;
+    })
+    .await;
+    let (_, customer, order, key) = paid_order(&app, &fake, "refund-down").await;
+    for _ in 0..6 {
+        fake.inject(Endpoint::Cancel, Fault::ServerError);
+    }
+    let res = app
+        .post_empty(&format!("/api/v1/orders/{order}/cancel"), Some(&customer))
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.body["status"], "CANCELLED");
+    assert_eq!(res.body["payment_status"], "REFUND_PENDING");
+    eventually(&app, &customer, &order, |o| {
+        o["payment_status"] == "REFUNDED"
+    })
+    .await;
+    let cancels = fake.calls(Endpoint::Cancel);
+    assert!(cancels.len() >= 7, "{} attempts", cancels.len());
+    assert_eq!(
+        cancels.iter().filter(|c| c.processed).count(),
+        1,
+        "refunded once"
+    );
+    assert_eq!(fake.cancels(&key).len(), 1);
+    assert!(
+        cancels
+            .iter()
+            .all(|c| c.idempotency_key == cancels[0].idempotency_key)
+    );
+    assert!(app.count("SELECT refund_attempts FROM payments WHERE status = 'REFUNDED'") >= 1);
+}
+
+#[tokio::test]
+async fn strangers_cannot_pay_or_see_my_order() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |_| {}).await;
+    let (other_shop_owner, order) = {
+        let (_, _, order) = ordered(&app, "pay-bola").await;
+        let other = app.shop("pay-bola-other@example.com", "PREPAY").await;
+        (other.owner, order)
+    };
+    let stranger = app.customer("pay-stranger@example.com").await;
+    for token in [&stranger, &other_shop_owner] {
+        let res = app
+            .post(
+                "/api/v1/payments/initiate",
+                Some(token),
+                json!({"order_id": order, "amount": 18000}),
+            )
+            .await;
+        assert_error(&res, StatusCode::NOT_FOUND, "NOT_FOUND");
+        assert_error(
+            &app.get(&format!("/api/v1/orders/{order}"), Some(token))
+                .await,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        );
+    }
+    let res = app
+        .post(
+            "/api/v1/payments/initiate",
+            None,
+            json!({"order_id": order, "amount": 18000}),
+        )
+        .await;
+    assert_error(&res, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    assert_eq!(app.count("SELECT count(*) FROM payments"), 0);
+}
+
+#[tokio::test]
+async fn without_a_toss_key_the_simulated_provider_runs_the_same_flow() {
+    let app = TestApp::spawn().await;
+    let (shop, customer, order) = ordered(&app, "pay-sim").await;
+    let init = app
+        .post(
+            "/api/v1/payments/initiate",
+            Some(&customer),
+            json!({"order_id": order, "amount": 18000}),
+        )
+        .await;
+    assert_eq!(init.status, StatusCode::OK);
+    assert_eq!(init.body["provider"], "simulated");
+    assert!(init.body["client_key"].is_null());
+    let declined = confirm(&app, "sim_decline_1", &order, 18000).await;
+    let details = assert_error(&declined, StatusCode::PAYMENT_REQUIRED, "PAYMENT_DECLINED");
+    assert_eq!(details["provider_code"], "REJECT_CARD_PAYMENT");
+    let ok = confirm(&app, "sim_approve_1", &order, 18000).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    assert_eq!(
+        order_json(&app, &customer, &order).await["payment_status"],
+        "PAID"
+    );
+    // A repeat of the same confirm gets the same answer; another payment is refused.
+    assert_eq!(
+        confirm(&app, "sim_approve_1", &order, 18000).await.body,
+        ok.body
+    );
+    assert_error(
+        &confirm(&app, "sim_other", &order, 18000).await,
+        StatusCode::CONFLICT,
+        "CONFLICT",
+    );
+    // Rejecting refunds through the simulated provider too.
+    app.act(&shop.owner, &order, "reject", Some(json!({"reason": "x"})))
+        .await;
+    eventually(&app, &customer, &order, |o| {
+        o["payment_status"] == "REFUNDED"
+    })
+    .await;
+}
