@@ -32,6 +32,8 @@ pub enum Command {
     CreateOwner(CreateOwnerArgs),
     /// Print the signed URL of a table's QR code.
     TableUrl(TableUrlArgs),
+    /// Write a printable SVG sheet (A4 pages) of signed table QR codes.
+    Qr(QrArgs),
     /// Export or import a restaurant's menu as the JSON document of the menu API.
     #[command(subcommand)]
     Menu(MenuCommand),
@@ -57,6 +59,32 @@ pub struct TableUrlArgs {
     /// HTTPS port used for the default base URL.
     #[arg(long, env = "PORT", default_value_t = 8443)]
     pub port: u16,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct QrArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// The restaurant's id.
+    #[arg(long)]
+    pub restaurant: String,
+
+    /// Tables to print: a range like 1-20, a list like 1,2,5-8, or labels like A1,테라스.
+    #[arg(long, default_value = "1-12")]
+    pub tables: String,
+
+    /// Base URL customers' phones reach the box at (default: https://<LAN address>:<PORT>).
+    #[arg(long, env = "PUBLIC_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// HTTPS port used for the default base URL.
+    #[arg(long, env = "PORT", default_value_t = 8443)]
+    pub port: u16,
+
+    /// Where to write the SVG sheet.
+    #[arg(long, default_value = "tables.svg")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

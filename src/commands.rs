@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use crate::accounts::{self, NewAccount};
 use crate::auth::password::PasswordHasher;
 use crate::auth::table::TableSigner;
-use crate::cli::{CreateOwnerArgs, MenuCommand, ServeArgs, StoreArgs, TableUrlArgs};
+use crate::cli::{CreateOwnerArgs, MenuCommand, QrArgs, ServeArgs, StoreArgs, TableUrlArgs};
 use crate::config::Config;
 use crate::domain::ids::RestaurantId;
 use crate::domain::menu::{MenuDocument, MenuRestaurant};
@@ -87,21 +87,48 @@ async fn existing_restaurant(
         .ok_or_else(|| anyhow::anyhow!("no restaurant {id} in this database"))
 }
 
+/// The base URL printed into table links: the one given, or this box's LAN address.
+fn table_base_url(given: Option<String>, port: u16) -> String {
+    match given {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let host = crate::tls::lan_address()
+                .map_or_else(|| "localhost".to_owned(), |ip| ip.to_string());
+            format!("https://{host}:{port}")
+        }
+    }
+}
+
 pub async fn table_url(args: TableUrlArgs) -> anyhow::Result<()> {
     let store = store::connect(&args.store.database_url(), offline_bus()).await?;
     let restaurant = existing_restaurant(&*store, &args.restaurant).await?;
     let table = parse_table_label("table", &args.table)
         .map_err(|e| anyhow::anyhow!("--table: {}", e.reason))?;
-    let base = match args.base_url {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => {
-            let host = crate::tls::lan_address()
-                .map_or_else(|| "localhost".to_owned(), |ip| ip.to_string());
-            format!("https://{host}:{}", args.port)
-        }
-    };
+    let base = table_base_url(args.base_url, args.port);
     let signer = TableSigner::new(&crate::app::load_table_secret(&args.store.data_dir)?);
     println!("{}", signer.url(&base, restaurant.id, &table));
+    Ok(())
+}
+
+pub async fn qr(args: QrArgs) -> anyhow::Result<()> {
+    let tables = crate::qr::parse_tables(&args.tables)
+        .map_err(|e| anyhow::anyhow!("--tables: {}", e.reason))?;
+    let store = store::connect(&args.store.database_url(), offline_bus()).await?;
+    let restaurant = existing_restaurant(&*store, &args.restaurant).await?;
+    let base = table_base_url(args.base_url, args.port);
+    let signer = TableSigner::new(&crate::app::load_table_secret(&args.store.data_dir)?);
+    let codes: Vec<_> = tables
+        .iter()
+        .map(|t| crate::qr::table_code(&signer, &base, restaurant.id, t))
+        .collect();
+    std::fs::write(&args.out, crate::qr::sheet_svg(&restaurant.name, &codes))
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    println!(
+        "wrote {} table codes for {} to {} (links start with {base})",
+        codes.len(),
+        restaurant.name,
+        args.out.display()
+    );
     Ok(())
 }
 

@@ -11,8 +11,6 @@ use crate::api::menu::store_menu;
 use crate::app::AppState;
 use crate::domain::ids::RestaurantId;
 use crate::domain::menu::MenuDocument;
-use crate::domain::order::PaymentMode;
-use crate::domain::restaurant::RestaurantChanges;
 use crate::domain::user::Email;
 use crate::secrets;
 
@@ -56,17 +54,6 @@ pub async fn ensure(state: &AppState) -> anyhow::Result<Demo> {
     store_menu(&*state.store, restaurant_id, menu)
         .await
         .map_err(|e| anyhow::anyhow!("creating the demo menu: {e}"))?;
-    // Until online payment is set up, the demo takes payment at the counter.
-    state
-        .store
-        .update_restaurant(
-            restaurant_id,
-            RestaurantChanges {
-                payment_mode: Some(PaymentMode::Postpay),
-                ..RestaurantChanges::default()
-            },
-        )
-        .await?;
     tracing::info!(%restaurant_id, "created the demo restaurant");
     Ok(Demo {
         restaurant_id,

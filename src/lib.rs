@@ -18,10 +18,12 @@ pub mod events;
 pub mod http;
 pub mod live;
 pub mod payments;
+pub mod qr;
 pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod web;
 
 use std::future::Future;
 

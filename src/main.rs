@@ -50,6 +50,7 @@ fn main() -> ExitCode {
             Command::CreateOwner(args) => commands::create_owner(args).await,
             Command::TableUrl(args) => commands::table_url(args).await,
             Command::Menu(command) => commands::menu(command).await,
+            Command::Qr(args) => commands::qr(args).await,
         }
     });
     match result {

@@ -22,5 +22,6 @@ pub fn router() -> Router<AppState> {
         .merge(payments::router())
         .merge(ws::router())
         .merge(ops::router())
+        .merge(crate::web::router())
         .fallback(|| async { AppError::NotFound("route") })
 }

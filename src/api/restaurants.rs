@@ -29,6 +29,8 @@ pub fn router() -> Router<AppState> {
             get(settings).patch(update_settings),
         )
         .route("/api/v1/restaurants/me/orders", get(board))
+        .route("/api/v1/restaurants/me/summary", get(summary))
+        .route("/api/v1/restaurants/me/tables", get(table_codes))
         .route("/api/v1/restaurants/me/orders/{id}/accept", post(accept))
         .route("/api/v1/restaurants/me/orders/{id}/reject", post(reject))
         .route("/api/v1/restaurants/me/orders/{id}/ready", post(ready))
@@ -142,6 +144,67 @@ async fn board(
         .restaurant_orders(owner.restaurant_id, statuses, cursor, limit)
         .await?;
     Ok(Json(page_json(&state, page)))
+}
+
+/// Today's orders and revenue (today = the restaurant's current business day).
+async fn summary(State(state): State<AppState>, owner: Owner) -> Result<Json<Value>, AppError> {
+    let restaurant = state
+        .store
+        .restaurant(owner.restaurant_id)
+        .await?
+        .ok_or(AppError::NotFound("restaurant"))?;
+    let day =
+        crate::domain::order::business_day(state.clock.now(), restaurant.time_zone).to_string();
+    let summary = state
+        .store
+        .day_summary(owner.restaurant_id, day.clone())
+        .await?;
+    Ok(Json(json!({
+        "business_day": day,
+        "orders": summary.orders,
+        "completed": summary.completed,
+        "revenue": summary.revenue,
+    })))
+}
+
+#[derive(Deserialize)]
+struct TablesQuery {
+    tables: Option<String>,
+    base_url: Option<String>,
+}
+
+/// Signed QR codes for a range of tables, for the printable sheet.
+async fn table_codes(
+    State(state): State<AppState>,
+    owner: Owner,
+    AppQuery(query): AppQuery<TablesQuery>,
+) -> Result<Json<Value>, AppError> {
+    let tables = crate::qr::parse_tables(query.tables.as_deref().unwrap_or("1-12"))?;
+    let base = match query
+        .base_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+    {
+        Some(base) if base.starts_with("https://") || base.starts_with("http://") => {
+            base.trim_end_matches('/').to_owned()
+        }
+        Some(_) => {
+            return Err(AppError::validation(
+                "base_url",
+                "must start with https:// or http://",
+            ));
+        }
+        None => state.base_url.to_string(),
+    };
+    let codes: Vec<Value> = tables
+        .iter()
+        .map(|t| {
+            let code = crate::qr::table_code(&state.tables, &base, owner.restaurant_id, t);
+            json!({ "table": code.table, "url": code.url, "svg": code.svg })
+        })
+        .collect();
+    Ok(Json(json!({ "base_url": base, "tables": codes })))
 }
 
 async fn apply(

@@ -16,6 +16,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
 use tracing::Instrument;
 
 use crate::app::AppState;
@@ -26,13 +27,14 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Wraps the application's routes in the HTTP stack. Outermost first: observe (id, span, log,
-/// metrics) → catch panics → envelope guard → body limit → rate limit → routes.
+/// metrics) → catch panics → compression → envelope guard → body limit → rate limit → routes.
 pub fn stack(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .route_layer(middleware::from_fn(record_route))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(envelope_guard))
+        .layer(CompressionLayer::new())
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
@@ -161,9 +163,10 @@ fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
     )
 }
 
-/// Paths monitoring systems poll; limiting them would only blind the operator.
+/// Paths monitoring systems poll (limiting them would only blind the operator), and the web
+/// app's static files (a page load fetches several; they cost next to nothing).
 fn exempt_from_rate_limit(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics")
+    matches!(path, "/healthz" | "/readyz" | "/metrics") || path.starts_with("/assets/")
 }
 
 async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {

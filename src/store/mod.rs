@@ -180,6 +180,16 @@ pub struct OrderCursor {
     pub id: OrderId,
 }
 
+/// A business day at a glance, for the owner's board.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DaySummary {
+    /// Orders placed that day, not counting rejected or cancelled ones.
+    pub orders: i64,
+    pub completed: i64,
+    /// What customers paid (online or at the counter), refunds excluded.
+    pub revenue: i64,
+}
+
 /// A payment the provider reports as approved.
 pub struct Settlement {
     pub order_id: OrderId,
@@ -367,6 +377,12 @@ pub trait Store: Send + Sync + 'static {
         transmission_id: String,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+
+    async fn day_summary(
+        &self,
+        restaurant: RestaurantId,
+        business_day: String,
+    ) -> StoreResult<DaySummary>;
 
     /// The restaurant's latest event sequence number (0 before its first event).
     async fn latest_event_seq(&self, restaurant: RestaurantId) -> StoreResult<i64>;

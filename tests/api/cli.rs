@@ -485,3 +485,44 @@ async fn the_demo_is_created_once_and_announced_every_start() {
     assert_eq!(login.status, StatusCode::OK);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn qr_writes_a_printable_sheet_of_signed_codes() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("cli-qr@example.com", "POSTPAY").await;
+    let out = app.data_dir.join("tables.svg");
+    let run = ordersync()
+        .args([
+            "qr",
+            "--data-dir",
+            app.data_dir.to_str().unwrap(),
+            "--restaurant",
+            &shop.id,
+        ])
+        .args(["--tables", "1-14", "--base-url", "https://shop.local:8443"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(svg.starts_with("<svg"));
+    assert_eq!(svg.matches("테이블 ").count(), 14);
+    assert!(
+        svg.contains("height=\"594mm\""),
+        "14 codes take two A4 pages"
+    );
+    let bad = ordersync()
+        .args([
+            "qr",
+            "--data-dir",
+            app.data_dir.to_str().unwrap(),
+            "--restaurant",
+            &shop.id,
+            "--tables",
+            "9-1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}

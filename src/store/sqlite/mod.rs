@@ -18,7 +18,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
 use crate::blocking;
 use crate::domain::ids::{MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, UserId};
@@ -29,10 +29,10 @@ use crate::domain::restaurant::{Restaurant, RestaurantChanges};
 use crate::domain::user::{Email, User};
 use crate::events::{EventBus, OrderEvent};
 use crate::store::{
-    IdempotencyKey, MenuItemChanges, NewGuest, NewOrder, NewRestaurant, NewUser, OrderCursor,
-    OrderPage, PlaceOutcome, RefreshOutcome, RefreshTokenRecord, Revocation, SettleOutcome,
-    Settlement, Store, StoreError, StoreResult, TransitionOutcome, TransitionRequest,
-    UserCredentials,
+    DaySummary, IdempotencyKey, MenuItemChanges, NewGuest, NewOrder, NewRestaurant, NewUser,
+    OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome, RefreshTokenRecord, Revocation,
+    SettleOutcome, Settlement, Store, StoreError, StoreResult, TransitionOutcome,
+    TransitionRequest, UserCredentials,
 };
 
 pub use migrate::SCHEMA_VERSION;
@@ -369,6 +369,30 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         self.write(move |c| payments::first_delivery(c, &transmission_id, now))
             .await
+    }
+
+    async fn day_summary(
+        &self,
+        restaurant: RestaurantId,
+        business_day: String,
+    ) -> StoreResult<DaySummary> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT
+                     count(*) FILTER (WHERE status NOT IN ('REJECTED', 'CANCELLED')),
+                     count(*) FILTER (WHERE status = 'COMPLETED'),
+                     coalesce(sum(total_amount) FILTER (WHERE payment_status = 'PAID'), 0)
+                 FROM orders WHERE restaurant_id = ?1 AND business_day = ?2",
+            )?
+            .query_row(params![restaurant.to_string(), business_day], |row| {
+                Ok(DaySummary {
+                    orders: row.get(0)?,
+                    completed: row.get(1)?,
+                    revenue: row.get(2)?,
+                })
+            })?)
+        })
+        .await
     }
 
     async fn latest_event_seq(&self, restaurant: RestaurantId) -> StoreResult<i64> {

@@ -1,0 +1,153 @@
+// OrderSync — helpers shared by every page: API calls, live sockets, i18n, formatting.
+'use strict';
+
+const OS = (() => {
+  const STRINGS = {
+    ko: {
+      table: '테이블', cart: '장바구니', add: '담기', order: '주문하기', required: '필수', optional: '선택',
+      soldout: '품절', qty: '수량', special: '요청 사항', specialHint: '예) 양파 빼주세요 (200자 이내)',
+      total: '합계', empty: '장바구니가 비어 있습니다', close: '닫기', remove: '삭제', items: '개',
+      ordering: '주문하는 중…', orderFailed: '주문하지 못했습니다', retry: '다시 시도',
+      status_PENDING: '접수 대기', status_ACCEPTED: '접수됨', status_READY: '준비 완료',
+      status_COMPLETED: '완료', status_REJECTED: '거절됨', status_CANCELLED: '취소됨',
+      pay_PENDING: '결제 대기', pay_PAID: '결제 완료', pay_REFUND_PENDING: '환불 진행 중', pay_REFUNDED: '환불 완료',
+      orderNumber: '주문 번호', eta: '예상 준비 시간', readyNow: '곧 준비됩니다', reason: '사유',
+      payNow: '결제하기', cancelOrder: '주문 취소', cancelConfirm: '주문을 취소할까요?',
+      reconnecting: '연결이 끊겼습니다. 다시 연결하는 중…', notYours: '이 기기에서 주문한 내역을 찾을 수 없습니다.',
+      badLink: 'QR 코드 링크가 올바르지 않습니다. 테이블의 QR 코드를 다시 스캔해 주세요.',
+      closed: '지금은 테이블 주문을 받지 않습니다.', orderMore: '추가 주문하기', payCounter: '결제는 카운터에서 해 주세요', lang: 'EN',
+      readyMsg: '음식이 준비되었습니다! 카운터에서 받아 가세요.', thanks: '이용해 주셔서 감사합니다.',
+      // Owner
+      login: '로그인', email: '이메일', password: '비밀번호', logout: '로그아웃', loginFailed: '이메일 또는 비밀번호가 틀렸습니다',
+      colNew: '신규', colAccepted: '접수', colReady: '준비 완료', accept: '접수', reject: '거절', markReady: '준비 완료',
+      complete: '완료', minutes: '분', rejectTitle: '주문 거절', rejectNote: '결제된 주문은 자동으로 환불됩니다.',
+      send: '보내기', todayOrders: '오늘 주문', todayRevenue: '오늘 매출', sound: '🔔 소리 켜기', soundOn: '🔔 소리 켜짐',
+      tabOrders: '주문', tabMenu: '메뉴', tabQr: 'QR 코드', onSale: '판매 중', markSoldOut: '품절로', markOnSale: '판매 재개',
+      unpaid: '결제 전에는 접수할 수 없습니다', newOrder: '새 주문', paid: '결제 완료', postpay: '후불',
+      reasons: ['재료 소진', '주문이 많아 준비할 수 없습니다', '영업 종료'], other: '직접 입력',
+      // QR
+      qrTitle: '테이블 QR 코드', tables: '테이블 번호 (예: 1-20)', baseUrl: '접속 주소', make: '만들기', print: '인쇄',
+      // Pay
+      testMode: '테스트 모드', testModeNote: '실제 결제가 이루어지지 않습니다. 승인 또는 거절을 눌러 결제 과정을 확인하세요.',
+      approve: '결제 승인', decline: '결제 거절', confirming: '결제를 확인하는 중…', declined: '결제가 거절되었습니다',
+      providerDown: '결제 확인이 지연되고 있습니다. 잠시 후 주문 화면에서 자동으로 반영됩니다.', toOrder: '주문 보기',
+      payAgain: '다시 결제하기', payFailed: '결제가 완료되지 않았습니다', loading: '불러오는 중…',
+    },
+    en: {
+      table: 'Table', cart: 'Cart', add: 'Add', order: 'Place order', required: 'required', optional: 'optional',
+      soldout: 'Sold out', qty: 'Quantity', special: 'Requests', specialHint: 'e.g. no onions (max 200 characters)',
+      total: 'Total', empty: 'Your cart is empty', close: 'Close', remove: 'Remove', items: 'items',
+      ordering: 'Placing order…', orderFailed: 'Could not place the order', retry: 'Try again',
+      status_PENDING: 'Waiting', status_ACCEPTED: 'Accepted', status_READY: 'Ready',
+      status_COMPLETED: 'Completed', status_REJECTED: 'Rejected', status_CANCELLED: 'Cancelled',
+      pay_PENDING: 'Unpaid', pay_PAID: 'Paid', pay_REFUND_PENDING: 'Refund pending', pay_REFUNDED: 'Refunded',
+      orderNumber: 'Order number', eta: 'Ready in', readyNow: 'Almost ready', reason: 'Reason',
+      payNow: 'Pay now', cancelOrder: 'Cancel order', cancelConfirm: 'Cancel this order?',
+      reconnecting: 'Connection lost. Reconnecting…', notYours: 'No order from this device was found.',
+      badLink: 'This table link is not valid. Please scan the QR code on your table again.',
+      closed: 'Table ordering is paused right now.', orderMore: 'Order more', payCounter: 'Please pay at the counter', lang: '한국어',
+      readyMsg: 'Your food is ready! Please pick it up at the counter.', thanks: 'Thank you!',
+      login: 'Log in', email: 'Email', password: 'Password', logout: 'Log out', loginFailed: 'Wrong email or password',
+      colNew: 'New', colAccepted: 'Accepted', colReady: 'Ready', accept: 'Accept', reject: 'Reject', markReady: 'Ready',
+      complete: 'Complete', minutes: 'min', rejectTitle: 'Reject order', rejectNote: 'Paid orders are refunded automatically.',
+      send: 'Send', todayOrders: 'Orders today', todayRevenue: 'Revenue today', sound: '🔔 Enable sound', soundOn: '🔔 Sound on',
+      tabOrders: 'Orders', tabMenu: 'Menu', tabQr: 'QR codes', onSale: 'On sale', markSoldOut: 'Sold out', markOnSale: 'Back on sale',
+      unpaid: 'Cannot accept before payment', newOrder: 'New order', paid: 'Paid', postpay: 'Pay at counter',
+      reasons: ['Out of ingredients', 'Too busy right now', 'Closing'], other: 'Other',
+      qrTitle: 'Table QR codes', tables: 'Tables (e.g. 1-20)', baseUrl: 'Address', make: 'Generate', print: 'Print',
+      testMode: 'Test mode', testModeNote: 'Nothing is charged. Approve or decline to try the payment flow.',
+      approve: 'Approve', decline: 'Decline', confirming: 'Confirming payment…', declined: 'Payment declined',
+      providerDown: 'Payment confirmation is delayed; the order page will update automatically.', toOrder: 'View order',
+      payAgain: 'Pay again', payFailed: 'Payment was not completed', loading: 'Loading…',
+    },
+  };
+  let lang = localStorage.getItem('os.lang') || 'ko';
+  document.documentElement.lang = lang;
+
+  function t(key) { return (STRINGS[lang] && STRINGS[lang][key]) ?? STRINGS.ko[key] ?? key; }
+  function toggleLang() { lang = lang === 'ko' ? 'en' : 'ko'; localStorage.setItem('os.lang', lang); location.reload(); }
+
+  function won(n) { return lang === 'ko' ? `${Number(n).toLocaleString('ko-KR')}원` : `₩${Number(n).toLocaleString('en-US')}`; }
+
+  // el('div', {class: 'x', onclick: f}, child, 'text', …)
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+      else if (k === 'class') node.className = v;
+      else if (v === true) node.setAttribute(k, '');
+      else node.setAttribute(k, v);
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+
+  async function api(path, { method = 'GET', body, token, headers = {} } = {}) {
+    const init = { method, headers: { ...headers } };
+    if (token) init.headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
+    let res;
+    try { res = await fetch(path, init); } catch (e) { return { status: 0, body: { error: { message: String(e) } } }; }
+    const text = await res.text();
+    let parsed = null;
+    try { parsed = text ? JSON.parse(text) : null; } catch { parsed = { raw: text }; }
+    return { status: res.status, body: parsed };
+  }
+
+  function errorText(res) {
+    const e = res.body && res.body.error;
+    if (!e) return `HTTP ${res.status}`;
+    return e.details && e.details.reason ? `${e.details.reason}` : e.message;
+  }
+
+  function uuid() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    return [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+  }
+
+  // A WebSocket that reconnects with `since=<last seq>` so no event is lost across a Wi-Fi blip.
+  function live(pathFn, onMessage, onState) {
+    let socket, seq = null, attempt = 0, stopped = false, timer;
+    function connect() {
+      const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+      socket = new WebSocket(`${proto}//${location.host}${pathFn(seq)}`);
+      socket.onopen = () => { attempt = 0; onState && onState(true); };
+      socket.onmessage = (m) => {
+        const msg = JSON.parse(m.data);
+        if (typeof msg.seq === 'number') seq = msg.seq;
+        onMessage(msg);
+      };
+      socket.onclose = (e) => {
+        onState && onState(false, e.code);
+        if (stopped || e.code === 1008) return;
+        clearTimeout(timer);
+        timer = setTimeout(connect, Math.min(10000, 500 * 2 ** attempt++));
+      };
+    }
+    window.addEventListener('online', () => { if (socket && socket.readyState > 1) { clearTimeout(timer); connect(); } });
+    connect();
+    return { stop() { stopped = true; socket && socket.close(); } };
+  }
+
+  function toast(text, ms = 3000) {
+    const node = el('div', { class: 'toast', role: 'status' }, text);
+    document.body.append(node);
+    setTimeout(() => node.remove(), ms);
+  }
+
+  function sheet(content, onClose) {
+    const bg = el('div', { class: 'sheet-bg', onclick: (e) => { if (e.target === bg) close(); } });
+    const box = el('div', { class: 'sheet', role: 'dialog', 'aria-modal': 'true' }, content);
+    bg.append(box);
+    document.body.append(bg);
+    function close() { bg.remove(); onClose && onClose(); }
+    return { close, box };
+  }
+
+  return { t, lang: () => lang, toggleLang, won, el, api, errorText, uuid, live, toast, sheet };
+})();

@@ -1,0 +1,275 @@
+// OrderSync — the customer's phone: the table menu (/t/{restaurant}/{table}?sig=…) and the
+// live order status page (/order/{id}). Plain DOM, no framework: it must be light on a cheap phone.
+'use strict';
+
+(() => {
+  const { t, won, el, api, errorText, uuid, live, toast, sheet } = OS;
+  const main = document.getElementById('main');
+  const bar = document.getElementById('bar');
+  const cartButton = document.getElementById('cart-button');
+  document.getElementById('lang').textContent = t('lang');
+  document.getElementById('lang').onclick = OS.toggleLang;
+
+  const path = location.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  if (path[0] === 't' && path.length === 3) tablePage(path[1], path[2], new URLSearchParams(location.search).get('sig'));
+  else if (path[0] === 'order' && path.length === 2) statusPage(path[1]);
+  else main.replaceChildren(el('p', { class: 'error' }, t('badLink')));
+
+  // ---- Guest session: a token bound to this restaurant and table, from the signed QR link.
+  async function guestToken(rid, table, sig) {
+    const key = `os.guest.${rid}.${table}`;
+    const saved = JSON.parse(localStorage.getItem(key) || 'null');
+    if (saved && saved.exp > Date.now() + 60000) return saved.token;
+    if (!sig) return null;
+    const res = await api('/api/v1/auth/guest', { method: 'POST', body: { restaurant_id: rid, table_number: table, sig } });
+    if (res.status !== 201) return null;
+    localStorage.setItem(key, JSON.stringify({ token: res.body.access_token, exp: Date.now() + res.body.expires_in * 1000 }));
+    return res.body.access_token;
+  }
+
+  // ---- The menu and the cart.
+  async function tablePage(rid, table, sig) {
+    document.getElementById('table').textContent = `${t('table')} ${table}`;
+    const token = await guestToken(rid, table, sig);
+    if (!token) { main.replaceChildren(el('p', { class: 'error' }, t('badLink'))); return; }
+    const cart = JSON.parse(sessionStorage.getItem(`os.cart.${rid}`) || '[]');
+    let menu = null;
+    let idempotencyKey = null; // one per order attempt: a double tap or a retry makes one order
+
+    function saveCart() { sessionStorage.setItem(`os.cart.${rid}`, JSON.stringify(cart)); idempotencyKey = null; renderBar(); }
+    const items = () => menu.categories.flatMap((c) => c.items);
+
+    async function loadMenu() {
+      const res = await api(`/api/v1/restaurants/${rid}/menu`);
+      if (res.status !== 200) { main.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
+      menu = res.body;
+      document.getElementById('title').textContent = menu.restaurant.name;
+      document.title = menu.restaurant.name;
+      // Drop cart lines that can no longer be ordered; refresh the prices of the rest.
+      for (let i = cart.length - 1; i >= 0; i--) {
+        const item = items().find((x) => x.id === cart[i].menu_id);
+        if (!item || !item.is_available) cart.splice(i, 1);
+        else cart[i].unit = unitPrice(item, cart[i].options);
+      }
+      saveCart();
+      renderMenu();
+    }
+
+    function unitPrice(item, chosen) {
+      return item.price + chosen.reduce((sum, c) => {
+        const opt = item.options.find((o) => o.id === c.option_id);
+        return sum + ((opt && opt.price_deltas && opt.price_deltas[c.choice]) || 0);
+      }, 0);
+    }
+
+    function renderMenu() {
+      const nav = el('nav', { class: 'cats' }, menu.categories.map((c, i) => el('a', { href: `#cat-${i}` }, c.name)));
+      const closed = !menu.restaurant.table_ordering_enabled;
+      main.replaceChildren(...[
+        closed ? el('p', { class: 'notice' }, t('closed')) : null,
+        nav,
+        ...menu.categories.map((c, i) => el('section', { class: 'cat', id: `cat-${i}` },
+          el('h2', {}, c.name),
+          c.items.map((item) => el('button', {
+            type: 'button', class: `item${item.is_available ? '' : ' soldout'}`, disabled: !item.is_available || closed,
+            onclick: () => openItem(item), 'data-item': item.id,
+          },
+          item.image_url ? el('img', { src: item.image_url, alt: '', loading: 'lazy' }) : null,
+          el('div', {}, el('div', { class: 'name' }, item.name), item.description ? el('div', { class: 'desc' }, item.description) : null),
+          el('div', { class: 'price', 'data-soldout': t('soldout') }, won(item.price)))))),
+      ].filter(Boolean));
+      renderBar();
+    }
+
+    function renderBar() {
+      const count = cart.reduce((n, l) => n + l.quantity, 0);
+      const total = cart.reduce((n, l) => n + l.unit * l.quantity, 0);
+      bar.classList.toggle('hidden', count === 0);
+      cartButton.textContent = `${t('cart')} ${count}${t('items')} · ${won(total)}`;
+    }
+
+    function openItem(item) {
+      const chosen = new Map(); // option id → Set of choices
+      let quantity = 1;
+      const addButton = el('button', { type: 'button', class: 'primary wide mt' });
+      const qtyOut = el('output', {}, '1');
+      function current() { return [...chosen].flatMap(([id, set]) => [...set].map((choice) => ({ option_id: id, choice }))); }
+      function refresh() {
+        const missing = item.options.some((o) => o.required && !(chosen.get(o.id) || new Set()).size);
+        addButton.disabled = missing;
+        addButton.textContent = `${t('add')} · ${won(unitPrice(item, current()) * quantity)}`;
+        qtyOut.textContent = quantity;
+      }
+      const fields = item.options.map((o) => el('fieldset', {},
+        el('legend', {}, `${o.name} `, el('span', { class: `pill ${o.required ? 'warn' : ''}` }, o.required ? t('required') : t('optional'))),
+        o.choices.map((choice) => {
+          const delta = (o.price_deltas && o.price_deltas[choice]) || 0;
+          const input = el('input', { type: o.multiple ? 'checkbox' : 'radio', name: o.id, value: choice,
+            onchange: () => {
+              const set = o.multiple ? (chosen.get(o.id) || new Set()) : new Set();
+              if (input.checked) set.add(choice); else set.delete(choice);
+              chosen.set(o.id, set);
+              refresh();
+            } });
+          return el('label', { class: 'choice' }, input, choice, delta ? el('span', { class: 'delta' }, `+${won(delta)}`) : null);
+        })));
+      const s = sheet([
+        el('h3', {}, item.name), item.description ? el('p', { class: 'muted' }, item.description) : null,
+        el('div', {}, won(item.price)), ...fields,
+        el('div', { class: 'qty' }, el('span', { class: 'grow' }, t('qty')),
+          el('button', { type: 'button', 'aria-label': '-', onclick: () => { quantity = Math.max(1, quantity - 1); refresh(); } }, '−'),
+          qtyOut,
+          el('button', { type: 'button', 'aria-label': '+', onclick: () => { quantity = Math.min(99, quantity + 1); refresh(); } }, '+')),
+        addButton,
+      ]);
+      addButton.onclick = () => {
+        const options = current();
+        const names = options.map((c) => c.choice).join(', ');
+        cart.push({ menu_id: item.id, name: item.name, options, names, quantity, unit: unitPrice(item, options) });
+        saveCart();
+        s.close();
+      };
+      refresh();
+    }
+
+    function openCart() {
+      const errorBox = el('div');
+      const requests = el('textarea', { maxlength: '200', rows: '2', placeholder: t('specialHint'), id: 'special' });
+      requests.value = sessionStorage.getItem(`os.requests.${rid}`) || '';
+      requests.oninput = () => sessionStorage.setItem(`os.requests.${rid}`, requests.value);
+      const list = el('div');
+      const totalRow = el('div', { class: 'total' });
+      const orderButton = el('button', { class: 'primary wide', type: 'button', id: 'place-order' }, t('order'));
+      function render() {
+        list.replaceChildren(...cart.map((line, i) => el('div', { class: 'line' },
+          el('div', { class: 'row' }, el('strong', { class: 'grow' }, line.name), won(line.unit * line.quantity)),
+          line.names ? el('div', { class: 'muted' }, line.names) : null,
+          el('div', { class: 'qty' },
+            el('button', { type: 'button', onclick: () => { line.quantity--; if (!line.quantity) cart.splice(i, 1); saveCart(); render(); } }, '−'),
+            el('output', {}, line.quantity),
+            el('button', { type: 'button', onclick: () => { line.quantity = Math.min(99, line.quantity + 1); saveCart(); render(); } }, '+')))));
+        totalRow.replaceChildren(el('span', {}, t('total')), el('span', {}, won(cart.reduce((n, l) => n + l.unit * l.quantity, 0))));
+        orderButton.disabled = cart.length === 0;
+        if (!cart.length) list.replaceChildren(el('p', { class: 'muted' }, t('empty')));
+      }
+      const s = sheet([el('h3', {}, t('cart')), list, el('label', { for: 'special' }, t('special')), requests, errorBox, totalRow, orderButton]);
+      orderButton.onclick = async () => {
+        orderButton.disabled = true;
+        orderButton.textContent = t('ordering');
+        idempotencyKey = idempotencyKey || uuid();
+        const body = {
+          restaurant_id: rid,
+          items: cart.map((l) => ({ menu_id: l.menu_id, quantity: l.quantity, options: l.options })),
+          special_requests: requests.value.trim() || null,
+        };
+        const res = await api('/api/v1/orders', { method: 'POST', body, token, headers: { 'Idempotency-Key': idempotencyKey } });
+        if (res.status === 201) {
+          localStorage.setItem(`os.order.${res.body.order_id}`, token);
+          cart.length = 0;
+          saveCart();
+          sessionStorage.removeItem(`os.requests.${rid}`);
+          location.href = res.body.payment_required ? `/pay/${res.body.order_id}` : `/order/${res.body.order_id}`;
+          return;
+        }
+        errorBox.replaceChildren(el('div', { class: 'error' }, `${t('orderFailed')}: ${errorText(res)}`));
+        orderButton.textContent = t('retry');
+        orderButton.disabled = false;
+        if (res.status === 400) { idempotencyKey = null; loadMenu(); }
+      };
+      render();
+      return s;
+    }
+    cartButton.onclick = openCart;
+
+    await loadMenu();
+    // Sold-out and price changes arrive live.
+    live(() => `/ws/restaurants/${rid}/menu`, (msg) => {
+      if (msg.type !== 'MENU_UPDATED' || !menu) return;
+      if (msg.reload) { loadMenu(); return; }
+      for (const change of msg.items || []) {
+        const item = items().find((x) => x.id === change.id);
+        if (item) Object.assign(item, change);
+      }
+      renderMenu();
+    });
+  }
+
+  // ---- Live order status.
+  function statusPage(orderId) {
+    const token = localStorage.getItem(`os.order.${orderId}`);
+    document.getElementById('table').classList.add('hidden');
+    if (!token) { main.replaceChildren(el('p', { class: 'error' }, t('notYours'))); return; }
+    let order = null;
+    const banner = el('div');
+    const view = el('div');
+    main.replaceChildren(banner, view);
+
+    function render() {
+      if (!order) return;
+      document.getElementById('title').textContent = `${t('orderNumber')} ${order.order_number}`;
+      const steps = ['PENDING', 'ACCEPTED', 'READY', 'COMPLETED'];
+      const at = steps.indexOf(order.status);
+      const closed = order.status === 'REJECTED' || order.status === 'CANCELLED';
+      const payClass = order.payment_status === 'PAID' ? 'ok' : order.payment_status === 'PENDING' ? 'warn' : '';
+      view.replaceChildren(el('div', { class: 'card' },
+        el('div', { class: 'muted' }, t('orderNumber')),
+        el('div', { class: 'big', id: 'order-number' }, order.order_number),
+        el('div', { class: 'row' },
+          order.table_number ? el('span', { class: 'pill' }, `${t('table')} ${order.table_number}`) : null,
+          el('span', { class: `pill ${payClass}`, id: 'payment-status' }, t(`pay_${order.payment_status}`))),
+        closed
+          ? el('p', { class: 'error', id: 'status' }, `${t(`status_${order.status}`)}${order.reject_reason || order.cancel_reason ? ` — ${t('reason')}: ${order.reject_reason || order.cancel_reason}` : ''}`)
+          : el('div', { class: 'steps', id: 'status', 'data-status': order.status },
+            steps.map((s, i) => el('div', { class: i < at ? 'done' : i === at ? 'now' : '' }, t(`status_${s}`)))),
+        order.status === 'ACCEPTED' && order.estimated_ready_at
+          ? el('div', {}, el('span', { class: 'muted' }, `${t('eta')} `), el('span', { class: 'countdown', id: 'countdown' }))
+          : null,
+        order.status === 'ACCEPTED' && order.message ? el('p', {}, `“${order.message}”`) : null,
+        order.status === 'READY' ? el('p', { class: 'notice' }, t('readyMsg')) : null,
+        order.status === 'COMPLETED' ? el('p', {}, t('thanks')) : null,
+        !order.payment_required && order.payment_mode === 'POSTPAY' && order.payment_status === 'PENDING' && !closed
+          ? el('p', { class: 'muted' }, t('payCounter')) : null),
+      el('div', { class: 'card' },
+        order.items.map((l) => el('div', { class: 'line' },
+          el('div', { class: 'row' }, el('span', { class: 'grow' }, `${l.name} × ${l.quantity}`), won(l.line_total)),
+          l.options.length ? el('div', { class: 'muted' }, l.options.map((o) => o.choice).join(', ')) : null)),
+        order.special_requests ? el('p', { class: 'muted' }, `${t('special')}: ${order.special_requests}`) : null,
+        el('div', { class: 'total' }, el('span', {}, t('total')), el('span', {}, won(order.total_amount)))),
+      el('div', { class: 'row' },
+        order.payment_required && order.status === 'PENDING'
+          ? el('button', { class: 'primary grow', type: 'button', onclick: () => { location.href = `/pay/${order.order_id}`; } }, t('payNow')) : null,
+        order.status === 'PENDING'
+          ? el('button', { class: 'danger', type: 'button', onclick: cancel }, t('cancelOrder')) : null));
+      tick();
+    }
+
+    function tick() {
+      const node = document.getElementById('countdown');
+      if (!node || !order || !order.estimated_ready_at) return;
+      const left = Math.round((new Date(order.estimated_ready_at) - Date.now()) / 1000);
+      node.textContent = left > 0 ? `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}` : t('readyNow');
+    }
+    setInterval(tick, 1000);
+
+    async function cancel() {
+      if (!confirm(t('cancelConfirm'))) return;
+      const res = await api(`/api/v1/orders/${orderId}/cancel`, { method: 'POST', token });
+      if (res.status === 200) { order = res.body; render(); } else toast(errorText(res));
+    }
+
+    live((seq) => `/ws/orders/${orderId}?token=${encodeURIComponent(token)}${seq !== null ? `&since=${seq}` : ''}`, (msg) => {
+      if (msg.type === 'SNAPSHOT') { if (msg.order) order = msg.order; }
+      else if (order && msg.order_id === order.order_id) {
+        for (const k of ['status', 'estimated_ready_at', 'payment_status']) if (k in msg) order[k] = msg[k];
+        if (msg.status === 'ACCEPTED') order.message = msg.message;
+        if (msg.status === 'REJECTED') order.reject_reason = msg.reason;
+        if (msg.status === 'CANCELLED') order.cancel_reason = msg.reason;
+        order.payment_required = order.payment_mode === 'PREPAY' && order.payment_status === 'PENDING';
+      }
+      render();
+    }, (up, code) => {
+      if (code === 1008) { banner.replaceChildren(el('p', { class: 'error' }, t('notYours'))); return; }
+      banner.replaceChildren(up ? '' : el('p', { class: 'notice' }, t('reconnecting')));
+    });
+  }
+})();

@@ -1,0 +1,36 @@
+// OrderSync — the printable sheet of table QR codes (/owner/qr): A4, 3 × 4 per page, each code
+// the table's signed URL, rendered by the server.
+'use strict';
+
+(() => {
+  const { t, el, errorText } = OS;
+  if (!Owner.session) { location.href = '/owner'; return; }
+  document.getElementById('title').textContent = t('qrTitle');
+  const tables = el('input', { id: 'tables', value: '1-12' });
+  const base = el('input', { id: 'base', value: location.origin });
+  const error = el('div');
+  const sheet = document.getElementById('sheet');
+  let restaurant = '';
+  async function make() {
+    if (!restaurant) {
+      const r = await Owner.call('/api/v1/restaurants/me');
+      if (r.status === 200) restaurant = r.body.name;
+    }
+    const q = new URLSearchParams({ tables: tables.value, base_url: base.value });
+    const res = await Owner.call(`/api/v1/restaurants/me/tables?${q}`);
+    if (res.status !== 200) { error.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
+    error.replaceChildren();
+    sheet.replaceChildren(...res.body.tables.map((code) => {
+      const card = el('div', { class: 'qr-card', 'data-table': code.table },
+        el('div', { class: 'muted' }, restaurant), el('div', { class: 'code' }), el('div', { class: 'label' }, `${t('table')} ${code.table}`));
+      // The SVG is the server's own rendering of a QR code.
+      card.querySelector('.code').innerHTML = code.svg;
+      return card;
+    }));
+  }
+  document.getElementById('form').replaceChildren(
+    el('label', { for: 'tables' }, t('tables')), tables, el('label', { for: 'base' }, t('baseUrl')), base, error,
+    el('div', { class: 'row mt' }, el('button', { type: 'button', class: 'primary', id: 'make', onclick: make }, t('make')),
+      el('button', { type: 'button', onclick: () => window.print() }, t('print'))));
+  make();
+})();

@@ -1,0 +1,113 @@
+// End-to-end: a customer on a phone-sized screen orders from the table QR link and pays with
+// the simulated provider; the owner, in a second browser, sees the order arrive, accepts it,
+// marks it ready and completes it; the customer's page follows live. Screenshots go to
+// $ARTIFACTS. Run by e2e/run.sh, which starts the server with --demo.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+
+const { BASE, TABLE_PATH, OWNER_EMAIL, OWNER_PASSWORD } = process.env;
+const ARTIFACTS = process.env.ARTIFACTS || 'artifacts';
+const FIRST_SCREEN_LIMIT = 100 * 1024;
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+});
+const step = (text) => console.log(`• ${text}`);
+const shot = (page, name) => page.screenshot({ path: `${ARTIFACTS}/${name}.png`, fullPage: true });
+
+try {
+  // The owner logs in to the dashboard first.
+  const ownerContext = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'ko-KR' });
+  const owner = await ownerContext.newPage();
+  await owner.goto(`${BASE}/owner`);
+  await owner.fill('#email', OWNER_EMAIL);
+  await owner.fill('#password', OWNER_PASSWORD);
+  await owner.click('#login');
+  await owner.waitForSelector('section.column[data-status="PENDING"]');
+  await owner.click('#sound');
+  step('owner logged in; the board is live');
+
+  // The customer scans the table QR code with a small phone.
+  const phone = await browser.newContext({
+    viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'ko-KR',
+  });
+  const customer = await phone.newPage();
+  const cdp = await phone.newCDPSession(customer);
+  await cdp.send('Network.enable');
+  let firstScreenBytes = 0;
+  cdp.on('Network.loadingFinished', (e) => { firstScreenBytes += e.encodedDataLength; });
+  await customer.goto(`${BASE}${TABLE_PATH}`, { waitUntil: 'networkidle' });
+  await customer.waitForSelector('button.item');
+  const measured = firstScreenBytes;
+  console.log(`first screen transferred: ${(measured / 1024).toFixed(1)} KB (limit ${FIRST_SCREEN_LIMIT / 1024} KB)`);
+  if (measured > FIRST_SCREEN_LIMIT) throw new Error(`first screen is ${measured} bytes`);
+  const soldOut = await customer.locator('button.item.soldout').count();
+  if (soldOut < 1) throw new Error('the sold-out item is not greyed out');
+  if (!(await customer.locator('button.item.soldout').first().isDisabled())) throw new Error('a sold-out item can be ordered');
+  await shot(customer, '1-customer-menu');
+  step(`menu shown on a 360 px screen; ${soldOut} sold-out item greyed`);
+
+  // An item with a required option: the add button waits for the choice.
+  await customer.locator('button.item', { hasText: '후라이드 치킨' }).click();
+  const add = customer.locator('.sheet button.primary');
+  if (!(await add.isDisabled())) throw new Error('adding without the required option was allowed');
+  await customer.locator('.sheet label.choice', { hasText: '순살' }).click();
+  await customer.locator('.sheet label.choice', { hasText: '치즈시즈닝' }).click();
+  await shot(customer, '2-customer-options');
+  await add.click();
+  await customer.click('#cart-button');
+  await customer.fill('#special', '양파 빼주세요');
+  await shot(customer, '3-customer-cart');
+  await customer.click('#place-order');
+  step('order placed (18,000 + 2,000 순살 + 1,000 치즈시즈닝)');
+
+  // PREPAY: the simulated (test-mode) payment page, then back to the live status page.
+  await customer.waitForSelector('#approve');
+  const amount = await customer.textContent('#amount');
+  if (!amount.includes('21,000')) throw new Error(`unexpected amount ${amount}`);
+  await shot(customer, '4-customer-payment');
+  await customer.click('#approve');
+  await customer.waitForURL(/\/order\//);
+  await customer.waitForSelector('#status[data-status="PENDING"]');
+  await customer.waitForFunction(() => document.querySelector('#payment-status').textContent.includes('결제 완료'));
+  const number = (await customer.textContent('#order-number')).trim();
+  await shot(customer, '5-customer-waiting');
+  step(`paid; order ${number} waits for the restaurant`);
+
+  // The owner sees it arrive, highlighted and paid, and accepts with a 15-minute ETA.
+  const card = owner.locator('section.column[data-status="PENDING"] article.order', { hasText: number });
+  await card.waitFor();
+  await owner.waitForFunction((n) => [...document.querySelectorAll('article.order')]
+    .some((a) => a.textContent.includes(n) && a.textContent.includes('결제 완료')), number);
+  await shot(owner, '6-owner-new-order');
+  await card.locator('button[data-eta="15"]').click();
+  await owner.locator('section.column[data-status="ACCEPTED"] article.order', { hasText: number }).waitFor();
+  step('owner accepted with 15 minutes');
+
+  await customer.waitForSelector('#status[data-status="ACCEPTED"]');
+  await customer.waitForFunction(() => /\d+:\d\d/.test(document.querySelector('#countdown')?.textContent || ''));
+  await shot(customer, '7-customer-accepted');
+  step(`customer sees 접수됨 with a countdown (${await customer.textContent('#countdown')})`);
+
+  await owner.locator('article.order', { hasText: number }).locator('button.primary').click();
+  await customer.waitForSelector('#status[data-status="READY"]');
+  await shot(customer, '8-customer-ready');
+  await owner.locator('section.column[data-status="READY"] article.order', { hasText: number }).locator('button.primary').click();
+  await customer.waitForSelector('#status[data-status="COMPLETED"]');
+  await shot(customer, '9-customer-completed');
+  await shot(owner, '10-owner-board');
+  step('ready and completed followed live on the phone');
+
+  // The printable QR sheet.
+  await owner.goto(`${BASE}/owner/qr`);
+  await owner.waitForSelector('.qr-card[data-table="12"] svg');
+  await shot(owner, '11-owner-qr-sheet');
+  step('QR sheet for tables 1-12 rendered');
+  console.log('E2E passed');
+} finally {
+  await browser.close();
+}
