@@ -54,7 +54,7 @@ pub async fn run(
         let demo = demo::ensure(&state).await?;
         announce_demo(&state, &demo);
     }
-    let watcher = tokio::spawn(watch_menu_revisions(state.clone()));
+    let watcher = tokio::spawn(housekeeping(state.clone()));
     let payments = tokio::spawn(payments::run_background(state.clone()));
     let result = server::serve(state, tls.server_config, listeners, shutdown).await;
     watcher.abort();
@@ -62,12 +62,20 @@ pub async fn run(
     result
 }
 
-/// Notices menu changes made outside this process (e.g. `ordersync menu import`) and drops
-/// the cached copies; changes made through the API invalidate at once anyway.
-async fn watch_menu_revisions(state: AppState) {
+/// Background upkeep: every 2 s, notice menu changes made outside this process (e.g.
+/// `ordersync menu import`) and drop the cached copies (changes made through the API
+/// invalidate at once anyway); every hour, purge records that can no longer matter.
+async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    let mut last_purge = std::time::Instant::now();
     loop {
         tick.tick().await;
+        if last_purge.elapsed() >= std::time::Duration::from_secs(3600) {
+            last_purge = std::time::Instant::now();
+            if let Err(err) = state.store.purge_expired(chrono::Utc::now()).await {
+                tracing::warn!(error = %err, "purging expired records failed");
+            }
+        }
         match state.store.restaurant_revisions().await {
             Ok(revisions) => {
                 for restaurant in state.menus.invalidate_stale(&revisions) {

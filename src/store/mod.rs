@@ -384,6 +384,10 @@ pub trait Store: Send + Sync + 'static {
         business_day: String,
     ) -> StoreResult<DaySummary>;
 
+    /// Forgets what can no longer matter at `now`: idempotency keys older than a day, expired
+    /// refresh tokens and revocations, webhook delivery ids older than Toss's retry window.
+    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<()>;
+
     /// The restaurant's latest event sequence number (0 before its first event).
     async fn latest_event_seq(&self, restaurant: RestaurantId) -> StoreResult<i64>;
 

@@ -395,6 +395,29 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<()> {
+        let now = crate::domain::to_millis(now);
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM idempotency_keys WHERE created_at < ?1",
+                [now - DAY_MS],
+            )?;
+            c.execute(
+                "DELETE FROM refresh_tokens WHERE expires_at < ?1",
+                [now - DAY_MS],
+            )?;
+            c.execute("DELETE FROM revoked_tokens WHERE expires_at <= ?1", [now])?;
+            // Toss retries a webhook for about four days.
+            c.execute(
+                "DELETE FROM webhook_deliveries WHERE received_at < ?1",
+                [now - 7 * DAY_MS],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn latest_event_seq(&self, restaurant: RestaurantId) -> StoreResult<i64> {
         self.read(move |c| {
             Ok(
