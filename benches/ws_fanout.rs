@@ -10,134 +10,19 @@
 //! the moment a subscriber has read and parsed the message; it includes the commit itself.
 //! Client and server share the machine's cores, so figures are upper bounds.
 
-use std::io::Write;
-use std::net::{Ipv4Addr, TcpListener};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    ws: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(data: &std::path::Path) -> Server {
-    let bin = env!("CARGO_BIN_EXE_ordersync");
-    let data = data.to_str().unwrap();
-    let mut create = Command::new(bin)
-        .args([
-            "create-owner",
-            "--data-dir",
-            data,
-            "--email",
-            "bench@example.com",
-        ])
-        .args([
-            "--name",
-            "Bench",
-            "--restaurant",
-            "벤치 치킨",
-            "--password-stdin",
-        ])
-        .args(["--bcrypt-cost", "4"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    create
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"bench-password\n")
-        .unwrap();
-    assert!(create.wait().unwrap().success());
-
-    let (https, http) = (free_port(), free_port());
-    let child = Command::new(bin)
-        .args(["serve", "--data-dir", data, "--bind", "127.0.0.1"])
-        .args([
-            "--port",
-            &https.to_string(),
-            "--http-port",
-            &http.to_string(),
-        ])
-        .args(["--allow-plain-http", "--rate-limit-per-minute", "0"])
-        .args(["--login-rate-limit-per-minute", "0", "--ws-max-per-ip", "0"])
-        .args(["--bcrypt-cost", "4"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, http)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::park_timeout(Duration::from_millis(20));
-    }
-    Server {
-        child,
-        base: format!("http://127.0.0.1:{http}"),
-        ws: format!("ws://127.0.0.1:{http}"),
-    }
-}
-
-async fn post(client: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> Value {
-    let mut req = client.post(url).json(&body);
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    let res = req.send().await.unwrap();
-    assert!(res.status().is_success(), "{}", res.status());
-    res.json().await.unwrap()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
+use support::{env_usize, percentile, post, rss_kib};
 
 #[tokio::main]
 async fn main() {
@@ -145,56 +30,10 @@ async fn main() {
     let subscribers = env_usize("SUBSCRIBERS", 1_000);
     let paced_orders = env_usize("ORDERS", 200);
     let burst_orders = env_usize("BURST_ORDERS", 1_000);
-    let dir = tempfile::tempdir().unwrap();
-    let server = start_server(dir.path());
+    let server = support::start_server(4);
     let pid = server.child.id();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-
-    let login = post(
-        &client,
-        format!("{}/api/v1/auth/login", server.base),
-        None,
-        json!({"email": "bench@example.com", "password": "bench-password"}),
-    )
-    .await;
-    let owner = login["access_token"].as_str().unwrap().to_owned();
-    let restaurant = login["user"]["restaurant_id"].as_str().unwrap().to_owned();
-    let menu = json!({"categories": [{"name": "치킨", "items": [
-        {"name": "후라이드", "price": 18000, "options": [
-            {"name": "맛", "choices": ["순한맛", "매운맛"], "required": true, "price_deltas": {"매운맛": 500}}]}]}]});
-    let res = client
-        .put(format!("{}/api/v1/restaurants/me/menu", server.base))
-        .bearer_auth(&owner)
-        .json(&menu)
-        .send()
-        .await
-        .unwrap();
-    let menu: Value = res.json().await.unwrap();
-    let item = &menu["categories"][0]["items"][0];
-    client
-        .patch(format!("{}/api/v1/restaurants/me", server.base))
-        .bearer_auth(&owner)
-        .json(&json!({"payment_mode": "POSTPAY"}))
-        .send()
-        .await
-        .unwrap();
-    let customer = post(
-        &client,
-        format!("{}/api/v1/auth/register", server.base),
-        None,
-        json!({"email": "diner@example.com", "password": "diner-password", "name": "손님"}),
-    )
-    .await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let order = json!({"restaurant_id": restaurant, "table_number": "1", "items": [
-        {"menu_id": item["id"], "quantity": 1,
-         "options": [{"option_id": item["options"][0]["id"], "choice": "매운맛"}]},
-        {"menu_id": item["id"], "quantity": 2,
-         "options": [{"option_id": item["options"][0]["id"], "choice": "순한맛"}]},
-        {"menu_id": item["id"], "quantity": 1,
-         "options": [{"option_id": item["options"][0]["id"], "choice": "순한맛"}]}]});
+    let (owner, _restaurant, customer, order) = support::shop(&server, &client).await;
 
     let rss_before = rss_kib(pid);
     let url = format!("{}/ws/restaurants/me/orders?token={owner}", server.ws);

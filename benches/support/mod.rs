@@ -1,0 +1,203 @@
+//! What the benchmarks share: starting the release `ordersync` binary in its own process on
+//! loopback, with an owner, a menu and a customer, and reading figures off it.
+#![allow(dead_code)] // each benchmark uses a different part
+
+use std::io::Write;
+use std::net::{Ipv4Addr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub ws: String,
+    /// From spawning the process to its first 200 on `/healthz`.
+    pub first_response: Duration,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+pub const OWNER_EMAIL: &str = "bench@example.com";
+pub const OWNER_PASSWORD: &str = "bench-password";
+
+/// Starts the server with rate limiting off, on an owner made with `bcrypt_cost`.
+pub fn start_server(bcrypt_cost: u32) -> Server {
+    let bin = env!("CARGO_BIN_EXE_ordersync");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let mut create = Command::new(bin)
+        .args(["create-owner", "--data-dir", &data, "--email", OWNER_EMAIL])
+        .args([
+            "--name",
+            "Bench",
+            "--restaurant",
+            "벤치 치킨",
+            "--password-stdin",
+        ])
+        .args(["--bcrypt-cost", &bcrypt_cost.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{OWNER_PASSWORD}\n").as_bytes())
+        .unwrap();
+    assert!(create.wait().unwrap().success());
+
+    let (https, http) = (free_port(), free_port());
+    let started = Instant::now();
+    let child = Command::new(bin)
+        .args(["serve", "--data-dir", &data, "--bind", "127.0.0.1"])
+        .args([
+            "--port",
+            &https.to_string(),
+            "--http-port",
+            &http.to_string(),
+        ])
+        .args(["--allow-plain-http", "--rate-limit-per-minute", "0"])
+        .args(["--login-rate-limit-per-minute", "0", "--ws-max-per-ip", "0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first_response = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
+        if let Ok(mut stream) = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, http)) {
+            use std::io::Read;
+            let _ =
+                stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut reply = String::new();
+            let _ = stream.read_to_string(&mut reply);
+            if reply.starts_with("HTTP/1.1 200") {
+                break started.elapsed();
+            }
+        }
+        std::thread::park_timeout(Duration::from_millis(1));
+    };
+    Server {
+        child,
+        base: format!("http://127.0.0.1:{http}"),
+        ws: format!("ws://127.0.0.1:{http}"),
+        first_response,
+        _data: dir,
+    }
+}
+
+pub async fn post(
+    client: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> Value {
+    let mut req = client.post(url).json(&body);
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    res.json().await.unwrap()
+}
+
+/// A PREPAY→POSTPAY restaurant with one item with options; returns (owner token, restaurant
+/// id, customer token, a 3-line order body).
+pub async fn shop(server: &Server, client: &reqwest::Client) -> (String, String, String, Value) {
+    let login = post(
+        client,
+        format!("{}/api/v1/auth/login", server.base),
+        None,
+        json!({"email": OWNER_EMAIL, "password": OWNER_PASSWORD}),
+    )
+    .await;
+    let owner = login["access_token"].as_str().unwrap().to_owned();
+    let restaurant = login["user"]["restaurant_id"].as_str().unwrap().to_owned();
+    let menu = json!({"categories": [{"name": "치킨", "items": [
+        {"name": "후라이드", "price": 18000, "description": "바삭한 후라이드", "options": [
+            {"name": "맛", "choices": ["순한맛", "매운맛"], "required": true, "price_deltas": {"매운맛": 500}},
+            {"name": "추가", "choices": ["치즈", "떡"], "multiple": true, "price_deltas": {"치즈": 2000}}]},
+        {"name": "양념", "price": 19000}, {"name": "콜라", "price": 2000}]}]});
+    let menu: Value = client
+        .put(format!("{}/api/v1/restaurants/me/menu", server.base))
+        .bearer_auth(&owner)
+        .json(&menu)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    client
+        .patch(format!("{}/api/v1/restaurants/me", server.base))
+        .bearer_auth(&owner)
+        .json(&json!({"payment_mode": "POSTPAY"}))
+        .send()
+        .await
+        .unwrap();
+    let customer = post(
+        client,
+        format!("{}/api/v1/auth/register", server.base),
+        None,
+        json!({"email": "diner@example.com", "password": "diner-password", "name": "손님"}),
+    )
+    .await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let items = &menu["categories"][0]["items"];
+    let fried = &items[0];
+    let order = json!({"restaurant_id": restaurant, "table_number": "1", "items": [
+        {"menu_id": fried["id"], "quantity": 2, "options": [
+            {"option_id": fried["options"][0]["id"], "choice": "매운맛"},
+            {"option_id": fried["options"][1]["id"], "choice": "치즈"}]},
+        {"menu_id": items[1]["id"], "quantity": 1},
+        {"menu_id": items[2]["id"], "quantity": 3}]});
+    (owner, restaurant, customer, order)
+}
