@@ -295,15 +295,26 @@ async fn reject(
 #[derive(Deserialize, Default)]
 struct EmptyBody {}
 
+/// `ready` and `complete`: a button press, nothing to say.
+async fn without_input(
+    state: AppState,
+    owner: Owner,
+    id: String,
+    body: Bytes,
+    action: Action,
+) -> Result<Json<Value>, AppError> {
+    let _: EmptyBody = optional_json(&body)?;
+    let now = state.clock.now();
+    apply(&state, &owner, &id, action, None, None, now).await
+}
+
 async fn ready(
     State(state): State<AppState>,
     owner: Owner,
     AppPath(id): AppPath<String>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    let _: EmptyBody = optional_json(&body)?;
-    let now = state.clock.now();
-    apply(&state, &owner, &id, Action::Ready, None, None, now).await
+    without_input(state, owner, id, body, Action::Ready).await
 }
 
 async fn complete(
@@ -312,7 +323,5 @@ async fn complete(
     AppPath(id): AppPath<String>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    let _: EmptyBody = optional_json(&body)?;
-    let now = state.clock.now();
-    apply(&state, &owner, &id, Action::Complete, None, None, now).await
+    without_input(state, owner, id, body, Action::Complete).await
 }

@@ -86,15 +86,7 @@ pub async fn initiate(
     payment_method: String,
 ) -> Result<Checkout, AppError> {
     ensure_payable(order)?;
-    if amount != order.total_amount {
-        return Err(AppError::validation(
-            "amount",
-            format!(
-                "does not match the order total of {} won",
-                order.total_amount
-            ),
-        ));
-    }
+    check_amount(order, amount)?;
     let payment = state
         .store
         .open_payment(order.id, order.total_amount, state.clock.now())
@@ -118,6 +110,21 @@ pub async fn initiate(
         success_url: format!("{}/pay/success", state.base_url),
         fail_url: format!("{}/pay/fail", state.base_url),
     })
+}
+
+/// The amount a client names must be the stored order's total; checked before the provider
+/// hears of anything.
+fn check_amount(order: &Order, amount: i64) -> Result<(), AppError> {
+    if amount != order.total_amount {
+        return Err(AppError::validation(
+            "amount",
+            format!(
+                "does not match the order total of {} won",
+                order.total_amount
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn ensure_payable(order: &Order) -> Result<(), AppError> {
@@ -174,15 +181,7 @@ pub async fn confirm(
         .order(order_id)
         .await?
         .ok_or(AppError::NotFound("order"))?;
-    if amount != order.total_amount {
-        return Err(AppError::validation(
-            "amount",
-            format!(
-                "does not match the order total of {} won",
-                order.total_amount
-            ),
-        ));
-    }
+    check_amount(&order, amount)?;
     if order.payment_status != PaymentStatus::Pending {
         // A repeated confirm of the payment that paid the order gets the same answer.
         let latest = state.store.latest_payment(order_id).await?;

@@ -14,6 +14,14 @@ use super::provider::{
     PaymentProvider, ProviderError, ProviderKind, ProviderPayment, ProviderStatus,
 };
 
+/// What Toss answers for a payment key it never issued.
+fn not_found() -> ProviderError {
+    ProviderError::Rejected {
+        code: "NOT_FOUND_PAYMENT".into(),
+        message: "존재하지 않는 결제 정보 입니다.".into(),
+    }
+}
+
 #[derive(Default)]
 pub struct SimulatedProvider {
     /// Payments by order id.
@@ -44,10 +52,7 @@ impl PaymentProvider for SimulatedProvider {
         _idempotency_key: &str,
     ) -> Result<ProviderPayment, ProviderError> {
         if !payment_key.starts_with("sim_") {
-            return Err(ProviderError::Rejected {
-                code: "NOT_FOUND_PAYMENT".into(),
-                message: "존재하지 않는 결제 정보 입니다.".into(),
-            });
+            return Err(not_found());
         }
         if payment_key.starts_with("sim_decline_") {
             return Err(ProviderError::Rejected {
@@ -90,10 +95,7 @@ impl PaymentProvider for SimulatedProvider {
         _idempotency_key: &str,
     ) -> Result<ProviderPayment, ProviderError> {
         if !payment_key.starts_with("sim_") {
-            return Err(ProviderError::Rejected {
-                code: "NOT_FOUND_PAYMENT".into(),
-                message: "존재하지 않는 결제 정보 입니다.".into(),
-            });
+            return Err(not_found());
         }
         let mut payments = self.payments();
         match payments.values_mut().find(|p| p.payment_key == payment_key) {
