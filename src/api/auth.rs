@@ -260,6 +260,7 @@ async fn refresh(
 #[derive(Deserialize)]
 struct GuestRequest {
     restaurant_id: String,
+    #[serde(deserialize_with = "crate::domain::table::label_or_number")]
     table_number: String,
     sig: String,
 }

@@ -40,7 +40,10 @@ const PRICING_ATTEMPTS: usize = 3;
 #[derive(Serialize, Deserialize)]
 struct CreateOrderRequest {
     restaurant_id: String,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::domain::table::optional_label_or_number"
+    )]
     table_number: Option<String>,
     items: Vec<LineRequest>,
     #[serde(default)]

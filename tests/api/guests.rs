@@ -87,3 +87,28 @@ async fn forged_table_codes_are_refused() {
     let res = attempt(ghost, "1", &sig).await;
     assert_error(&res, StatusCode::NOT_FOUND, "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn a_table_number_may_be_sent_as_a_number() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("numeric-table@example.com", "POSTPAY").await;
+    let sig = app.table_signature(&shop.id, "5");
+    let res = app
+        .post(
+            "/api/v1/auth/guest",
+            None,
+            json!({"restaurant_id": shop.id, "table_number": 5, "sig": sig}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    let customer = app.customer("numeric-table-customer@example.com").await;
+    let mut body = shop.simple_order();
+    body["table_number"] = json!(12);
+    let order = app.place(&customer, body.clone()).await;
+    let seen = app
+        .get(&format!("/api/v1/orders/{order}"), Some(&customer))
+        .await;
+    assert_eq!(seen.body["table_number"], "12");
+    body["table_number"] = json!(1.5);
+    assert_validation(&app.order(&customer, body).await, "table_number");
+}
