@@ -142,6 +142,13 @@ async fn create_order(
     };
     let special_requests = pricing::check_special_requests(body.special_requests.as_deref())?;
     let customer = customer_of(&user);
+    // A retry whose first attempt went through gets that answer, even if the menu or the
+    // settings changed since (an item sold out meanwhile must not turn it into a 400).
+    if let Some(key) = &idempotency
+        && let Some(outcome) = state.store.remembered_order(customer, key.clone()).await?
+    {
+        return placed_response(&state, outcome).await;
+    }
 
     for _ in 0..PRICING_ATTEMPTS {
         let menu = state
@@ -169,37 +176,42 @@ async fn create_order(
             business_day: order::business_day(now, restaurant.time_zone).to_string(),
             created_at: now,
         };
-        let key = idempotency.as_ref().map(|k| IdempotencyKey {
-            key: k.key.clone(),
-            request_hash: k.request_hash.clone(),
-        });
         match state
             .store
-            .place_order(new, key, restaurant.revision)
+            .place_order(new, idempotency.clone(), restaurant.revision)
             .await?
         {
-            PlaceOutcome::Placed { order, .. } => {
-                state.metrics.orders_created.inc();
-                return Ok((StatusCode::CREATED, Json(creation_json(&state, &order))));
-            }
-            PlaceOutcome::Replayed(order_id) => {
-                let order = state
-                    .store
-                    .order(order_id)
-                    .await?
-                    .ok_or(AppError::NotFound("order"))?;
-                return Ok((StatusCode::CREATED, Json(creation_json(&state, &order))));
-            }
-            PlaceOutcome::KeyReused => {
-                return Err(AppError::Conflict {
-                    message: "this Idempotency-Key was already used for a different order".into(),
-                    details: Some(json!({ "field": "Idempotency-Key" })),
-                });
-            }
             PlaceOutcome::MenuChanged => state.menus.invalidate(restaurant_id),
+            outcome => return placed_response(&state, outcome).await,
         }
     }
     Err(AppError::Unavailable)
+}
+
+/// The answer to an order request, new or replayed.
+async fn placed_response(
+    state: &AppState,
+    outcome: PlaceOutcome,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    let order = match outcome {
+        PlaceOutcome::Placed { order, .. } => {
+            state.metrics.orders_created.inc();
+            *order
+        }
+        PlaceOutcome::Replayed(order_id) => state
+            .store
+            .order(order_id)
+            .await?
+            .ok_or(AppError::NotFound("order"))?,
+        PlaceOutcome::KeyReused => {
+            return Err(AppError::Conflict {
+                message: "this Idempotency-Key was already used for a different order".into(),
+                details: Some(json!({ "field": "Idempotency-Key" })),
+            });
+        }
+        PlaceOutcome::MenuChanged => return Err(AppError::Unavailable),
+    };
+    Ok((StatusCode::CREATED, Json(creation_json(state, &order))))
 }
 
 /// An order the caller may see: its customer, or the owner of its restaurant. Anyone else

@@ -117,6 +117,7 @@ pub struct NewOrder {
 }
 
 /// An `Idempotency-Key` and the hash of the request it came with.
+#[derive(Clone)]
 pub struct IdempotencyKey {
     pub key: String,
     pub request_hash: String,
@@ -292,6 +293,14 @@ pub trait Store: Send + Sync + 'static {
         idempotency: Option<IdempotencyKey>,
         revision: i64,
     ) -> StoreResult<PlaceOutcome>;
+
+    /// A replay (`Replayed`) or misuse (`KeyReused`) of an `Idempotency-Key` the customer
+    /// already used; `None` for a fresh key.
+    async fn remembered_order(
+        &self,
+        customer: Customer,
+        idempotency: IdempotencyKey,
+    ) -> StoreResult<Option<PlaceOutcome>>;
 
     async fn order(&self, id: OrderId) -> StoreResult<Option<Order>>;
 

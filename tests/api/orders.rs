@@ -270,6 +270,36 @@ async fn an_idempotency_key_replays_the_first_response() {
         .unwrap();
     assert_eq!(theirs.status(), StatusCode::CREATED);
     assert_eq!(app.count("SELECT count(*) FROM orders"), 3);
+
+    // The first answer was lost and, before the phone retries, the item sells out and the
+    // owner stops table ordering: the retry still gets the order it made, not a 400.
+    let placed = send("lost-answer", shop.simple_order()).await;
+    assert_eq!(placed.status, StatusCode::CREATED);
+    let item = shop.item_id("후라이드");
+    let sold_out = app
+        .patch(
+            &format!("/api/v1/restaurants/me/menu/items/{item}"),
+            Some(&shop.owner),
+            json!({ "is_available": false }),
+        )
+        .await;
+    assert_eq!(sold_out.status, StatusCode::OK);
+    let closed = app
+        .patch(
+            "/api/v1/restaurants/me",
+            Some(&shop.owner),
+            json!({ "table_ordering_enabled": false }),
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::OK);
+    let retried = send("lost-answer", shop.simple_order()).await;
+    assert_eq!(retried.status, StatusCode::CREATED, "{}", retried.body);
+    assert_eq!(retried.body, placed.body);
+    assert_eq!(app.count("SELECT count(*) FROM orders"), 4);
+    // A fresh request is refused as before.
+    let fresh = send("new-key", shop.simple_order()).await;
+    assert_validation(&fresh, "restaurant_id");
+    assert_eq!(app.count("SELECT count(*) FROM orders"), 4);
 }
 
 #[tokio::test]

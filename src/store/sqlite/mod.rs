@@ -262,6 +262,15 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn remembered_order(
+        &self,
+        customer: Customer,
+        idempotency: IdempotencyKey,
+    ) -> StoreResult<Option<PlaceOutcome>> {
+        self.read(move |c| orders::remembered(c, customer, &idempotency))
+            .await
+    }
+
     async fn order(&self, id: OrderId) -> StoreResult<Option<Order>> {
         self.read(move |c| orders::by_id(c, id)).await
     }

@@ -137,32 +137,44 @@ fn customer_columns(customer: Customer) -> (Option<String>, Option<String>) {
     }
 }
 
+/// What an `Idempotency-Key` the customer already used stands for: the order it made (same
+/// request) or a conflict (different request); `None` for a fresh key.
+pub fn remembered(
+    c: &Connection,
+    customer: Customer,
+    key: &IdempotencyKey,
+) -> StoreResult<Option<PlaceOutcome>> {
+    let seen: Option<(String, String)> = c
+        .prepare_cached(
+            "SELECT request_hash, order_id FROM idempotency_keys
+             WHERE owner_key = ?1 AND key = ?2",
+        )?
+        .query_row(params![customer.key().to_string(), key.key], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    let Some((hash, order_id)) = seen else {
+        return Ok(None);
+    };
+    if hash != key.request_hash {
+        return Ok(Some(PlaceOutcome::KeyReused));
+    }
+    let order_id = order_id
+        .parse()
+        .map_err(|_| StoreError::Other(anyhow::anyhow!("bad order id {order_id}")))?;
+    Ok(Some(PlaceOutcome::Replayed(order_id)))
+}
+
 pub fn place(
     c: &Tx<'_>,
     new: &NewOrder,
     idempotency: Option<&IdempotencyKey>,
     revision: i64,
 ) -> StoreResult<PlaceOutcome> {
-    let owner_key = new.customer.key().to_string();
-    if let Some(key) = idempotency {
-        let seen: Option<(String, String)> = c
-            .prepare_cached(
-                "SELECT request_hash, order_id FROM idempotency_keys
-                 WHERE owner_key = ?1 AND key = ?2",
-            )?
-            .query_row(params![owner_key, key.key], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
-            .optional()?;
-        if let Some((hash, order_id)) = seen {
-            if hash != key.request_hash {
-                return Ok(PlaceOutcome::KeyReused);
-            }
-            let order_id = order_id
-                .parse()
-                .map_err(|_| StoreError::Other(anyhow::anyhow!("bad order id {order_id}")))?;
-            return Ok(PlaceOutcome::Replayed(order_id));
-        }
+    if let Some(key) = idempotency
+        && let Some(outcome) = remembered(c, new.customer, key)?
+    {
+        return Ok(outcome);
     }
     let current: Option<i64> = c
         .prepare_cached("SELECT revision FROM restaurants WHERE id = ?1")?
@@ -251,7 +263,7 @@ pub fn place(
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
         .execute(params![
-            owner_key,
+            new.customer.key().to_string(),
             key.key,
             key.request_hash,
             order.id.to_string(),
