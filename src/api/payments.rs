@@ -14,7 +14,7 @@ use crate::auth::AuthUser;
 use crate::domain::ids::OrderId;
 use crate::error::AppError;
 use crate::http::extract::{AppJson, parse_json};
-use crate::payments::{self, Checkout, Confirmed};
+use crate::payments::{self, Checkout, Confirmed, Reread};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -80,22 +80,22 @@ async fn confirm(
 }
 
 /// Toss's webhook. The body is only a hint of which order changed: the payment is re-read
-/// from Toss and that is applied. Deliveries are deduplicated by their transmission id.
-/// Answers at once; the re-read happens in the background.
+/// from Toss and that is applied (recording, never charging). Answers at once; the re-read
+/// happens in the background, and a delivery counts as handled (so a resend of the same
+/// transmission id is ignored) only once the re-read succeeded.
 async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     let event: Value = parse_json(&body)?;
-    if let Some(id) = headers
+    let transmission_id = headers
         .get("tosspayments-webhook-transmission-id")
         .and_then(|v| v.to_str().ok())
         .filter(|id| !id.is_empty() && id.len() <= 200)
-        && !state
-            .store
-            .first_webhook_delivery(id.to_owned(), state.clock.now())
-            .await?
+        .map(str::to_owned);
+    if let Some(id) = &transmission_id
+        && state.store.webhook_delivery_seen(id.clone()).await?
     {
         return Ok(Json(json!({ "status": "duplicate" })));
     }
@@ -110,8 +110,18 @@ async fn webhook(
     };
     let background = state.clone();
     tokio::spawn(async move {
-        if let Err(err) = payments::reconcile_order(&background, order_id).await {
+        let state = background;
+        if let Err(err) = payments::reconcile_order(&state, order_id, Reread::Webhook).await {
             tracing::warn!(%order_id, error = %err, "webhook re-read failed; the sweep will retry");
+            return;
+        }
+        if let Some(id) = transmission_id
+            && let Err(err) = state
+                .store
+                .record_webhook_delivery(id, state.clock.now())
+                .await
+        {
+            tracing::warn!(%order_id, error = %err, "could not record a webhook delivery");
         }
     });
     Ok(Json(json!({ "status": "accepted" })))

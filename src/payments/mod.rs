@@ -87,9 +87,10 @@ pub async fn initiate(
 ) -> Result<Checkout, AppError> {
     ensure_payable(order)?;
     check_amount(order, amount)?;
-    let payment = state
+    let now = state.clock.now();
+    state
         .store
-        .open_payment(order.id, order.total_amount, state.clock.now())
+        .open_payment(order.id, order.total_amount, now)
         .await?;
     let restaurant = state
         .store
@@ -101,7 +102,8 @@ pub async fn initiate(
         payment_url: format!("{}/pay/{}", state.base_url, order.id),
         order_id: order.id,
         amount: order.total_amount,
-        expires_at: payment.created_at + CHECKOUT_WINDOW,
+        // Each initiate opens a new checkout window, even when it reuses the pending payment.
+        expires_at: now + CHECKOUT_WINDOW,
         payment_method,
         provider: state.payment_provider.kind().as_str(),
         client_key: state.payment_provider.client_key(),
@@ -195,6 +197,22 @@ pub async fn confirm(
         .store
         .open_payment(order_id, order.total_amount, now)
         .await?;
+    if payment
+        .payment_key
+        .as_deref()
+        .is_some_and(|earlier| earlier != payment_key)
+    {
+        // An earlier attempt of this order never got a final answer (its confirm was lost).
+        // Paying again is only safe once the provider says that attempt did not go through.
+        if let Some(done) = provider_approval(state, order_id).await? {
+            settle(state, &order, &done).await?;
+            return if done.payment_key == payment_key {
+                Ok(confirmed(order_id))
+            } else {
+                Err(AppError::conflict("this order is already paid"))
+            };
+        }
+    }
     state
         .store
         .attach_payment_key(payment.id, payment_key.to_owned(), now)
@@ -231,6 +249,24 @@ pub async fn confirm(
         }
         Err(ProviderError::Unreachable(why)) => {
             tracing::warn!(%order_id, error = %why, "confirm left pending for reconciliation");
+            Err(AppError::ProviderUnavailable)
+        }
+    }
+}
+
+/// The provider's approved payment of the order, if there is one.
+async fn provider_approval(
+    state: &AppState,
+    order_id: OrderId,
+) -> Result<Option<ProviderPayment>, AppError> {
+    match state
+        .payment_provider
+        .lookup_order(&order_id.to_string())
+        .await
+    {
+        Ok(found) => Ok(found.filter(|p| p.status == ProviderStatus::Done)),
+        Err(err) => {
+            tracing::warn!(%order_id, error = %err, "could not look up an unresolved payment");
             Err(AppError::ProviderUnavailable)
         }
     }
@@ -291,9 +327,23 @@ async fn settle(
     }
 }
 
+/// Who asks to re-read an order's payment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reread {
+    /// A webhook: anyone can post one, so it may only make us record what the provider says,
+    /// never make us charge.
+    Webhook,
+    /// The reconciliation sweep, which runs only once the customer has clearly left.
+    Sweep,
+}
+
 /// Looks the order's payment up at the provider and applies what it says. Used by the
 /// webhook (whose body is never trusted) and the reconciliation sweep.
-pub async fn reconcile_order(state: &AppState, order_id: OrderId) -> anyhow::Result<()> {
+pub async fn reconcile_order(
+    state: &AppState,
+    order_id: OrderId,
+    reread: Reread,
+) -> anyhow::Result<()> {
     let _serialized = state.payment_locks.lock(order_id).await;
     let Some(order) = state.store.order(order_id).await? else {
         return Ok(());
@@ -313,7 +363,9 @@ pub async fn reconcile_order(state: &AppState, order_id: OrderId) -> anyhow::Res
             }
             // Authenticated, but our confirm never happened (the phone closed on the way back):
             // finish what the customer started, if the order still wants paying.
-            ProviderStatus::InProgress if ensure_payable(&order).is_ok() => {
+            ProviderStatus::InProgress
+                if reread == Reread::Sweep && ensure_payable(&order).is_ok() =>
+            {
                 let key = confirm_key(order_id, &payment.payment_key);
                 match state
                     .payment_provider
@@ -389,11 +441,25 @@ async fn refund(state: &AppState, payment: &Payment) -> anyhow::Result<()> {
         state.store.refund_done(current.id, now).await?;
         return Ok(());
     };
+    if current.refund_attempts > 0
+        && let Ok(Some(found)) = state.payment_provider.lookup_payment(key).await
+        && found.status == ProviderStatus::Canceled
+    {
+        // An earlier attempt went through; only its answer was lost.
+        state.store.refund_done(current.id, now).await?;
+        return Ok(());
+    }
     let reason = current
         .refund_reason
         .clone()
         .unwrap_or_else(|| "주문 취소".into());
-    let idempotency_key = format!("refund-{}", current.id);
+    // Each attempt has its own key: Toss replays a key's first answer (a refusal too) for 15
+    // days, so retrying under one key could never succeed. A new key cannot refund twice: we
+    // cancel the whole payment, and a cancelled payment has nothing left to cancel.
+    let idempotency_key = match current.refund_attempts {
+        0 => format!("refund-{}", current.id),
+        n => format!("refund-{}-{n}", current.id),
+    };
     let error = match state
         .payment_provider
         .cancel(key, &reason, &idempotency_key)
@@ -442,12 +508,14 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<()> {
     let now = state.clock.now();
     let before = now - chrono::Duration::seconds(state.config.payment_reconcile_after_secs as i64);
     for payment in state.store.stale_payments(before).await? {
-        if let Err(err) = reconcile_order(state, payment.order_id).await {
+        if let Err(err) = reconcile_order(state, payment.order_id, Reread::Sweep).await {
             tracing::warn!(order_id = %payment.order_id, error = %err, "reconciliation failed");
         }
     }
     for payment in state.store.due_refunds(now).await? {
-        refund(state, &payment).await?;
+        if let Err(err) = refund(state, &payment).await {
+            tracing::warn!(order_id = %payment.order_id, error = %err, "refund attempt failed");
+        }
     }
     Ok(())
 }

@@ -92,6 +92,12 @@ pub trait PaymentProvider: Send + Sync + 'static {
     /// The payment made for `order_id`, if the provider knows one.
     async fn lookup_order(&self, order_id: &str) -> Result<Option<ProviderPayment>, ProviderError>;
 
+    /// The payment with this key, if the provider knows it.
+    async fn lookup_payment(
+        &self,
+        payment_key: &str,
+    ) -> Result<Option<ProviderPayment>, ProviderError>;
+
     /// Cancels (refunds) a whole payment.
     async fn cancel(
         &self,

@@ -88,6 +88,17 @@ impl PaymentProvider for SimulatedProvider {
         Ok(self.payments().get(order_id).cloned())
     }
 
+    async fn lookup_payment(
+        &self,
+        payment_key: &str,
+    ) -> Result<Option<ProviderPayment>, ProviderError> {
+        Ok(self
+            .payments()
+            .values()
+            .find(|p| p.payment_key == payment_key)
+            .cloned())
+    }
+
     async fn cancel(
         &self,
         payment_key: &str,

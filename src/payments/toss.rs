@@ -58,11 +58,15 @@ pub struct TossClient {
 }
 
 enum CallError {
+    /// Toss answered with its `{code, message}` error object.
     Api {
         status: StatusCode,
         code: String,
         message: String,
     },
+    /// An error status without Toss's error object (a proxy or gateway in between): it says
+    /// nothing about the payment.
+    Gateway(StatusCode),
     Transport(String),
 }
 
@@ -70,15 +74,32 @@ impl CallError {
     fn retryable(&self) -> bool {
         match self {
             CallError::Transport(_) => true,
+            CallError::Gateway(status) => status.is_server_error(),
             CallError::Api { status, code, .. } => {
                 RETRYABLE.contains(&code.as_str()) || status.is_server_error()
             }
         }
     }
 
+    /// Toss's final word that this request failed (a decline, an expired session, "already
+    /// processed"); `None` when the outcome is unknown.
+    fn decline(&self) -> Option<(String, String)> {
+        match self {
+            CallError::Api {
+                status,
+                code,
+                message,
+            } if status.is_client_error() && !self.retryable() && !misconfigured(code) => {
+                Some((code.clone(), message.clone()))
+            }
+            _ => None,
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             CallError::Api { code, message, .. } => format!("{code}: {message}"),
+            CallError::Gateway(status) => format!("HTTP {status} without a Toss error body"),
             CallError::Transport(why) => why.clone(),
         }
     }
@@ -165,11 +186,14 @@ impl TossClient {
         if status.is_success() {
             return Ok(value);
         }
-        Err(CallError::Api {
-            status,
-            code: text(&value, "code").unwrap_or_else(|| format!("HTTP_{}", status.as_u16())),
-            message: text(&value, "message").unwrap_or_default(),
-        })
+        match text(&value, "code") {
+            Some(code) => Err(CallError::Api {
+                status,
+                code,
+                message: text(&value, "message").unwrap_or_default(),
+            }),
+            None => Err(CallError::Gateway(status)),
+        }
     }
 
     /// Calls until a final answer, retrying what Toss says is temporary (same idempotency key).
@@ -191,14 +215,6 @@ impl TossClient {
                 other => return other,
             }
         }
-    }
-
-    async fn lookup_key(
-        &self,
-        payment_key: &str,
-    ) -> Result<Option<ProviderPayment>, ProviderError> {
-        let path = format!("/v1/payments/{}", encode(payment_key));
-        self.lookup(&path).await
     }
 
     async fn lookup(&self, path: &str) -> Result<Option<ProviderPayment>, ProviderError> {
@@ -249,36 +265,43 @@ impl PaymentProvider for TossClient {
             Ok(value) => return parse_payment(&value),
             Err(err) => err,
         };
-        let final_answer = matches!(&failure, CallError::Api { code, .. }
-            if !RETRYABLE.contains(&code.as_str())
-                && code != "ALREADY_PROCESSED_PAYMENT"
-                && !misconfigured(code));
-        if let (true, CallError::Api { code, message, .. }) = (final_answer, &failure) {
-            return Err(ProviderError::Rejected {
-                code: code.clone(),
-                message: message.clone(),
-            });
+        if let CallError::Api { code, message, .. } = &failure
+            && misconfigured(code)
+        {
+            return Err(ProviderError::Unreachable(format!("{code}: {message}")));
         }
-        // The answer was lost (timeout, 5xx) or says "already processed": ask Toss what became
-        // of this payment before deciding anything.
-        match self.lookup_order(order_id).await {
-            Ok(Some(payment))
-                if payment.status == ProviderStatus::Done && payment.payment_key == payment_key =>
+        // Before deciding anything, ask Toss what became of the order's payment: a lost answer
+        // (timeout, gateway error) or even a refusal ("already processed", a duplicate order
+        // id) may hide an approval, and an approved order must never be recorded as unpaid.
+        match (self.lookup_order(order_id).await, failure.decline()) {
+            (Ok(Some(payment)), _) if payment.status == ProviderStatus::Done => Ok(payment),
+            (Ok(_), Some((code, message))) => Err(ProviderError::Rejected { code, message }),
+            (Ok(Some(payment)), None)
+                if payment.payment_key == payment_key
+                    && matches!(
+                        payment.status,
+                        ProviderStatus::Aborted | ProviderStatus::Expired
+                    ) =>
             {
-                Ok(payment)
+                let (code, message) = payment
+                    .failure
+                    .unwrap_or_else(|| ("EXPIRED_PAYMENT".into(), "결제가 만료되었습니다.".into()));
+                Err(ProviderError::Rejected { code, message })
             }
-            Ok(_) => match failure {
-                CallError::Api { code, message, .. } if code == "ALREADY_PROCESSED_PAYMENT" => {
-                    Err(ProviderError::Rejected { code, message })
-                }
-                other => Err(ProviderError::Unreachable(other.describe())),
-            },
-            Err(_) => Err(ProviderError::Unreachable(failure.describe())),
+            _ => Err(ProviderError::Unreachable(failure.describe())),
         }
     }
 
     async fn lookup_order(&self, order_id: &str) -> Result<Option<ProviderPayment>, ProviderError> {
         self.lookup(&format!("/v1/payments/orders/{}", encode(order_id)))
+            .await
+    }
+
+    async fn lookup_payment(
+        &self,
+        payment_key: &str,
+    ) -> Result<Option<ProviderPayment>, ProviderError> {
+        self.lookup(&format!("/v1/payments/{}", encode(payment_key)))
             .await
     }
 
@@ -298,7 +321,7 @@ impl PaymentProvider for TossClient {
             Ok(value) => parse_payment(&value),
             Err(CallError::Api { code, .. }) if code == "ALREADY_CANCELED_PAYMENT" => {
                 // Our earlier attempt went through; that is the goal.
-                self.lookup_key(payment_key)
+                self.lookup_payment(payment_key)
                     .await?
                     .ok_or_else(|| ProviderError::Unreachable("cancelled payment not found".into()))
             }

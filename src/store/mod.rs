@@ -380,12 +380,15 @@ pub trait Store: Send + Sync + 'static {
         next_at: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    /// Records a webhook delivery id; `false` if it was already handled.
-    async fn first_webhook_delivery(
+    /// Whether a webhook delivery with this transmission id was already applied.
+    async fn webhook_delivery_seen(&self, transmission_id: String) -> StoreResult<bool>;
+
+    /// Remembers an applied webhook delivery, so Toss's resends of it are ignored.
+    async fn record_webhook_delivery(
         &self,
         transmission_id: String,
         now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<()>;
 
     async fn day_summary(
         &self,

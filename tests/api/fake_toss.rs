@@ -1,12 +1,16 @@
 //! A fake Toss Payments API for tests, following Toss's documented shapes
 //! (`../shared/research/toss-payments.md`): Basic auth with the secret key and a trailing
 //! colon, `{code, message}` errors, the Payment object (version 2022-11-16) with every field,
-//! `Idempotency-Key` replay (409 while in flight), the 10-minute confirm window
-//! (`NOT_FOUND_PAYMENT_SESSION`, injectable clock), and fault injection: declines, 500s,
-//! timeouts, and responses lost after the change was committed.
+//! `Idempotency-Key` replay (409 `IDEMPOTENT_REQUEST_PROCESSING` while the first request is
+//! still in flight), the 10-minute confirm window (`NOT_FOUND_PAYMENT_SESSION`, and the payment
+//! turns `EXPIRED`; injectable clock), and fault injection: declines (the payment turns
+//! `ABORTED` with `failure`), 500s, timeouts, responses lost after the change was committed,
+//! and a gateway in front of Toss answering 502 with an HTML page.
 //!
-//! Documented choice where Toss's docs are silent: a confirm whose `orderId` or `amount` does
-//! not match the authenticated payment is `400 INVALID_REQUEST`.
+//! Documented choices where Toss's docs are silent: a confirm whose `orderId` or `amount` does
+//! not match the authenticated payment is `400 INVALID_REQUEST`; confirming a second payment of
+//! an order that is already paid is `400 DUPLICATED_ORDER_ID`; the lookup by `orderId` returns
+//! the order's approved payment if it has one, else its latest.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{Ipv4Addr, TcpListener};
@@ -42,8 +46,12 @@ pub enum Fault {
     ServerError,
     /// No answer in time, nothing done.
     Timeout,
-    /// The change is made and remembered for replay, but the answer never arrives in time.
+    /// The change is made, but the answer never arrives in time; until it would have, a retry
+    /// with the same key gets `409 IDEMPOTENT_REQUEST_PROCESSING`, afterwards the replay.
     DropAfterCommit,
+    /// A gateway in front of Toss answers `502` with an HTML page; with `commit` the request
+    /// reached Toss and took effect first. Applies before Toss's idempotency replay.
+    Gateway { commit: bool },
 }
 
 #[derive(Clone, Debug)]
@@ -55,6 +63,8 @@ pub struct Call {
     pub body: Value,
     /// Whether this call changed a payment (a replay or a fault does not).
     pub processed: bool,
+    /// The HTTP status the caller got.
+    pub status: u16,
 }
 
 struct Payment {
@@ -65,7 +75,11 @@ struct Payment {
     authenticated_at: DateTime<Utc>,
     approved_at: Option<DateTime<Utc>>,
     cancels: Vec<Value>,
+    failure: Option<(String, String)>,
 }
+
+/// Toss's window for confirming an authenticated payment.
+const CONFIRM_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
 
 #[derive(Default)]
 struct Inner {
@@ -87,6 +101,53 @@ fn kst(t: DateTime<Utc>) -> String {
     t.with_timezone(&FixedOffset::east_opt(9 * 3600).unwrap())
         .format("%Y-%m-%dT%H:%M:%S%:z")
         .to_string()
+}
+
+impl Inner {
+    /// Authenticated payments nobody confirmed within the window expire (checked lazily).
+    fn expire(&mut self, now: DateTime<Utc>) {
+        for payment in &mut self.payments {
+            if payment.status == "IN_PROGRESS" && now - payment.authenticated_at > CONFIRM_WINDOW {
+                payment.status = "EXPIRED";
+                payment.failure = Some((
+                    "EXPIRED_PAYMENT".into(),
+                    "결제가 만료되었습니다. 다시 시도해주세요.".into(),
+                ));
+            }
+        }
+    }
+
+    fn take_fault(&mut self, endpoint: Endpoint, gateway: bool) -> Option<Fault> {
+        let index = self.faults.iter().position(|(e, _)| *e == endpoint)?;
+        if gateway != matches!(self.faults[index].1, Fault::Gateway { .. }) {
+            return None;
+        }
+        self.faults.remove(index).map(|(_, fault)| fault)
+    }
+}
+
+/// What the fake answers, and what it must do once the answer has gone out.
+struct Answer {
+    status: u16,
+    value: Value,
+    /// An HTML error page instead of JSON (a gateway's).
+    html: bool,
+    hang: bool,
+    /// The idempotency slot held in flight until the answer has gone out, and the replay to
+    /// remember for it then.
+    release: Option<((String, String), Option<(u16, Value)>)>,
+}
+
+impl Answer {
+    fn now((status, value): (u16, Value)) -> Answer {
+        Answer {
+            status,
+            value,
+            html: false,
+            hang: false,
+            release: None,
+        }
+    }
 }
 
 fn error(status: u16, code: &str, message: &str) -> (u16, Value) {
@@ -117,9 +178,10 @@ impl Payment {
             "discount": null,
             "cancels": if self.cancels.is_empty() { Value::Null } else { json!(self.cancels) },
             "secret": null, "type": "NORMAL", "easyPay": null, "country": "KR",
-            "failure": if self.status == "EXPIRED" {
-                json!({"code": "EXPIRED_PAYMENT", "message": "결제가 만료되었습니다."})
-            } else { Value::Null },
+            "failure": match &self.failure {
+                Some((code, message)) => json!({"code": code, "message": message}),
+                None => Value::Null,
+            },
             "isPartialCancelable": true,
             "receipt": {"url": format!("https://dashboard.tosspayments.com/receipt/redirection?transactionId={}", self.key)},
             "checkout": {"url": format!("https://api.tosspayments.com/v1/payments/{}/checkout", self.key)},
@@ -162,7 +224,12 @@ impl FakeToss {
 
     /// The customer authenticates in Toss's window: a payment in IN_PROGRESS, awaiting confirm.
     pub fn authenticate(&self, order_id: &str, amount: i64) -> String {
-        let now = self.now();
+        self.authenticate_ago(order_id, amount, chrono::Duration::zero())
+    }
+
+    /// As `authenticate`, but `ago` in the past.
+    pub fn authenticate_ago(&self, order_id: &str, amount: i64, ago: chrono::Duration) -> String {
+        let now = self.now() - ago;
         let key = format!("tgen_{}", uuid::Uuid::new_v4().simple());
         self.lock().payments.push(Payment {
             key: key.clone(),
@@ -172,6 +239,7 @@ impl FakeToss {
             authenticated_at: now,
             approved_at: None,
             cancels: Vec::new(),
+            failure: None,
         });
         key
     }
@@ -278,14 +346,32 @@ impl FakeToss {
             idempotency_key: idempotency_key.clone(),
             body,
             processed: false,
+            status: 0,
         };
-        let (status, value, hang) =
-            self.decide(endpoint, &path, &headers, idempotency_key, &mut call, work);
+        let answer = self.decide(endpoint, &path, &headers, idempotency_key, &mut call, work);
+        call.status = answer.status;
         self.lock().calls.push(call);
-        if hang {
+        if let Some((slot, replay)) = answer.release {
+            // On its own task: the client gives up first, and axum then drops this handler.
+            let fake = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(HANG).await;
+                let mut inner = fake.lock();
+                inner.in_flight.remove(&slot);
+                if let Some(replay) = replay {
+                    inner.replays.insert(slot, replay);
+                }
+            });
+        }
+        if answer.hang {
             tokio::time::sleep(HANG).await;
         }
-        (StatusCode::from_u16(status).unwrap(), Json(value)).into_response()
+        let status = StatusCode::from_u16(answer.status).unwrap();
+        if answer.html {
+            let page = "<html><body><h1>502 Bad Gateway</h1></body></html>";
+            return (status, [("content-type", "text/html")], page).into_response();
+        }
+        (status, Json(answer.value)).into_response()
     }
 
     fn decide(
@@ -296,69 +382,100 @@ impl FakeToss {
         idempotency_key: Option<String>,
         call: &mut Call,
         work: impl FnOnce(&mut Inner, DateTime<Utc>) -> (u16, Value),
-    ) -> (u16, Value, bool) {
-        if let Err((status, value)) = Self::authorize(headers) {
-            return (status, value, false);
+    ) -> Answer {
+        if let Err(refusal) = Self::authorize(headers) {
+            return Answer::now(refusal);
         }
         let now = self.now();
         let mut inner = self.lock();
+        inner.expire(now);
         let slot = idempotency_key.map(|k| (k, path.to_owned()));
+        if let Some(Fault::Gateway { commit }) = inner.take_fault(endpoint, true) {
+            if commit {
+                let (status, value) = work(&mut inner, now);
+                call.processed = status == 200;
+                if let Some(slot) = slot {
+                    inner.replays.insert(slot, (status, value));
+                }
+            }
+            return Answer {
+                html: true,
+                ..Answer::now((502, Value::Null))
+            };
+        }
         if let Some(slot) = &slot {
             if slot.0.len() > 300 {
-                let (s, v) = error(
+                return Answer::now(error(
                     400,
                     "INVALID_IDEMPOTENCY_KEY",
                     "멱등키는 300자 이하여야 합니다.",
-                );
-                return (s, v, false);
+                ));
             }
-            if let Some((status, value)) = inner.replays.get(slot) {
-                return (*status, value.clone(), false);
+            if let Some(replay) = inner.replays.get(slot) {
+                return Answer::now(replay.clone());
             }
             if inner.in_flight.contains(slot) {
-                let (s, v) = error(
+                return Answer::now(error(
                     409,
                     "IDEMPOTENT_REQUEST_PROCESSING",
                     "이전 멱등 요청이 처리중입니다.",
-                );
-                return (s, v, false);
+                ));
             }
         }
-        let fault = inner
-            .faults
-            .iter()
-            .position(|(e, _)| *e == endpoint)
-            .and_then(|i| inner.faults.remove(i))
-            .map(|(_, f)| f);
-        match fault {
-            Some(Fault::ServerError) => {
-                let (s, v) = error(
-                    500,
-                    "FAILED_INTERNAL_SYSTEM_PROCESSING",
-                    "내부 시스템 처리 작업이 실패했습니다. 잠시 후 다시 시도해주세요.",
-                );
-                (s, v, false)
-            }
+        match inner.take_fault(endpoint, false) {
+            Some(Fault::ServerError) => Answer::now(error(
+                500,
+                "FAILED_INTERNAL_SYSTEM_PROCESSING",
+                "내부 시스템 처리 작업이 실패했습니다. 잠시 후 다시 시도해주세요.",
+            )),
             Some(Fault::Timeout) => {
-                let (s, v) = error(500, "FAILED_INTERNAL_SYSTEM_PROCESSING", "timeout");
-                (s, v, true)
+                let release = slot.inspect(|s| {
+                    inner.in_flight.insert(s.clone());
+                });
+                Answer {
+                    hang: true,
+                    release: release.map(|s| (s, None)),
+                    ..Answer::now(error(500, "FAILED_INTERNAL_SYSTEM_PROCESSING", "timeout"))
+                }
             }
             Some(Fault::Decline(code, status)) => {
-                let (s, v) = error(status, code, "카드사에서 결제를 거절했습니다.");
-                if let Some(slot) = slot {
-                    inner.replays.insert(slot, (s, v.clone()));
+                let refusal = error(status, code, "카드사에서 결제를 거절했습니다.");
+                if endpoint == Endpoint::Confirm
+                    && let Some(key) = call.body["paymentKey"].as_str()
+                    && let Some(payment) = inner.payments.iter_mut().find(|p| p.key == key)
+                {
+                    payment.status = "ABORTED";
+                    let message = refusal.1["message"].as_str().unwrap_or_default();
+                    payment.failure = Some((code.to_owned(), message.to_owned()));
                 }
-                (s, v, false)
+                if let Some(slot) = slot {
+                    inner.replays.insert(slot, refusal.clone());
+                }
+                Answer::now(refusal)
             }
             fault => {
                 let (status, value) = work(&mut inner, now);
                 call.processed = status == 200;
-                if let Some(slot) = slot
-                    && status < 500
-                {
-                    inner.replays.insert(slot, (status, value.clone()));
+                let replay = (status < 500).then(|| (status, value.clone()));
+                match (fault, slot) {
+                    (Some(Fault::DropAfterCommit), Some(slot)) => {
+                        inner.in_flight.insert(slot.clone());
+                        Answer {
+                            hang: true,
+                            release: Some((slot, replay)),
+                            ..Answer::now((status, value))
+                        }
+                    }
+                    (fault, slot) => {
+                        if let (Some(slot), Some(replay)) = (slot, replay) {
+                            inner.replays.insert(slot, replay);
+                        }
+                        Answer {
+                            hang: matches!(fault, Some(Fault::DropAfterCommit)),
+                            ..Answer::now((status, value))
+                        }
+                    }
                 }
-                (status, value, matches!(fault, Some(Fault::DropAfterCommit)))
             }
         }
     }
@@ -383,25 +500,37 @@ async fn confirm(
             ) else {
                 return error(400, "INVALID_REQUEST", "잘못된 요청입니다.");
             };
-            let Some(payment) = inner.payments.iter_mut().find(|p| p.key == key) else {
+            let Some(payment) = inner.payments.iter().find(|p| p.key == key) else {
                 return error(404, "NOT_FOUND_PAYMENT", "존재하지 않는 결제 정보 입니다.");
             };
             if payment.status == "DONE" {
                 return error(400, "ALREADY_PROCESSED_PAYMENT", "이미 처리된 결제 입니다.");
             }
-            if payment.status == "EXPIRED"
-                || now - payment.authenticated_at > chrono::Duration::minutes(10)
-            {
-                payment.status = "EXPIRED";
+            if payment.status == "EXPIRED" {
                 return error(
                     404,
                     "NOT_FOUND_PAYMENT_SESSION",
                     "결제 시간이 만료되어 결제 진행 데이터가 존재하지 않습니다.",
                 );
             }
+            if payment.status != "IN_PROGRESS" {
+                return error(400, "INVALID_REQUEST", "잘못된 요청입니다.");
+            }
             if payment.order_id != order_id || payment.amount != amount {
                 return error(400, "INVALID_REQUEST", "잘못된 요청입니다.");
             }
+            let order_paid = inner
+                .payments
+                .iter()
+                .any(|p| p.order_id == order_id && p.status == "DONE");
+            if order_paid {
+                return error(
+                    400,
+                    "DUPLICATED_ORDER_ID",
+                    "이미 승인 및 취소가 진행된 중복된 주문번호 입니다.",
+                );
+            }
+            let payment = inner.payments.iter_mut().find(|p| p.key == key).unwrap();
             payment.status = "DONE";
             payment.approved_at = Some(now);
             (200, payment.to_json())
@@ -421,9 +550,13 @@ async fn lookup_order(
         path,
         headers,
         Value::Null,
-        move |inner, _| match inner.payments.iter().rev().find(|p| p.order_id == order_id) {
-            Some(p) => (200, p.to_json()),
-            None => error(404, "NOT_FOUND_PAYMENT", "존재하지 않는 결제 정보 입니다."),
+        move |inner, _| {
+            let of_order = || inner.payments.iter().filter(|p| p.order_id == order_id);
+            let approved = of_order().find(|p| matches!(p.status, "DONE" | "CANCELED"));
+            match approved.or_else(|| of_order().last()) {
+                Some(p) => (200, p.to_json()),
+                None => error(404, "NOT_FOUND_PAYMENT", "존재하지 않는 결제 정보 입니다."),
+            }
         },
     )
     .await

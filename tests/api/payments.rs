@@ -253,6 +253,7 @@ async fn a_decline_is_recorded_and_the_order_can_be_paid_again() {
         order_json(&app, &customer, &order).await["payment_status"],
         "PENDING"
     );
+    assert_eq!(fake.status(&key), "ABORTED");
 
     // Another card this time.
     let second = fake.authenticate(&order, 18000);
@@ -285,10 +286,10 @@ async fn toss_down_leaves_the_payment_pending_until_reconciliation_settles_it() 
         c.payment_reconcile_after_secs = 0;
     })
     .await;
-    let (_, customer, order) = ordered(&app, "pay-down").await;
-    // Three attempts, three failures: one 500 and two timeouts.
+    let (shop, customer, order) = ordered(&app, "pay-down").await;
+    // Three attempts, three failures: two 500s and a timeout.
     fake.inject(Endpoint::Confirm, Fault::ServerError);
-    fake.inject(Endpoint::Confirm, Fault::Timeout);
+    fake.inject(Endpoint::Confirm, Fault::ServerError);
     fake.inject(Endpoint::Confirm, Fault::Timeout);
     // The lookup after them fails too, so the box cannot know yet.
     fake.inject(Endpoint::Lookup, Fault::ServerError);
@@ -323,6 +324,29 @@ async fn toss_down_leaves_the_payment_pending_until_reconciliation_settles_it() 
         app.count("SELECT count(*) FROM order_events WHERE type = 'PAYMENT_COMPLETED'"),
         1
     );
+
+    // Another outage; this time Toss did approve (the answer was what got lost), and later
+    // reports DONE: the sweep settles it without confirming again.
+    let second = app.place(&customer, shop.simple_order()).await;
+    // The first attempt hangs; the retries find it still in flight (409); lookups fail.
+    fake.inject(Endpoint::Confirm, Fault::Timeout);
+    for _ in 0..3 {
+        fake.inject(Endpoint::Lookup, Fault::ServerError);
+    }
+    let key = fake.authenticate(&second, 18000);
+    assert_error(
+        &confirm(&app, &key, &second, 18000).await,
+        StatusCode::BAD_GATEWAY,
+        "PAYMENT_PROVIDER_UNAVAILABLE",
+    );
+    fake.approve_behind_the_back(&key);
+    eventually(&app, &customer, &second, |o| o["payment_status"] == "PAID").await;
+    assert!(
+        fake.calls(Endpoint::Confirm)
+            .iter()
+            .all(|c| !c.processed || c.body["paymentKey"] != key.as_str()),
+        "the box did not confirm the approved payment again"
+    );
 }
 
 #[tokio::test]
@@ -340,6 +364,10 @@ async fn a_response_lost_after_toss_committed_ends_paid_exactly_once() {
     );
     let calls = fake.calls(Endpoint::Confirm);
     assert!(calls.len() >= 2, "the box retried");
+    assert!(
+        calls.iter().any(|c| c.status == 409),
+        "a retry found the first request still in flight"
+    );
     assert_eq!(
         calls.iter().filter(|c| c.processed).count(),
         1,
@@ -369,8 +397,12 @@ async fn webhooks_are_hints_checked_against_toss_and_deduplicated() {
     )
     .await;
 
+    // The customer authenticated in Toss's window (IN_PROGRESS) but has not come back yet. A
+    // forged webhook claiming DONE changes nothing: Toss is asked, and says IN_PROGRESS; and a
+    // webhook never makes the box confirm (charge) anything.
+    let key = fake.authenticate(&order, 18000);
     let forged = json!({"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": "2026-11-26T12:00:00.000000",
-        "data": {"paymentKey": "forged", "orderId": order, "status": "DONE", "totalAmount": 18000}});
+        "data": {"paymentKey": key, "orderId": order, "status": "DONE", "totalAmount": 18000}});
     let hook = |id: &str, body: Value| {
         let req = app
             .client
@@ -386,32 +418,66 @@ async fn webhooks_are_hints_checked_against_toss_and_deduplicated() {
     };
     let res = hook("whtrans_forged", forged).await;
     assert_eq!(res.status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        order_json(&app, &customer, &order).await["payment_status"],
-        "PENDING"
-    );
+    for _ in 0..100 {
+        if !fake.calls(Endpoint::Lookup).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
         !fake.calls(Endpoint::Lookup).is_empty(),
         "the webhook was checked with Toss"
     );
+    assert_eq!(
+        order_json(&app, &customer, &order).await["payment_status"],
+        "PENDING"
+    );
+    assert!(fake.calls(Endpoint::Confirm).is_empty());
+    assert_eq!(fake.status(&key), "IN_PROGRESS");
 
-    // Toss approved a payment the box never heard about; the webhook makes it look.
-    let key = fake.authenticate(&order, 18000);
+    // Toss approved the payment without the box hearing of it; the webhook makes it look.
     fake.approve_behind_the_back(&key);
     let real = json!({"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": "2026-11-26T12:01:00.000000",
         "data": {"paymentKey": key, "orderId": order, "status": "DONE"}});
     assert_eq!(hook("whtrans_1", real.clone()).await.status, StatusCode::OK);
     eventually(&app, &customer, &order, |o| o["payment_status"] == "PAID").await;
+    // The delivery counts as handled once the re-read has been applied.
+    for _ in 0..100 {
+        if app.count("SELECT count(*) FROM webhook_deliveries") == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let lookups = fake.calls(Endpoint::Lookup).len();
     let again = hook("whtrans_1", real).await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.body["status"], "duplicate");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
+        fake.calls(Endpoint::Lookup).len(),
+        lookups,
+        "a resent delivery is not re-read"
+    );
+    assert_eq!(
         app.count("SELECT count(*) FROM order_events WHERE type = 'PAYMENT_COMPLETED'"),
         1
     );
     assert_eq!(app.count("SELECT count(*) FROM webhook_deliveries"), 2);
+
+    // A delivery whose re-read fails is not marked handled: Toss's resend is applied.
+    for _ in 0..3 {
+        fake.inject(Endpoint::Lookup, Fault::ServerError);
+    }
+    let unlucky = json!({"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": "2026-11-26T12:02:00.000000",
+        "data": {"paymentKey": key, "orderId": order, "status": "DONE"}});
+    assert_eq!(
+        hook("whtrans_2", unlucky.clone()).await.body["status"],
+        "accepted"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.count("SELECT count(*) FROM webhook_deliveries"), 2);
+    assert_eq!(hook("whtrans_2", unlucky).await.body["status"], "accepted");
 
     let garbage = app
         .client
@@ -502,12 +568,184 @@ async fn a_refund_owed_while_toss_is_down_is_retried_until_it_goes_through() {
         "refunded once"
     );
     assert_eq!(fake.cancels(&key).len(), 1);
+    // Retries within an attempt reuse its key; a later attempt, after checking with Toss that
+    // the payment is still uncancelled, uses the next one.
+    let first_key = cancels[0].idempotency_key.clone().unwrap();
+    assert!(first_key.starts_with("refund-"));
+    assert_eq!(
+        cancels[1].idempotency_key.as_deref(),
+        Some(first_key.as_str())
+    );
+    assert!(cancels.iter().all(|c| {
+        c.idempotency_key
+            .as_deref()
+            .unwrap()
+            .starts_with(&first_key)
+    }));
     assert!(
-        cancels
+        fake.calls(Endpoint::Lookup)
             .iter()
-            .all(|c| c.idempotency_key == cancels[0].idempotency_key)
+            .any(|c| c.path == format!("/v1/payments/{key}"))
     );
     assert!(app.count("SELECT refund_attempts FROM payments WHERE status = 'REFUNDED'") >= 1);
+}
+
+#[tokio::test]
+async fn a_refund_whose_answer_was_lost_is_not_sent_again() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |c| {
+        c.toss_timeout_ms = 500;
+        c.payment_sweep_ms = 100;
+        c.refund_retry_base_ms = 100;
+    })
+    .await;
+    let (shop, customer, order, key) = paid_order(&app, &fake, "refund-lost").await;
+    fake.inject(Endpoint::Cancel, Fault::DropAfterCommit);
+    let res = app
+        .act(
+            &shop.owner,
+            &order,
+            "reject",
+            Some(json!({"reason": "품절"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    eventually(&app, &customer, &order, |o| {
+        o["payment_status"] == "REFUNDED"
+    })
+    .await;
+    let cancels = fake.calls(Endpoint::Cancel);
+    assert_eq!(cancels.iter().filter(|c| c.processed).count(), 1);
+    assert_eq!(fake.cancels(&key).len(), 1);
+    assert!(
+        cancels[0].processed,
+        "the lost first request is the one that refunded"
+    );
+    assert!(
+        cancels.iter().any(|c| c.status == 409),
+        "a retry found it in flight"
+    );
+}
+
+#[tokio::test]
+async fn a_refund_toss_refused_is_tried_again_under_a_new_key() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |c| {
+        c.payment_sweep_ms = 100;
+        c.refund_retry_base_ms = 100;
+    })
+    .await;
+    let (_, customer, order, key) = paid_order(&app, &fake, "refund-refused").await;
+    // A final refusal, which Toss would replay for this key for 15 days.
+    fake.inject(Endpoint::Cancel, Fault::Decline("FORBIDDEN_REQUEST", 403));
+    let res = app
+        .post_empty(&format!("/api/v1/orders/{order}/cancel"), Some(&customer))
+        .await;
+    assert_eq!(res.body["payment_status"], "REFUND_PENDING");
+    eventually(&app, &customer, &order, |o| {
+        o["payment_status"] == "REFUNDED"
+    })
+    .await;
+    let cancels = fake.calls(Endpoint::Cancel);
+    assert_eq!(cancels.len(), 2);
+    assert_ne!(cancels[0].idempotency_key, cancels[1].idempotency_key);
+    assert_eq!(fake.cancels(&key).len(), 1);
+}
+
+#[tokio::test]
+async fn a_gateway_error_after_toss_approved_is_not_a_decline() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |_| {}).await;
+    let (_, customer, order) = ordered(&app, "pay-gateway").await;
+    // Toss approves, but a gateway in front of it answers 502 with an HTML page, three times.
+    fake.inject(Endpoint::Confirm, Fault::Gateway { commit: true });
+    fake.inject(Endpoint::Confirm, Fault::Gateway { commit: false });
+    fake.inject(Endpoint::Confirm, Fault::Gateway { commit: false });
+    let key = fake.authenticate(&order, 18000);
+    let res = confirm(&app, &key, &order, 18000).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(
+        order_json(&app, &customer, &order).await["payment_status"],
+        "PAID"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM payments WHERE status = 'FAILED'"),
+        0
+    );
+    assert_eq!(fake.calls(Endpoint::Confirm).len(), 3);
+}
+
+#[tokio::test]
+async fn paying_again_after_a_lost_answer_finds_the_first_payment() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |c| c.toss_timeout_ms = 500).await;
+    let (_, customer, order) = ordered(&app, "pay-twice").await;
+    // The first payment's confirm and lookups all fail: the box cannot know its fate.
+    let first = fake.authenticate(&order, 18000);
+    fake.inject(Endpoint::Confirm, Fault::Timeout);
+    for _ in 0..3 {
+        fake.inject(Endpoint::Lookup, Fault::ServerError);
+    }
+    assert_error(
+        &confirm(&app, &first, &order, 18000).await,
+        StatusCode::BAD_GATEWAY,
+        "PAYMENT_PROVIDER_UNAVAILABLE",
+    );
+    // It did go through at Toss. The impatient customer pays again with another card: the box
+    // finds the first payment instead of confirming (charging) the second.
+    fake.approve_behind_the_back(&first);
+    let second = fake.authenticate(&order, 18000);
+    let res = confirm(&app, &second, &order, 18000).await;
+    assert_error(&res, StatusCode::CONFLICT, "CONFLICT");
+    assert_eq!(
+        order_json(&app, &customer, &order).await["payment_status"],
+        "PAID"
+    );
+    assert_eq!(fake.status(&second), "IN_PROGRESS");
+    assert!(
+        fake.calls(Endpoint::Confirm)
+            .iter()
+            .all(|c| c.body["paymentKey"] != second.as_str())
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM payments WHERE status = 'COMPLETED' AND toss_payment_key = '{first}'"
+        )),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_that_hides_an_approval_settles_the_approval() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |_| {}).await;
+    let (_, customer, order) = ordered(&app, "pay-hidden").await;
+    // Toss approved a payment of this order that never reached the box...
+    let first = fake.authenticate(&order, 18000);
+    fake.approve_behind_the_back(&first);
+    // ...so confirming another one is refused as a duplicate order id.
+    let second = fake.authenticate(&order, 18000);
+    let res = confirm(&app, &second, &order, 18000).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(
+        order_json(&app, &customer, &order).await["payment_status"],
+        "PAID"
+    );
+    assert_eq!(
+        fake.calls(Endpoint::Confirm)[0].status,
+        400,
+        "Toss refused the second payment"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM payments WHERE status = 'COMPLETED' AND toss_payment_key = '{first}'"
+        )),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM payments WHERE status = 'FAILED'"),
+        0
+    );
 }
 
 #[tokio::test]
@@ -587,4 +825,40 @@ async fn without_a_toss_key_the_simulated_provider_runs_the_same_flow() {
         o["payment_status"] == "REFUNDED"
     })
     .await;
+}
+
+#[tokio::test]
+async fn an_abandoned_payment_that_expired_at_toss_is_recorded_as_failed() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |c| {
+        c.payment_sweep_ms = 100;
+        c.payment_reconcile_after_secs = 0;
+    })
+    .await;
+    let (_, customer, order) = ordered(&app, "pay-abandoned").await;
+    app.post(
+        "/api/v1/payments/initiate",
+        Some(&customer),
+        json!({"order_id": order, "amount": 18000}),
+    )
+    .await;
+    // Authenticated, then the phone closed; nobody confirms within Toss's 10 minutes.
+    let key = fake.authenticate_ago(&order, 18000, chrono::Duration::minutes(11));
+    for _ in 0..100 {
+        if app.count("SELECT count(*) FROM payments WHERE status = 'FAILED'") == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM payments WHERE status = 'FAILED' AND failure_code = 'EXPIRED_PAYMENT'"),
+        1
+    );
+    assert_eq!(fake.status(&key), "EXPIRED");
+    assert!(fake.calls(Endpoint::Confirm).is_empty());
+    let seen = order_json(&app, &customer, &order).await;
+    assert_eq!(
+        seen["payment_status"], "PENDING",
+        "the order can still be paid"
+    );
 }

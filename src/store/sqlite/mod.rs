@@ -371,12 +371,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn first_webhook_delivery(
+    async fn webhook_delivery_seen(&self, transmission_id: String) -> StoreResult<bool> {
+        self.read(move |c| payments::delivery_seen(c, &transmission_id))
+            .await
+    }
+
+    async fn record_webhook_delivery(
         &self,
         transmission_id: String,
         now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        self.write(move |c| payments::first_delivery(c, &transmission_id, now))
+    ) -> StoreResult<()> {
+        self.write(move |c| payments::record_delivery(c, &transmission_id, now))
             .await
     }
 

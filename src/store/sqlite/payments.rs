@@ -227,13 +227,18 @@ pub fn refund_failed(
     Ok(())
 }
 
-/// Records a webhook delivery; `false` when it was seen before.
-pub fn first_delivery(c: &Tx<'_>, transmission_id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-    let inserted = c
-        .prepare_cached(
-            "INSERT INTO webhook_deliveries (transmission_id, received_at) VALUES (?1, ?2)
-             ON CONFLICT (transmission_id) DO NOTHING",
-        )?
-        .execute(params![transmission_id, to_millis(now)])?;
-    Ok(inserted == 1)
+pub fn delivery_seen(c: &Connection, transmission_id: &str) -> StoreResult<bool> {
+    let seen = c
+        .prepare_cached("SELECT 1 FROM webhook_deliveries WHERE transmission_id = ?1")?
+        .exists([transmission_id])?;
+    Ok(seen)
+}
+
+pub fn record_delivery(c: &Tx<'_>, transmission_id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    c.prepare_cached(
+        "INSERT INTO webhook_deliveries (transmission_id, received_at) VALUES (?1, ?2)
+         ON CONFLICT (transmission_id) DO NOTHING",
+    )?
+    .execute(params![transmission_id, to_millis(now)])?;
+    Ok(())
 }
