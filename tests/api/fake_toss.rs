@@ -84,8 +84,8 @@ const CONFIRM_WINDOW: chrono::Duration = chrono::Duration::minutes(10);
 #[derive(Default)]
 struct Inner {
     payments: Vec<Payment>,
-    replays: HashMap<(String, String), (u16, Value)>,
-    in_flight: HashSet<(String, String)>,
+    replays: HashMap<Slot, (u16, Value)>,
+    in_flight: HashSet<Slot>,
     faults: VecDeque<(Endpoint, Fault)>,
     calls: Vec<Call>,
     offset: chrono::Duration,
@@ -126,6 +126,9 @@ impl Inner {
     }
 }
 
+/// An idempotency key and the path it was used on: what Toss matches replays by.
+type Slot = (String, String);
+
 /// What the fake answers, and what it must do once the answer has gone out.
 struct Answer {
     status: u16,
@@ -135,7 +138,7 @@ struct Answer {
     hang: bool,
     /// The idempotency slot held in flight until the answer has gone out, and the replay to
     /// remember for it then.
-    release: Option<((String, String), Option<(u16, Value)>)>,
+    release: Option<(Slot, Option<(u16, Value)>)>,
 }
 
 impl Answer {
@@ -553,7 +556,7 @@ async fn lookup_order(
         move |inner, _| {
             let of_order = || inner.payments.iter().filter(|p| p.order_id == order_id);
             let approved = of_order().find(|p| matches!(p.status, "DONE" | "CANCELED"));
-            match approved.or_else(|| of_order().last()) {
+            match approved.or_else(|| of_order().next_back()) {
                 Some(p) => (200, p.to_json()),
                 None => error(404, "NOT_FOUND_PAYMENT", "존재하지 않는 결제 정보 입니다."),
             }
