@@ -128,17 +128,24 @@ enum Scope {
     Menu(RestaurantId),
 }
 
-struct Refused(&'static str);
+/// Why a connection is refused, as a close code and reason. Refusals that are final for this
+/// token (unauthorized, not yours, missing) use 1008; a server problem uses 1013 (try again
+/// later), so clients know to reconnect rather than give up or log out.
+struct Refused(u16, &'static str);
+
+const UNAUTHORIZED: Refused = Refused(close_code::POLICY, "unauthorized");
+const FORBIDDEN: Refused = Refused(close_code::POLICY, "forbidden");
+const NOT_FOUND: Refused = Refused(close_code::POLICY, "not found");
 
 impl From<AppError> for Refused {
     fn from(err: AppError) -> Self {
         match err {
-            AppError::Unauthorized(_) => Refused("unauthorized"),
-            AppError::Forbidden(_) => Refused("forbidden"),
-            AppError::NotFound(_) => Refused("not found"),
+            AppError::Unauthorized(_) => UNAUTHORIZED,
+            AppError::Forbidden(_) => FORBIDDEN,
+            AppError::NotFound(_) => NOT_FOUND,
             other => {
                 tracing::warn!(error = %other, "refusing a WebSocket");
-                Refused("unavailable")
+                Refused(close_code::AGAIN, "unavailable")
             }
         }
     }
@@ -149,10 +156,16 @@ type Stream = futures_util::stream::SplitStream<WebSocket>;
 
 pub async fn run(state: AppState, socket: WebSocket, connect: Connect, _slot: ConnectionSlot) {
     let (mut sink, mut stream) = socket.split();
-    let scope = match resolve(&state, &mut stream, &connect).await {
+    let mut shutdown = state.live.shutdown.subscribe();
+    let resolved = tokio::select! {
+        resolved = resolve(&state, &mut stream, &connect) => resolved,
+        // A client still to send its token must not hold up a shutdown.
+        _ = shutdown.wait_for(|closing| *closing) => Err(Refused(close_code::AWAY, "server shutting down")),
+    };
+    let scope = match resolved {
         Ok(scope) => scope,
-        Err(Refused(reason)) => {
-            let _ = close(&mut sink, close_code::POLICY, reason).await;
+        Err(Refused(code, reason)) => {
+            let _ = close(&mut sink, code, reason).await;
             return;
         }
     };
@@ -190,14 +203,12 @@ async fn resolve(
             .restaurant(restaurant)
             .await
             .map_err(AppError::from)?
-            .ok_or(Refused("not found"))?;
+            .ok_or(NOT_FOUND)?;
         return Ok(Scope::Menu(restaurant));
     }
     let token = match &connect.token {
         Some(token) => token.clone(),
-        None => first_message_token(stream)
-            .await
-            .ok_or(Refused("unauthorized"))?,
+        None => first_message_token(stream).await.ok_or(UNAUTHORIZED)?,
     };
     let user = authenticate(state, &token).await?;
     match &connect.channel {
@@ -213,7 +224,7 @@ async fn resolve(
                 restaurant,
                 order: None,
             }),
-            _ => Err(Refused("forbidden")),
+            _ => Err(FORBIDDEN),
         },
         Channel::Menu(_) => unreachable!("handled above"),
     }
@@ -350,7 +361,8 @@ impl Connection {
         let Scope::Orders { restaurant, .. } = self.scope else {
             return Ok(false);
         };
-        if since > self.state.store.latest_event_seq(restaurant).await? {
+        let latest = self.state.store.latest_event_seq(restaurant).await?;
+        if since > latest || latest - since > MAX_REPLAY as i64 {
             return Ok(false);
         }
         self.last_seq = since;

@@ -309,12 +309,68 @@ async fn shutdown_closes_live_connections_with_1001() {
         .ws(&format!("/ws/restaurants/me/orders?token={}", shop.owner))
         .await;
     assert_eq!(next_json(&mut board, SOON).await["type"], "SNAPSHOT");
+    // A client that has not sent its token yet (it has 5 s) is closed too.
+    let mut undecided = app.ws("/ws/restaurants/me/orders").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
     let stopping = tokio::spawn(app.stop());
-    match next_seen(&mut board, Duration::from_secs(5)).await {
-        Seen::Closed(Some(code)) => assert_eq!(code, 1001),
-        other => panic!("expected a 1001 close, got {other:?}"),
+    for socket in [&mut board, &mut undecided] {
+        match next_seen(socket, Duration::from_secs(5)).await {
+            Seen::Closed(Some(code)) => assert_eq!(code, 1001),
+            other => panic!("expected a 1001 close, got {other:?}"),
+        }
     }
+    assert!(started.elapsed() < Duration::from_secs(3));
     stopping.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reconnect_while_orders_keep_coming_loses_and_repeats_nothing() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("seam@example.com", "POSTPAY").await;
+    let customer = app.customer("seam-customer@example.com").await;
+    for _ in 0..5 {
+        app.place(&customer, shop.simple_order()).await;
+    }
+    let total = 5 + 60;
+    // Orders keep arriving while the owner's board reconnects from seq 3, so the replay from
+    // the log and the live stream overlap.
+    let producer = {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/orders");
+        let (token, body) = (customer.clone(), shop.simple_order());
+        tokio::spawn(async move {
+            for _ in 0..60 {
+                let res = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), StatusCode::CREATED);
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut board = app
+        .ws(&format!(
+            "/ws/restaurants/me/orders?token={}&since=3",
+            shop.owner
+        ))
+        .await;
+    let mut seqs = Vec::new();
+    while seqs.last() != Some(&total) {
+        let event = next_json(&mut board, Duration::from_secs(10)).await;
+        assert_eq!(event["type"], "NEW_ORDER", "{event}");
+        seqs.push(event["seq"].as_i64().unwrap());
+    }
+    producer.await.unwrap();
+    assert_eq!(seqs, (4..=total).collect::<Vec<_>>());
+    assert!(matches!(
+        next_seen(&mut board, Duration::from_millis(300)).await,
+        Seen::Nothing
+    ));
 }
 
 #[tokio::test]
