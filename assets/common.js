@@ -32,6 +32,11 @@ const OS = (() => {
       approve: '결제 승인', decline: '결제 거절', confirming: '결제를 확인하는 중…', declined: '결제가 거절되었습니다',
       providerDown: '결제 확인이 지연되고 있습니다. 잠시 후 주문 화면에서 자동으로 반영됩니다.', toOrder: '주문 보기',
       payAgain: '다시 결제하기', payFailed: '결제가 완료되지 않았습니다', loading: '불러오는 중…',
+      network: '네트워크 연결을 확인해 주세요', tooMany: '요청이 너무 많습니다. 잠시 후 다시 시도해 주세요',
+      serverBusy: '서버가 잠시 응답하지 않습니다. 잠시 후 다시 시도해 주세요', checking: '주문을 확인하는 중…',
+      soldOutRemoved: '품절되어 장바구니에서 뺐습니다', linkRetry: '연결하지 못했습니다. 다시 시도해 주세요',
+      awaitingPayment: '결제 대기', alreadyPaid: '이미 결제된 주문입니다',
+      localBase: '이 주소는 이 기기에서만 열립니다. 손님 휴대폰이 접속할 수 있는 주소(예: https://192.168.0.10:8443)를 입력하세요.',
     },
     en: {
       table: 'Table', cart: 'Cart', add: 'Add', order: 'Place order', required: 'required', optional: 'optional',
@@ -59,6 +64,11 @@ const OS = (() => {
       approve: 'Approve', decline: 'Decline', confirming: 'Confirming payment…', declined: 'Payment declined',
       providerDown: 'Payment confirmation is delayed; the order page will update automatically.', toOrder: 'View order',
       payAgain: 'Pay again', payFailed: 'Payment was not completed', loading: 'Loading…',
+      network: 'Check your network connection', tooMany: 'Too many requests; please try again shortly',
+      serverBusy: 'The server is not answering right now; please try again shortly', checking: 'Checking your order…',
+      soldOutRemoved: 'Sold out; removed from your cart', linkRetry: 'Could not connect. Please try again',
+      awaitingPayment: 'Awaiting payment', alreadyPaid: 'This order is already paid',
+      localBase: 'This address only works on this device. Enter one that phones on the shop Wi-Fi can reach (e.g. https://192.168.0.10:8443).',
     },
   };
   let lang = localStorage.getItem('os.lang') || 'ko';
@@ -98,7 +108,12 @@ const OS = (() => {
     return { status: res.status, body: parsed };
   }
 
+  // What to tell a person about a failed call: the common cases in their language, else the
+  // server's own words.
   function errorText(res) {
+    if (res.status === 0) return t('network');
+    if (res.status === 429) return t('tooMany');
+    if (res.status >= 500) return t('serverBusy');
     const e = res.body && res.body.error;
     if (!e) return `HTTP ${res.status}`;
     return e.details && e.details.reason ? `${e.details.reason}` : e.message;
@@ -111,27 +126,45 @@ const OS = (() => {
   }
 
   // A WebSocket that reconnects with `since=<last seq>` so no event is lost across a Wi-Fi blip.
+  // `pathFn(seq)` may return a promise (to refresh a token first). A 1008 close (refused for
+  // good with this token) stops it until `reconnect()`; anything else reconnects with backoff.
+  // Back from the background (a phone unlocked), it reconnects at once: the old socket may be
+  // dead without knowing it.
   function live(pathFn, onMessage, onState) {
-    let socket, seq = null, attempt = 0, stopped = false, timer;
-    function connect() {
+    let socket, seq = null, attempt = 0, stopped = false, timer, hiddenAt = null;
+    async function connect() {
+      clearTimeout(timer);
+      if (socket) { socket.onclose = null; socket.onmessage = null; socket.close(); }
+      let path;
+      try { path = await pathFn(seq); } catch { schedule(); return; }
+      if (stopped) return;
       const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-      socket = new WebSocket(`${proto}//${location.host}${pathFn(seq)}`);
-      socket.onopen = () => { attempt = 0; onState && onState(true); };
-      socket.onmessage = (m) => {
+      const current = socket = new WebSocket(`${proto}//${location.host}${path}`);
+      current.onopen = () => { attempt = 0; onState && onState(true); };
+      current.onmessage = (m) => {
         const msg = JSON.parse(m.data);
         if (typeof msg.seq === 'number') seq = msg.seq;
         onMessage(msg);
       };
-      socket.onclose = (e) => {
+      current.onclose = (e) => {
+        if (current !== socket) return;
         onState && onState(false, e.code);
-        if (stopped || e.code === 1008) return;
-        clearTimeout(timer);
-        timer = setTimeout(connect, Math.min(10000, 500 * 2 ** attempt++));
+        if (!stopped && e.code !== 1008) schedule();
       };
     }
-    window.addEventListener('online', () => { if (socket && socket.readyState > 1) { clearTimeout(timer); connect(); } });
+    function schedule() {
+      clearTimeout(timer);
+      timer = setTimeout(connect, Math.min(10000, 500 * 2 ** attempt++));
+    }
+    window.addEventListener('online', () => { if (!stopped && socket && socket.readyState > 1) connect(); });
+    document.addEventListener('visibilitychange', () => {
+      if (document.hidden) { hiddenAt = Date.now(); return; }
+      const away = hiddenAt === null ? 0 : Date.now() - hiddenAt;
+      hiddenAt = null;
+      if (!stopped && (away > 20000 || (socket && socket.readyState > 1))) { attempt = 0; connect(); }
+    });
     connect();
-    return { stop() { stopped = true; socket && socket.close(); } };
+    return { stop() { stopped = true; clearTimeout(timer); socket && socket.close(); }, reconnect() { attempt = 0; connect(); } };
   }
 
   function toast(text, ms = 3000) {
@@ -142,7 +175,8 @@ const OS = (() => {
 
   function sheet(content, onClose) {
     const bg = el('div', { class: 'sheet-bg', onclick: (e) => { if (e.target === bg) close(); } });
-    const box = el('div', { class: 'sheet', role: 'dialog', 'aria-modal': 'true' }, content);
+    const closeButton = el('button', { type: 'button', class: 'sheet-close', 'aria-label': t('close'), onclick: () => close() }, '×');
+    const box = el('div', { class: 'sheet', role: 'dialog', 'aria-modal': 'true' }, closeButton, content);
     bg.append(box);
     document.body.append(bg);
     function close() { bg.remove(); onClose && onClose(); }

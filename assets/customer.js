@@ -16,27 +16,47 @@
   else main.replaceChildren(el('p', { class: 'error' }, t('badLink')));
 
   // ---- Guest session: a token bound to this restaurant and table, from the signed QR link.
+  // `null` when the link itself is refused; throws when the box could not be reached.
   async function guestToken(rid, table, sig) {
     const key = `os.guest.${rid}.${table}`;
     const saved = JSON.parse(localStorage.getItem(key) || 'null');
     if (saved && saved.exp > Date.now() + 60000) return saved.token;
     if (!sig) return null;
     const res = await api('/api/v1/auth/guest', { method: 'POST', body: { restaurant_id: rid, table_number: table, sig } });
-    if (res.status !== 201) return null;
+    if (res.status === 400 || res.status === 401 || res.status === 404) return null;
+    if (res.status !== 201) throw new Error(errorText(res));
     localStorage.setItem(key, JSON.stringify({ token: res.body.access_token, exp: Date.now() + res.body.expires_in * 1000 }));
     return res.body.access_token;
+  }
+
+  function retryView(text, again) {
+    main.replaceChildren(el('p', { class: 'error' }, text),
+      el('button', { type: 'button', class: 'primary wide', onclick: again }, t('retry')));
   }
 
   // ---- The menu and the cart.
   async function tablePage(rid, table, sig) {
     document.getElementById('table').textContent = `${t('table')} ${table}`;
-    const token = await guestToken(rid, table, sig);
+    let token;
+    try { token = await guestToken(rid, table, sig); } catch { retryView(t('linkRetry'), () => location.reload()); return; }
     if (!token) { main.replaceChildren(el('p', { class: 'error' }, t('badLink'))); return; }
-    const cart = JSON.parse(sessionStorage.getItem(`os.cart.${rid}`) || '[]');
+    // In localStorage: scanning the QR again often opens a new tab, and the cart must survive.
+    const place = `${rid}.${table}`;
+    const cart = JSON.parse(localStorage.getItem(`os.cart.${place}`) || '[]');
     let menu = null;
-    let idempotencyKey = null; // one per order attempt: a double tap or a retry makes one order
 
-    function saveCart() { sessionStorage.setItem(`os.cart.${rid}`, JSON.stringify(cart)); idempotencyKey = null; renderBar(); }
+    function saveCart() { localStorage.setItem(`os.cart.${place}`, JSON.stringify(cart)); renderBar(); }
+    // One Idempotency-Key per order as sent: a double tap, a retry after a lost answer or a
+    // reload resends the same body with the same key and gets the one order back; changing the
+    // cart makes a new order, with a new key.
+    function attemptKey(body) {
+      const text = JSON.stringify(body);
+      const saved = JSON.parse(localStorage.getItem(`os.attempt.${place}`) || 'null');
+      if (saved && saved.body === text) return saved.key;
+      const key = uuid();
+      localStorage.setItem(`os.attempt.${place}`, JSON.stringify({ key, body: text }));
+      return key;
+    }
     const items = () => menu.categories.flatMap((c) => c.items);
 
     async function loadMenu() {
@@ -45,14 +65,19 @@
       menu = res.body;
       document.getElementById('title').textContent = menu.restaurant.name;
       document.title = menu.restaurant.name;
-      // Drop cart lines that can no longer be ordered; refresh the prices of the rest.
+      pruneCart();
+      renderMenu();
+    }
+
+    // Drops cart lines that can no longer be ordered and refreshes the prices of the rest.
+    function pruneCart() {
+      let removed = false;
       for (let i = cart.length - 1; i >= 0; i--) {
         const item = items().find((x) => x.id === cart[i].menu_id);
-        if (!item || !item.is_available) cart.splice(i, 1);
-        else cart[i].unit = unitPrice(item, cart[i].options);
+        if (!item || !item.is_available) { cart.splice(i, 1); removed = true; } else cart[i].unit = unitPrice(item, cart[i].options);
       }
+      if (removed) toast(t('soldOutRemoved'));
       saveCart();
-      renderMenu();
     }
 
     function unitPrice(item, chosen) {
@@ -135,8 +160,8 @@
     function openCart() {
       const errorBox = el('div');
       const requests = el('textarea', { maxlength: '200', rows: '2', placeholder: t('specialHint'), id: 'special' });
-      requests.value = sessionStorage.getItem(`os.requests.${rid}`) || '';
-      requests.oninput = () => sessionStorage.setItem(`os.requests.${rid}`, requests.value);
+      requests.value = localStorage.getItem(`os.requests.${place}`) || '';
+      requests.oninput = () => localStorage.setItem(`os.requests.${place}`, requests.value);
       const list = el('div');
       const totalRow = el('div', { class: 'total' });
       const orderButton = el('button', { class: 'primary wide', type: 'button', id: 'place-order' }, t('order'));
@@ -156,25 +181,34 @@
       orderButton.onclick = async () => {
         orderButton.disabled = true;
         orderButton.textContent = t('ordering');
-        idempotencyKey = idempotencyKey || uuid();
+        errorBox.replaceChildren();
         const body = {
           restaurant_id: rid,
           items: cart.map((l) => ({ menu_id: l.menu_id, quantity: l.quantity, options: l.options })),
           special_requests: requests.value.trim() || null,
         };
-        const res = await api('/api/v1/orders', { method: 'POST', body, token, headers: { 'Idempotency-Key': idempotencyKey } });
+        const key = attemptKey(body);
+        // A lost answer is retried with the same key: it returns the order if it was made.
+        let res;
+        for (let attempt = 0; attempt < 4; attempt++) {
+          if (attempt) { orderButton.textContent = t('checking'); await new Promise((r) => setTimeout(r, 1500 * attempt)); }
+          res = await api('/api/v1/orders', { method: 'POST', body, token, headers: { 'Idempotency-Key': key } });
+          if (res.status !== 0 && res.status < 500) break;
+        }
         if (res.status === 201) {
           localStorage.setItem(`os.order.${res.body.order_id}`, token);
+          localStorage.setItem(`os.orderFrom.${res.body.order_id}`, location.pathname + location.search);
           cart.length = 0;
           saveCart();
-          sessionStorage.removeItem(`os.requests.${rid}`);
+          localStorage.removeItem(`os.attempt.${place}`);
+          localStorage.removeItem(`os.requests.${place}`);
           location.href = res.body.payment_required ? `/pay/${res.body.order_id}` : `/order/${res.body.order_id}`;
           return;
         }
         errorBox.replaceChildren(el('div', { class: 'error' }, `${t('orderFailed')}: ${errorText(res)}`));
         orderButton.textContent = t('retry');
         orderButton.disabled = false;
-        if (res.status === 400) { idempotencyKey = null; loadMenu(); }
+        if (res.status === 400) { await loadMenu(); render(); }
       };
       render();
       return s;
@@ -190,6 +224,7 @@
         const item = items().find((x) => x.id === change.id);
         if (item) Object.assign(item, change);
       }
+      pruneCart();
       renderMenu();
     });
   }
@@ -199,6 +234,7 @@
     const token = localStorage.getItem(`os.order.${orderId}`);
     document.getElementById('table').classList.add('hidden');
     if (!token) { main.replaceChildren(el('p', { class: 'error' }, t('notYours'))); return; }
+    const orderedFrom = localStorage.getItem(`os.orderFrom.${orderId}`);
     let order = null;
     const banner = el('div');
     const view = el('div');
@@ -239,7 +275,8 @@
         order.payment_required && order.status === 'PENDING'
           ? el('button', { class: 'primary grow', type: 'button', onclick: () => { location.href = `/pay/${order.order_id}`; } }, t('payNow')) : null,
         order.status === 'PENDING'
-          ? el('button', { class: 'danger', type: 'button', onclick: cancel }, t('cancelOrder')) : null));
+          ? el('button', { class: 'danger', type: 'button', onclick: cancel }, t('cancelOrder')) : null),
+        orderedFrom ? el('a', { href: orderedFrom, class: 'more', id: 'order-more' }, t('orderMore')) : null);
       tick();
     }
 

@@ -4,10 +4,11 @@
 'use strict';
 
 const Owner = (() => {
-  const { t, won, el, api, errorText, live, toast, sheet } = OS;
+  const { api } = OS;
   const KEY = 'os.owner';
   let session = JSON.parse(localStorage.getItem(KEY) || 'null');
   let refreshTimer;
+  let refreshing = null;
 
   function save(body) {
     session = { access: body.access_token, refresh: body.refresh_token, exp: Date.now() + body.expires_in * 1000, user: body.user };
@@ -18,12 +19,38 @@ const Owner = (() => {
     clearTimeout(refreshTimer);
     if (session) refreshTimer = setTimeout(refresh, Math.max(5000, session.exp - Date.now() - 60000));
   }
-  async function refresh() {
-    if (!session) return false;
-    const res = await api('/api/v1/auth/refresh', { method: 'POST', body: { refresh_token: session.refresh } });
+  // Refresh tokens rotate, and presenting a spent one ends the session everywhere (that is how
+  // a stolen one is caught). So only one refresh runs at a time, across tabs too (Web Locks),
+  // and each first looks whether another tab already refreshed. Only the server's refusal of
+  // the refresh token logs out; a network error or a busy server just retries later.
+  function refresh() {
+    if (!session) return Promise.resolve(false);
+    if (!refreshing) {
+      const run = () => refreshNow();
+      const locked = navigator.locks ? navigator.locks.request('os.owner.refresh', run) : run();
+      refreshing = locked.finally(() => { refreshing = null; });
+    }
+    return refreshing;
+  }
+  async function refreshNow() {
+    const stored = JSON.parse(localStorage.getItem(KEY) || 'null');
+    if (!stored) { logout(); return false; }
+    if (stored.refresh !== session.refresh && stored.exp > Date.now() + 60000) {
+      session = stored; // another tab refreshed meanwhile
+      scheduleRefresh();
+      return true;
+    }
+    const res = await api('/api/v1/auth/refresh', { method: 'POST', body: { refresh_token: stored.refresh } });
     if (res.status === 200) { save(res.body); return true; }
-    logout();
+    if (res.status === 401 || res.status === 400) { logout(); return false; }
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(refresh, 15000);
     return false;
+  }
+  // A token good for at least another minute (for sockets, which cannot retry on a 401).
+  async function freshAccess() {
+    if (session && session.exp < Date.now() + 60000) await refresh();
+    return session && session.access;
   }
   function logout() {
     if (session) api('/api/v1/auth/logout', { method: 'POST', token: session.access });
@@ -37,7 +64,7 @@ const Owner = (() => {
     if (res.status === 401 && await refresh()) res = await api(path, { ...options, token: session.access });
     return res;
   }
-  return { get session() { return session; }, save, scheduleRefresh, call, logout };
+  return { get session() { return session; }, save, scheduleRefresh, refresh, freshAccess, call, logout };
 })();
 
 (() => {
@@ -87,6 +114,7 @@ const Owner = (() => {
     };
     function chime() {
       if (!audio) return;
+      if (audio.state === 'suspended') audio.resume(); // e.g. after the tablet slept
       [0, 0.18, 0.36].forEach((at, i) => {
         const osc = audio.createOscillator();
         const gain = audio.createGain();
@@ -117,12 +145,21 @@ const Owner = (() => {
     Owner.call('/api/v1/restaurants/me').then((res) => {
       if (res.status === 200) { document.getElementById('title').textContent = res.body.name; document.title = res.body.name; }
     });
-    async function refreshStats() {
-      const res = await Owner.call('/api/v1/restaurants/me/summary');
-      if (res.status === 200) {
-        stats.replaceChildren(el('span', {}, `${t('todayOrders')}: `, el('strong', {}, res.body.orders)),
-          el('span', {}, `${t('todayRevenue')}: `, el('strong', {}, won(res.body.revenue))));
-      }
+    // Today's totals, fetched at most every few seconds however busy the board is: every
+    // request counts against the per-device rate limit.
+    let statsTimer = null;
+    let statsAt = 0;
+    function refreshStats() {
+      if (statsTimer) return;
+      statsTimer = setTimeout(async () => {
+        statsAt = Date.now();
+        const res = await Owner.call('/api/v1/restaurants/me/summary');
+        statsTimer = null;
+        if (res.status === 200) {
+          stats.replaceChildren(el('span', {}, `${t('todayOrders')}: `, el('strong', {}, res.body.orders)),
+            el('span', {}, `${t('todayRevenue')}: `, el('strong', {}, won(res.body.revenue))));
+        }
+      }, Math.max(0, statsAt + 3000 - Date.now()));
     }
     refreshStats();
 
@@ -143,8 +180,11 @@ const Owner = (() => {
         : el('span', { class: `pill ${o.payment_status === 'PAID' ? 'ok' : 'warn'}` }, t(`pay_${o.payment_status}`));
       const actions = el('div', { class: 'actions' });
       if (o.status === 'PENDING') {
+        // A PREPAY order cannot be accepted before it is paid: the buttons wait for the payment.
+        const unpaid = o.payment_mode === 'PREPAY' && o.payment_status === 'PENDING';
+        if (unpaid) actions.append(el('span', { class: 'pill warn' }, t('awaitingPayment')));
         for (const m of [5, 10, 15, 20, 30]) {
-          actions.append(el('button', { type: 'button', class: 'small primary', 'data-eta': m,
+          actions.append(el('button', { type: 'button', class: 'small primary', 'data-eta': m, disabled: unpaid,
             onclick: () => act(o, 'accept', { estimated_time_minutes: m }) }, `${t('accept')} ${m}${t('minutes')}`));
         }
         actions.append(el('button', { type: 'button', class: 'small danger', onclick: () => rejectDialog(o) }, t('reject')));
@@ -167,19 +207,26 @@ const Owner = (() => {
         actions);
     }
 
+    const busy = new Set(); // orders with an action in flight: a double tap sends one
     async function act(o, action, body) {
+      if (busy.has(o.order_id)) return;
+      busy.add(o.order_id);
+      for (const b of content.querySelectorAll(`article[data-order="${o.order_id}"] button`)) b.disabled = true;
       const res = await Owner.call(`/api/v1/restaurants/me/orders/${o.order_id}/${action}`, { method: 'POST', body });
+      busy.delete(o.order_id);
       if (res.status === 200) {
         Object.assign(o, res.body);
         fresh.delete(o.order_id);
         if (!['PENDING', 'ACCEPTED', 'READY'].includes(o.status)) orders.delete(o.order_id);
-        render();
         refreshStats();
-      } else if (res.status === 409 && res.body.error.details && res.body.error.details.reason === 'the order is not paid yet') {
-        toast(t('unpaid'));
       } else {
-        toast(errorText(res));
+        const details = (res.status === 409 && res.body.error.details) || {};
+        if (details.current_status) o.status = details.current_status;
+        if (details.payment_status) o.payment_status = details.payment_status;
+        toast(details.current_status === 'PENDING' && details.payment_status === 'PENDING' ? t('unpaid') : errorText(res));
+        if (!['PENDING', 'ACCEPTED', 'READY'].includes(o.status)) orders.delete(o.order_id);
       }
+      if (tab === 'orders') render();
     }
 
     function rejectDialog(o) {
@@ -206,32 +253,49 @@ const Owner = (() => {
           } }, item.is_available ? t('markSoldOut') : t('markOnSale'))))))));
     }
 
-    live((seq) => `/ws/restaurants/me/orders?token=${encodeURIComponent(Owner.session.access)}${seq !== null ? `&since=${seq}` : ''}`, (msg) => {
+    function highlight(id) {
+      fresh.add(id);
+      setTimeout(() => { fresh.delete(id); if (tab === 'orders') render(); }, 15000);
+    }
+    const feed = live(async (seq) => `/ws/restaurants/me/orders?token=${encodeURIComponent(await Owner.freshAccess())}${seq !== null ? `&since=${seq}` : ''}`, (msg) => {
       switch (msg.type) {
         case 'SNAPSHOT':
           orders.clear();
           for (const o of msg.orders) orders.set(o.order_id, o);
           break;
-        case 'NEW_ORDER':
+        case 'NEW_ORDER': {
           orders.set(msg.order_id, msg.order);
-          fresh.add(msg.order_id);
-          setTimeout(() => { fresh.delete(msg.order_id); }, 15000);
-          chime();
-          toast(`${t('newOrder')} ${msg.order_number}`);
+          // An order the kitchen can act on calls for attention now; a PREPAY one once paid.
+          if (msg.order.payment_mode !== 'PREPAY' || msg.order.payment_status !== 'PENDING') {
+            highlight(msg.order_id);
+            chime();
+            toast(`${t('newOrder')} ${msg.order_number}`);
+          }
           break;
+        }
         default: {
           const o = orders.get(msg.order_id);
           if (!o) break;
           for (const k of ['status', 'estimated_ready_at', 'payment_status']) if (k in msg) o[k] = msg[k];
+          if (msg.type === 'PAYMENT_COMPLETED' && o.status === 'PENDING') {
+            highlight(o.order_id);
+            chime();
+            toast(`${t('newOrder')} ${o.order_number} · ${t('paid')}`);
+          }
           if (!['PENDING', 'ACCEPTED', 'READY'].includes(o.status)) orders.delete(o.order_id);
         }
       }
       if (tab === 'orders') render();
       if (msg.type !== 'SNAPSHOT') refreshStats();
-    }, (up, code) => {
+    }, async (up, code) => {
       conn.textContent = up ? '●' : '○';
       conn.className = `pill ${up ? 'ok' : 'bad'}`;
-      if (code === 1008) Owner.logout();
+      // Refused: most likely the token ran out while the tablet slept. A refresh that the
+      // server refuses logs out; one that cannot reach it is retried by the session.
+      if (code === 1008) {
+        const renewed = await Owner.refresh();
+        setTimeout(() => feed.reconnect(), renewed ? 0 : 5000);
+      }
     });
     render();
   }

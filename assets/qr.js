@@ -6,8 +6,13 @@
   const { t, el, errorText } = OS;
   if (!Owner.session) { location.href = '/owner'; return; }
   document.getElementById('title').textContent = t('qrTitle');
+  document.getElementById('lang').textContent = t('lang');
+  document.getElementById('lang').onclick = OS.toggleLang;
   const tables = el('input', { id: 'tables', value: '1-12' });
-  const base = el('input', { id: 'base', value: location.origin });
+  // Empty: the box's own public address (PUBLIC_BASE_URL or its LAN address), which phones on
+  // the shop Wi-Fi can reach; this page may well be open on the box itself, at localhost.
+  const base = el('input', { id: 'base', placeholder: 'https://192.168.0.10:8443' });
+  const warning = el('div');
   const error = el('div');
   const sheet = document.getElementById('sheet');
   let restaurant = '';
@@ -20,6 +25,9 @@
     const res = await Owner.call(`/api/v1/restaurants/me/tables?${q}`);
     if (res.status !== 200) { error.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
     error.replaceChildren();
+    base.value = res.body.base_url;
+    const local = /^https?:\/\/(localhost|127\.|\[::1\])/.test(res.body.base_url);
+    warning.replaceChildren(local ? el('p', { class: 'error' }, t('localBase')) : '');
     sheet.replaceChildren(...res.body.tables.map((code) => {
       const card = el('div', { class: 'qr-card', 'data-table': code.table },
         el('div', { class: 'muted' }, restaurant), el('div', { class: 'code' }), el('div', { class: 'label' }, `${t('table')} ${code.table}`));
@@ -29,7 +37,7 @@
     }));
   }
   document.getElementById('form').replaceChildren(
-    el('label', { for: 'tables' }, t('tables')), tables, el('label', { for: 'base' }, t('baseUrl')), base, error,
+    el('label', { for: 'tables' }, t('tables')), tables, el('label', { for: 'base' }, t('baseUrl')), base, warning, error,
     el('div', { class: 'row mt' }, el('button', { type: 'button', class: 'primary', id: 'make', onclick: make }, t('make')),
       el('button', { type: 'button', onclick: () => window.print() }, t('print'))));
   make();

@@ -62,8 +62,9 @@ try {
   await customer.click('#cart-button');
   await customer.fill('#special', '양파 빼주세요');
   await shot(customer, '3-customer-cart');
-  await customer.click('#place-order');
-  step('order placed (18,000 + 2,000 순살 + 1,000 치즈시즈닝)');
+  // An impatient double tap makes one order.
+  await customer.dblclick('#place-order');
+  step('order placed with a double tap (18,000 + 2,000 순살 + 1,000 치즈시즈닝)');
 
   // PREPAY: the simulated (test-mode) payment page, then back to the live status page.
   await customer.waitForSelector('#approve');
@@ -83,24 +84,46 @@ try {
   await card.waitFor();
   await owner.waitForFunction((n) => [...document.querySelectorAll('article.order')]
     .some((a) => a.textContent.includes(n) && a.textContent.includes('결제 완료')), number);
+  const pendingCards = await owner.locator('section.column[data-status="PENDING"] article.order').count();
+  if (pendingCards !== 1) throw new Error(`the double tap made ${pendingCards} orders`);
   await shot(owner, '6-owner-new-order');
   await card.locator('button[data-eta="15"]').click();
   await owner.locator('section.column[data-status="ACCEPTED"] article.order', { hasText: number }).waitFor();
   step('owner accepted with 15 minutes');
 
   await customer.waitForSelector('#status[data-status="ACCEPTED"]');
-  await customer.waitForFunction(() => /\d+:\d\d/.test(document.querySelector('#countdown')?.textContent || ''));
+  const countdown = () => customer.waitForFunction(() => {
+    const left = /^(\d+):\d\d$/.exec(document.querySelector('#countdown')?.textContent || '');
+    return left && Number(left[1]) >= 13 && Number(left[1]) <= 15;
+  });
+  await countdown();
+  const now = (await customer.textContent('#status .now')).trim();
+  if (now !== '접수됨') throw new Error(`the current step reads ${now}`);
   await shot(customer, '7-customer-accepted');
-  step(`customer sees 접수됨 with a countdown (${await customer.textContent('#countdown')})`);
+  step(`customer sees 접수됨 with a countdown of about 15 minutes (${await customer.textContent('#countdown')})`);
 
+  // A reload keeps the page; a Wi-Fi drop loses nothing: READY, sent while offline, shows after.
+  await customer.reload();
+  await customer.waitForSelector('#status[data-status="ACCEPTED"]');
+  await countdown();
+  await phone.setOffline(true);
   await owner.locator('article.order', { hasText: number }).locator('button.primary').click();
+  await owner.locator('section.column[data-status="READY"] article.order', { hasText: number }).waitFor();
+  await customer.waitForTimeout(500);
+  await phone.setOffline(false);
   await customer.waitForSelector('#status[data-status="READY"]');
+  step('the status page survived a reload and an offline spell');
   await shot(customer, '8-customer-ready');
   await owner.locator('section.column[data-status="READY"] article.order', { hasText: number }).locator('button.primary').click();
   await customer.waitForSelector('#status[data-status="COMPLETED"]');
   await shot(customer, '9-customer-completed');
   await shot(owner, '10-owner-board');
   step('ready and completed followed live on the phone');
+
+  // English, on the customer's request.
+  await customer.click('#lang');
+  await customer.waitForFunction(() => document.querySelector('#status .now')?.textContent.trim() === 'Completed');
+  step('the EN switch shows the status page in English');
 
   // The printable QR sheet.
   await owner.goto(`${BASE}/owner/qr`);

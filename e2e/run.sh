@@ -13,6 +13,7 @@ bin="$target/debug/ordersync"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 data="$(mktemp -d)"
 https_port="$(free_port)"; http_port="$(free_port)"
+# 600/min: the owner's and the customer's browsers share 127.0.0.1 here, unlike devices on a LAN.
 "$bin" serve --demo --data-dir "$data" --bind 127.0.0.1 --port "$https_port" --http-port "$http_port" \
   --allow-plain-http --rate-limit-per-minute 600 >"$data/out.txt" 2>"$data/server.log" &
 server=$!
