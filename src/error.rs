@@ -143,7 +143,9 @@ pub fn code_for_status(status: StatusCode) -> &'static str {
         502 => "PAYMENT_PROVIDER_UNAVAILABLE",
         503 => "SERVICE_UNAVAILABLE",
         s if s >= 500 => "INTERNAL_ERROR",
-        _ => "BAD_REQUEST",
+        // Any other client error (e.g. 426 from a WebSocket route opened without an upgrade):
+        // the seed's code for "this request is not acceptable as sent".
+        _ => "VALIDATION_ERROR",
     }
 }
 
@@ -221,7 +223,11 @@ impl From<StoreError> for AppError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound => AppError::NotFound("resource"),
-            StoreError::Conflict(what) => AppError::conflict(format!("{what} already exists")),
+            StoreError::Conflict(what) => {
+                // `what` is the database's wording (table and column names): log it, don't send it.
+                tracing::warn!(rule = %what, "request conflicts with stored data");
+                AppError::conflict("this conflicts with data that already exists")
+            }
             StoreError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "store unavailable");
                 AppError::Unavailable

@@ -1,7 +1,7 @@
 //! Menus: the public `GET /restaurants/{id}/menu` (cached bytes + ETag) and the owner's
 //! `GET/PUT /restaurants/me/menu` and `PATCH /restaurants/me/menu/items/{id}`.
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch};
@@ -16,12 +16,19 @@ use crate::error::AppError;
 use crate::http::extract::{AppJson, AppPath};
 use crate::store::MenuItemChanges;
 
+/// Room for the largest menu validation allows, with ids (about 2 KB per item at most).
+const MENU_DOCUMENT_MAX_BYTES: usize = 1024 * 1024;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/restaurants/{id}/menu", get(public_menu))
         .route(
             "/api/v1/restaurants/me/menu",
-            get(own_menu).put(replace_menu),
+            // A whole menu document (up to 500 items with options) outgrows the 64 KiB other
+            // requests get.
+            get(own_menu)
+                .put(replace_menu)
+                .layer(DefaultBodyLimit::max(MENU_DOCUMENT_MAX_BYTES)),
         )
         .route("/api/v1/restaurants/me/menu/items/{id}", patch(update_item))
 }

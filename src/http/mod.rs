@@ -117,11 +117,14 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
     response
 }
 
-async fn record_route(req: Request, next: Next) -> Response {
-    let template = req
-        .extensions()
+fn route_template(req: &Request) -> Option<RouteTemplate> {
+    req.extensions()
         .get::<MatchedPath>()
-        .map(|p| RouteTemplate(Arc::from(p.as_str())));
+        .map(|p| RouteTemplate(Arc::from(p.as_str())))
+}
+
+async fn record_route(req: Request, next: Next) -> Response {
+    let template = route_template(&req);
     let mut response = next.run(req).await;
     if let Some(template) = template {
         response.extensions_mut().insert(template);
@@ -176,7 +179,12 @@ async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> 
             .get::<RequestContext>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.client_ip);
         if let Err(retry_after_secs) = state.limits.api.check(ip) {
-            return AppError::RateLimited { retry_after_secs }.into_response();
+            let mut response = AppError::RateLimited { retry_after_secs }.into_response();
+            // Refused before the route ran, but counted under it in the metrics all the same.
+            if let Some(template) = route_template(&req) {
+                response.extensions_mut().insert(template);
+            }
+            return response;
         }
     }
     next.run(req).await

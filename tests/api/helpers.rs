@@ -286,7 +286,8 @@ pub fn test_menu() -> Value {
                  "price_deltas": {"매운맛": 500}},
                 {"name": "추가", "choices": ["치즈", "떡"], "multiple": true,
                  "price_deltas": {"치즈": 2000, "떡": 1000}}]},
-            {"name": "양념", "price": 19000},
+            {"name": "양념", "price": 19000, "options": [
+                {"name": "포장", "choices": ["매장", "포장"], "required": false}]},
             {"name": "품절 치킨", "price": 20000, "is_available": false}
         ]},
         {"name": "음료", "items": [

@@ -63,8 +63,10 @@ async fn the_menu_has_the_seed_shape_an_etag_and_changes_show_at_once() {
     assert_eq!(option["required"], true);
     assert_eq!(item["options"][1]["multiple"], true);
     // An option that uses neither addition carries exactly the seed's fields.
-    let plain = &menu["categories"][0]["items"][1];
-    assert_eq!(plain["options"], json!([]));
+    let plain = &menu["categories"][0]["items"][1]["options"][0];
+    assert_eq!(keys(plain), set(&["id", "name", "choices", "required"]));
+    assert_eq!(plain["choices"], json!(["매장", "포장"]));
+    assert_eq!(plain["required"], false);
     assert_eq!(menu["categories"][0]["items"][2]["is_available"], false);
 
     let etag = res.headers["etag"].to_str().unwrap().to_owned();
@@ -350,4 +352,53 @@ async fn restaurant_settings_are_validated_and_take_effect() {
     let res = app.order(&customer, shop.simple_order()).await;
     assert_validation(&res, "restaurant_id");
     assert_eq!(app.count("SELECT count(*) FROM orders"), 0);
+}
+
+#[tokio::test]
+async fn a_large_menu_fits_in_one_put_and_an_oversized_one_is_413() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = app.owner("big-menu@example.com", "큰 식당").await;
+    // 400 items with two options each: well over the 64 KiB other requests may send.
+    let items: Vec<Value> = (0..400)
+        .map(|i| {
+            json!({"name": format!("메뉴 {i}"), "price": 1000 + i, "description": "맛있는 요리입니다. ".repeat(4),
+                   "options": [
+                       {"name": "맵기", "choices": ["순한맛", "보통", "매운맛"], "required": true,
+                        "price_deltas": {"매운맛": 500}},
+                       {"name": "추가", "choices": ["치즈", "계란", "밥"], "multiple": true}]})
+        })
+        .collect();
+    let document = json!({"categories": [{"name": "전체", "items": items}]});
+    assert!(document.to_string().len() > 64 * 1024);
+    let res = app
+        .put("/api/v1/restaurants/me/menu", Some(&owner), document)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(
+        res.body["categories"][0]["items"].as_array().unwrap().len(),
+        400
+    );
+
+    let huge = json!({"categories": [{"name": "x".repeat(2 * 1024 * 1024), "items": []}]});
+    let res = app
+        .put("/api/v1/restaurants/me/menu", Some(&owner), huge)
+        .await;
+    assert_error(&res, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
+    let still = app.get("/api/v1/restaurants/me/menu", Some(&owner)).await;
+    assert_eq!(
+        still.body["categories"][0]["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        400
+    );
+    // Other endpoints keep the small limit.
+    let res = app
+        .patch(
+            "/api/v1/restaurants/me",
+            Some(&owner),
+            json!({"name": "y".repeat(100 * 1024)}),
+        )
+        .await;
+    assert_error(&res, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
 }

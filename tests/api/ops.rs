@@ -92,7 +92,24 @@ async fn the_request_over_the_limit_gets_429_with_retry_after() {
     assert_eq!(details["retry_after_seconds"], retry_after);
     // Monitoring is never limited.
     assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
-    assert_eq!(app.get("/metrics", None).await.status, StatusCode::OK);
+    let metrics = app.get("/metrics", None).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    // The refused request is counted under its route, not as an unknown path.
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l
+                == r#"api_requests_total{method="GET",path="/api/v1/auth/me",status="429"} 1"#),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -102,13 +119,23 @@ async fn metrics_count_requests_by_route_template() {
     app.get("/api/v1/auth/me", None).await;
     app.get("/api/v1/auth/me", None).await;
     app.get("/definitely/not/a/route/12345", None).await;
+    let customer = app.customer("metrics-customer@example.com").await;
+    for id in [
+        "01a21c4d-0000-7000-8000-000000000001",
+        "01a21c4d-0000-7000-8000-000000000002",
+    ] {
+        let res = app
+            .get(&format!("/api/v1/orders/{id}"), Some(&customer))
+            .await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND);
+    }
 
     let res = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let text = res.text().await.unwrap();
     let has = |line: &str| text.lines().any(|l| l == line);
     assert!(
-        has(r#"api_requests_total{method="POST",path="/api/v1/auth/register",status="201"} 1"#),
+        has(r#"api_requests_total{method="POST",path="/api/v1/auth/register",status="201"} 2"#),
         "{text}"
     );
     assert!(
@@ -119,6 +146,15 @@ async fn metrics_count_requests_by_route_template() {
         has(r#"api_requests_total{method="GET",path="unmatched",status="404"} 1"#),
         "{text}"
     );
+    assert!(
+        has(r#"api_requests_total{method="GET",path="/api/v1/orders/{id}",status="404"} 2"#),
+        "{text}"
+    );
     assert!(text.contains(r#"api_request_duration_seconds_bucket{path="/api/v1/auth/register""#));
+    assert!(text.contains(r#"api_request_duration_seconds_bucket{path="/api/v1/orders/{id}""#));
     assert!(!text.contains("12345"), "raw paths must not become labels");
+    assert!(
+        !text.contains("000000000001"),
+        "raw ids must not become labels"
+    );
 }
