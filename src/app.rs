@@ -12,7 +12,7 @@ use crate::auth::table::TableSigner;
 use crate::auth::tokens::TokenKeys;
 use crate::cache::{LocalRevocations, MenuCache, MenuSnapshot, RevocationList};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Environment};
 use crate::domain::ids::{OrderId, RestaurantId};
 use crate::domain::order::Order;
 use crate::error::AppError;
@@ -92,10 +92,16 @@ impl AppState {
         );
         let metrics = Arc::new(Metrics::new());
         let payment_provider = payments::provider_from_config(&config)?;
-        if config.toss_secret_key.is_none() {
-            tracing::warn!(
+        match (config.toss_secret_key.is_none(), config.environment) {
+            (true, Environment::Production) => tracing::error!(
+                "ENV=production without TOSS_SECRET_KEY: online payments run in simulated test \
+                 mode, which marks orders paid without charging anyone. Set TOSS_SECRET_KEY and \
+                 TOSS_CLIENT_KEY, or set every restaurant to POSTPAY (pay at the counter)"
+            ),
+            (true, Environment::Development) => tracing::warn!(
                 "no TOSS_SECRET_KEY: payments run in simulated test mode (nothing is charged)"
-            );
+            ),
+            (false, _) => {}
         }
         Ok(AppState {
             payment_provider,

@@ -69,6 +69,10 @@ impl Config {
         {
             bail!("JWT_SECRET must be at least 32 characters");
         }
+        if environment == Environment::Production && args.demo {
+            // The demo owner's login is printed on the console; no place for a real shop.
+            bail!("--demo is for trying OrderSync out and cannot run with ENV=production");
+        }
         let public_base_url = args
             .public_base_url
             .map(|url| normalise_base_url(&url))

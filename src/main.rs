@@ -7,9 +7,8 @@ use ordersync::cli::{Cli, Command};
 use ordersync::commands;
 use tracing_subscriber::EnvFilter;
 
-fn init_logging() {
+fn init_logging(production: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let production = std::env::var("ENV").is_ok_and(|env| env.eq_ignore_ascii_case("production"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -32,7 +31,15 @@ fn main() -> ExitCode {
         eprintln!("warning: ignoring .env: {err}");
     }
     let cli = Cli::parse();
-    init_logging();
+    // `serve --env` (or ENV, which the flag reads) decides; other commands follow ENV.
+    let environment = match &cli.command {
+        Command::Serve(args) => args.environment.clone(),
+        _ => std::env::var("ENV").unwrap_or_default(),
+    };
+    init_logging(matches!(
+        environment.to_ascii_lowercase().as_str(),
+        "production" | "prod"
+    ));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -212,8 +212,8 @@ async fn the_binary_logs_json_in_production_without_secrets_and_stops_on_sigterm
             "--http-port",
             &http.to_string(),
         ])
-        .arg("--allow-plain-http")
-        .env("ENV", "production")
+        .args(["--allow-plain-http", "--env", "production"])
+        .env_remove("ENV")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -376,6 +376,28 @@ async fn table_url_and_menu_export_import_work_against_the_data_dir() {
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("categories[0].items[0].price"),
         "{refused:?}"
+    );
+}
+
+#[test]
+fn the_demo_refuses_to_run_in_production() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = ordersync()
+        .args(["serve", "--demo", "--env", "production", "--data-dir"])
+        .arg(dir.path())
+        .args(["--port", &free_port().to_string()])
+        .args(["--http-port", &free_port().to_string()])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--demo") && stderr.contains("production"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("ordersync.db").exists(),
+        "nothing was created"
     );
 }
 
