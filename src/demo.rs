@@ -31,6 +31,11 @@ pub async fn ensure(state: &AppState) -> anyhow::Result<Demo> {
             .user
             .restaurant_id
             .context("the demo owner has no restaurant")?;
+        // A start that stopped between creating the owner and the menu left it empty.
+        let menu = state.store.menu(restaurant_id).await?;
+        if menu.is_some_and(|(_, categories)| categories.is_empty()) {
+            store_demo_menu(state, restaurant_id).await?;
+        }
         return Ok(Demo {
             restaurant_id,
             email: DEMO_OWNER_EMAIL,
@@ -50,16 +55,21 @@ pub async fn ensure(state: &AppState) -> anyhow::Result<Demo> {
             .await
             .map_err(|e| anyhow::anyhow!("creating the demo owner: {e}"))?;
     secrets::write_private(&password_file, password.as_bytes())?;
-    let menu: MenuDocument = serde_json::from_value(demo_menu()).expect("the demo menu parses");
-    store_menu(&*state.store, restaurant_id, menu)
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the demo menu: {e}"))?;
+    store_demo_menu(state, restaurant_id).await?;
     tracing::info!(%restaurant_id, "created the demo restaurant");
     Ok(Demo {
         restaurant_id,
         email: DEMO_OWNER_EMAIL,
         password: Some(password),
     })
+}
+
+async fn store_demo_menu(state: &AppState, restaurant_id: RestaurantId) -> anyhow::Result<()> {
+    let menu: MenuDocument = serde_json::from_value(demo_menu()).expect("the demo menu parses");
+    store_menu(&*state.store, restaurant_id, menu)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the demo menu: {e}"))?;
+    Ok(())
 }
 
 fn demo_menu() -> serde_json::Value {

@@ -212,7 +212,7 @@ pub enum SettleOutcome {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Cheap round trip for readiness checks.
+    /// Cheap round trip through reads and writes, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
 
     /// Fails with `Conflict` when the email is taken.

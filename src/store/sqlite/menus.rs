@@ -39,6 +39,8 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<(Option<CategoryId>, MenuIte
 }
 
 pub fn menu(c: &Connection, id: RestaurantId) -> StoreResult<Option<(Restaurant, Vec<Category>)>> {
+    // One read transaction: never half of a menu that is being replaced (and cached so).
+    let c = &c.unchecked_transaction()?;
     let Some(restaurant) = restaurants::by_id(c, id)? else {
         return Ok(None);
     };

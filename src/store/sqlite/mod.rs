@@ -151,7 +151,9 @@ impl Store for SqliteStore {
             c.query_row("SELECT 1", [], |_| Ok(()))?;
             Ok(())
         })
-        .await
+        .await?;
+        // Through the writer too: without it no order can be placed, however well reads go.
+        self.write(|_| Ok(())).await
     }
 
     async fn insert_user(&self, user: NewUser) -> StoreResult<User> {
