@@ -91,11 +91,7 @@ async fn existing_restaurant(
 fn table_base_url(given: Option<String>, port: u16) -> String {
     match given {
         Some(url) => url.trim_end_matches('/').to_owned(),
-        None => {
-            let host = crate::tls::lan_address()
-                .map_or_else(|| "localhost".to_owned(), |ip| ip.to_string());
-            format!("https://{host}:{port}")
-        }
+        None => format!("https://{}:{port}", crate::tls::box_host()),
     }
 }
 

@@ -41,8 +41,7 @@ pub async fn run(
     tls::install_crypto_provider();
     let https_port = listeners.https.local_addr()?.port();
     if config.public_base_url.is_none() {
-        let host = tls::lan_address().map_or_else(|| "localhost".to_owned(), |ip| ip.to_string());
-        config.public_base_url = Some(format!("https://{host}:{https_port}"));
+        config.public_base_url = Some(format!("https://{}:{https_port}", tls::box_host()));
     }
     let tls = {
         let config = config.clone();

@@ -214,6 +214,75 @@ pub fn lan_address() -> Option<IpAddr> {
     (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
 }
 
+/// The host part of the box's default URL: the default route's address, else any interface
+/// address phones could reach; `localhost` (with a warning) only when there is none.
+pub fn box_host() -> String {
+    let reachable = lan_address().or_else(|| {
+        let all = interface_addresses();
+        all.iter().find(|ip| ip.is_ipv4()).or(all.first()).copied()
+    });
+    match reachable {
+        Some(IpAddr::V4(ip)) => ip.to_string(),
+        Some(IpAddr::V6(ip)) => format!("[{ip}]"),
+        None => {
+            tracing::warn!(
+                "no network address found: links and QR codes will say localhost, which phones \
+                 cannot open; set PUBLIC_BASE_URL"
+            );
+            "localhost".to_owned()
+        }
+    }
+}
+
+/// Every address of this box's network interfaces that another machine could use: IPv4 from
+/// the kernel's routing table (`/proc/net/fib_trie`, its `/32 host LOCAL` entries) and global
+/// IPv6 (`/proc/net/if_inet6`); loopback and link-local addresses left out. Empty where
+/// `/proc` says nothing (not Linux).
+pub fn interface_addresses() -> Vec<IpAddr> {
+    let mut found = fs::read_to_string("/proc/net/fib_trie")
+        .map(|text| local_ipv4_from_fib_trie(&text))
+        .unwrap_or_default();
+    if let Ok(text) = fs::read_to_string("/proc/net/if_inet6") {
+        found.extend(global_ipv6_from_if_inet6(&text));
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+fn local_ipv4_from_fib_trie(text: &str) -> Vec<IpAddr> {
+    let mut found = Vec::new();
+    let mut last: Option<std::net::Ipv4Addr> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(address) = line.strip_prefix("|-- ") {
+            last = address.parse().ok();
+        } else if line.starts_with("/32 host LOCAL")
+            && let Some(ip) = last.take()
+            && !ip.is_loopback()
+            && !ip.is_link_local()
+        {
+            found.push(IpAddr::V4(ip));
+        }
+    }
+    found
+}
+
+fn global_ipv6_from_if_inet6(text: &str) -> Vec<IpAddr> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let hex = fields.next()?;
+            let scope = fields.nth(2)?;
+            if scope != "00" || hex.len() != 32 {
+                return None;
+            }
+            let bits = u128::from_str_radix(hex, 16).ok()?;
+            Some(IpAddr::V6(std::net::Ipv6Addr::from(bits)))
+        })
+        .collect()
+}
+
 /// Every name a client might use for this box.
 pub fn local_names(extra_host: Option<&str>) -> Vec<String> {
     let host = host_name();
@@ -226,13 +295,40 @@ pub fn local_names(extra_host: Option<&str>) -> Vec<String> {
         names.push(format!("{host}.local"));
         names.push(host);
     }
-    if let Some(ip) = lan_address() {
-        names.push(ip.to_string());
-    }
+    names.extend(lan_address().iter().map(IpAddr::to_string));
+    // Every interface (Wi-Fi and Ethernet, say), not just the one the default route uses.
+    names.extend(interface_addresses().iter().map(IpAddr::to_string));
     if let Some(extra) = extra_host {
         names.push(extra.to_owned());
     }
     names.sort();
     names.dedup();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interface_addresses_come_from_the_kernel_tables() {
+        let fib_trie = "Main:\n  +-- 0.0.0.0/0 3 0 5\n     |-- 0.0.0.0\n        /0 universe UNICAST\n\
+             \x20          |-- 127.0.0.1\n              /32 host LOCAL\n\
+             \x20          |-- 192.168.0.0\n              /24 link UNICAST\n\
+             \x20          |-- 192.168.0.10\n              /32 host LOCAL\n\
+             \x20       |-- 192.168.0.255\n           /32 link BROADCAST\n\
+             \x20          |-- 10.8.0.7\n              /32 host LOCAL\n\
+             \x20          |-- 169.254.3.4\n              /32 host LOCAL\n";
+        assert_eq!(
+            local_ipv4_from_fib_trie(fib_trie),
+            ["192.168.0.10", "10.8.0.7"].map(|ip| ip.parse::<IpAddr>().unwrap())
+        );
+        let if_inet6 = "fd000000000000000000000000000002 04 40 00 82     eth0\n\
+                        00000000000000000000000000000001 01 80 10 80       lo\n\
+                        fe8000000000000000fc00fffe000001 04 40 20 80     eth0\n";
+        assert_eq!(
+            global_ipv6_from_if_inet6(if_inet6),
+            ["fd00::2".parse::<IpAddr>().unwrap()]
+        );
+    }
 }
