@@ -156,8 +156,12 @@ const Owner = (() => {
         const res = await Owner.call('/api/v1/restaurants/me/summary');
         statsTimer = null;
         if (res.status === 200) {
+          // Refunds Toss has not confirmed yet stay in sight until it does.
+          const owed = res.body.refunds_pending || [];
           stats.replaceChildren(el('span', {}, `${t('todayOrders')}: `, el('strong', {}, res.body.orders)),
-            el('span', {}, `${t('todayRevenue')}: `, el('strong', {}, won(res.body.revenue))));
+            el('span', {}, `${t('todayRevenue')}: `, el('strong', {}, won(res.body.revenue))),
+            owed.length ? el('span', { class: 'pill warn', id: 'refunds-owed', title: owed.map((r) => r.last_error || '').join('\n') },
+              `${t('refundsPending')}: ${owed.map((r) => `${r.order_number} ${won(r.amount)}`).join(', ')} · ${t('refundRetrying')}`) : null);
         }
       }, Math.max(0, statsAt + 3000 - Date.now()));
     }

@@ -146,7 +146,8 @@ async fn board(
     Ok(Json(page_json(&state, page)))
 }
 
-/// Today's orders and revenue (today = the restaurant's current business day).
+/// Today's orders and revenue (today = the restaurant's current business day), and every
+/// refund still owed, whatever day it is from.
 async fn summary(State(state): State<AppState>, owner: Owner) -> Result<Json<Value>, AppError> {
     let restaurant = state
         .store
@@ -159,11 +160,13 @@ async fn summary(State(state): State<AppState>, owner: Owner) -> Result<Json<Val
         .store
         .day_summary(owner.restaurant_id, day.clone())
         .await?;
+    let refunds = state.store.refunds_owed(owner.restaurant_id).await?;
     Ok(Json(json!({
         "business_day": day,
         "orders": summary.orders,
         "completed": summary.completed,
         "revenue": summary.revenue,
+        "refunds_pending": refunds,
     })))
 }
 

@@ -191,6 +191,18 @@ pub struct DaySummary {
     pub revenue: i64,
 }
 
+/// A refund the restaurant owes and has not yet paid back (the provider refused or could
+/// not be reached); the owner's board shows these until they go through.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RefundOwed {
+    pub order_id: OrderId,
+    pub order_number: String,
+    pub amount: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
 /// A payment the provider reports as approved.
 pub struct Settlement {
     pub order_id: OrderId,
@@ -395,6 +407,9 @@ pub trait Store: Send + Sync + 'static {
         restaurant: RestaurantId,
         business_day: String,
     ) -> StoreResult<DaySummary>;
+
+    /// The restaurant's refunds still owed, oldest first.
+    async fn refunds_owed(&self, restaurant: RestaurantId) -> StoreResult<Vec<RefundOwed>>;
 
     /// Forgets what can no longer matter at `now`: idempotency keys older than a day, expired
     /// refresh tokens and revocations, webhook delivery ids older than Toss's retry window.

@@ -546,8 +546,8 @@ async fn a_refund_owed_while_toss_is_down_is_retried_until_it_goes_through() {
         c.refund_retry_base_ms = 100;
     })
     .await;
-    let (_, customer, order, key) = paid_order(&app, &fake, "refund-down").await;
-    for _ in 0..6 {
+    let (shop, customer, order, key) = paid_order(&app, &fake, "refund-down").await;
+    for _ in 0..12 {
         fake.inject(Endpoint::Cancel, Fault::ServerError);
     }
     let res = app
@@ -556,12 +556,36 @@ async fn a_refund_owed_while_toss_is_down_is_retried_until_it_goes_through() {
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(res.body["status"], "CANCELLED");
     assert_eq!(res.body["payment_status"], "REFUND_PENDING");
+    // The owner sees the refund owed, with why it has not gone through yet.
+    let mut owed = Value::Null;
+    for _ in 0..100 {
+        let summary = app
+            .get("/api/v1/restaurants/me/summary", Some(&shop.owner))
+            .await;
+        owed = summary.body["refunds_pending"][0].clone();
+        if owed["attempts"].as_i64().unwrap_or(0) >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(owed["order_id"], order.as_str(), "{owed}");
+    assert_eq!(owed["amount"], 18000);
+    assert!(
+        owed["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("FAILED_INTERNAL_SYSTEM_PROCESSING")),
+        "{owed}"
+    );
     eventually(&app, &customer, &order, |o| {
         o["payment_status"] == "REFUNDED"
     })
     .await;
+    let summary = app
+        .get("/api/v1/restaurants/me/summary", Some(&shop.owner))
+        .await;
+    assert_eq!(summary.body["refunds_pending"], json!([]));
     let cancels = fake.calls(Endpoint::Cancel);
-    assert!(cancels.len() >= 7, "{} attempts", cancels.len());
+    assert!(cancels.len() >= 13, "{} attempts", cancels.len());
     assert_eq!(
         cancels.iter().filter(|c| c.processed).count(),
         1,

@@ -30,8 +30,8 @@ use crate::domain::user::{Email, User};
 use crate::events::{EventBus, OrderEvent};
 use crate::store::{
     DaySummary, IdempotencyKey, MenuItemChanges, NewGuest, NewOrder, NewRestaurant, NewUser,
-    OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome, RefreshTokenRecord, Revocation,
-    SettleOutcome, Settlement, Store, StoreError, StoreResult, TransitionOutcome,
+    OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome, RefreshTokenRecord, RefundOwed,
+    Revocation, SettleOutcome, Settlement, Store, StoreError, StoreResult, TransitionOutcome,
     TransitionRequest, UserCredentials,
 };
 
@@ -409,6 +409,11 @@ impl Store for SqliteStore {
             })?)
         })
         .await
+    }
+
+    async fn refunds_owed(&self, restaurant: RestaurantId) -> StoreResult<Vec<RefundOwed>> {
+        self.read(move |c| payments::refunds_owed(c, restaurant))
+            .await
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<()> {

@@ -7,12 +7,12 @@ use rusqlite::{Connection, Row, params};
 use super::orders;
 use super::users::parse_uuid;
 use super::writer::Tx;
-use crate::domain::ids::{OrderId, PaymentId};
+use crate::domain::ids::{OrderId, PaymentId, RestaurantId};
 use crate::domain::order::{OrderStatus, PaymentStatus};
 use crate::domain::payment::{Payment, PaymentState};
 use crate::domain::{from_millis, to_millis};
 use crate::events::EventType;
-use crate::store::{SettleOutcome, Settlement, StoreError, StoreResult};
+use crate::store::{RefundOwed, SettleOutcome, Settlement, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, order_id, amount, status, method, toss_payment_key, approved_at, \
      failure_code, failure_message, refund_status, refund_reason, refund_attempts, created_at";
@@ -241,4 +241,25 @@ pub fn record_delivery(c: &Tx<'_>, transmission_id: &str, now: DateTime<Utc>) ->
     )?
     .execute(params![transmission_id, to_millis(now)])?;
     Ok(())
+}
+
+pub fn refunds_owed(c: &Connection, restaurant: RestaurantId) -> StoreResult<Vec<RefundOwed>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT p.order_id, o.order_number, p.amount, p.refund_attempts, p.refund_error,
+                p.refund_next_at
+         FROM payments p JOIN orders o ON o.id = p.order_id
+         WHERE o.restaurant_id = ?1 AND p.refund_status = 'PENDING'
+         ORDER BY p.updated_at",
+    )?;
+    let rows = stmt.query_map([restaurant.to_string()], |row| {
+        Ok(RefundOwed {
+            order_id: parse_uuid(row, 0)?,
+            order_number: row.get(1)?,
+            amount: row.get(2)?,
+            attempts: row.get(3)?,
+            last_error: row.get(4)?,
+            next_attempt_at: row.get::<_, Option<i64>>(5)?.map(from_millis),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
