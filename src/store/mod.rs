@@ -412,7 +412,8 @@ pub trait Store: Send + Sync + 'static {
     async fn refunds_owed(&self, restaurant: RestaurantId) -> StoreResult<Vec<RefundOwed>>;
 
     /// Forgets what can no longer matter at `now`: idempotency keys older than a day, expired
-    /// refresh tokens and revocations, webhook delivery ids older than Toss's retry window.
+    /// refresh tokens and revocations, webhook delivery ids older than Toss's retry window,
+    /// guests older than a day who never ordered.
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<()>;
 
     /// The restaurant's latest event sequence number (0 before its first event).

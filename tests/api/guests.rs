@@ -112,3 +112,33 @@ async fn a_table_number_may_be_sent_as_a_number() {
     body["table_number"] = json!(1.5);
     assert_validation(&app.order(&customer, body).await, "table_number");
 }
+
+#[tokio::test]
+async fn guests_who_never_ordered_are_forgotten_after_a_day() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("guest-purge@example.com", "POSTPAY").await;
+    let orderer = app.guest(&shop.id, "1").await;
+    app.guest(&shop.id, "2").await;
+    let mut order = shop.simple_order();
+    order.as_object_mut().unwrap().remove("table_number");
+    app.place(&orderer, order).await;
+    assert_eq!(app.count("SELECT count(*) FROM guests"), 2);
+
+    let store = ordersync::store::connect(
+        &app.db_path(),
+        std::sync::Arc::new(ordersync::events::LocalBus::new(1)),
+    )
+    .await
+    .unwrap();
+    // A fresh guest (whose token may still be in use) is kept.
+    store.purge_expired(chrono::Utc::now()).await.unwrap();
+    assert_eq!(app.count("SELECT count(*) FROM guests"), 2);
+    // A day on, the one who ordered stays (its orders refer to it); the other goes.
+    let later = chrono::Utc::now() + chrono::Duration::hours(25);
+    store.purge_expired(later).await.unwrap();
+    assert_eq!(app.count("SELECT count(*) FROM guests"), 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM guests WHERE id IN (SELECT guest_id FROM orders)"),
+        1
+    );
+}

@@ -434,6 +434,13 @@ impl Store for SqliteStore {
                 "DELETE FROM webhook_deliveries WHERE received_at < ?1",
                 [now - 7 * DAY_MS],
             )?;
+            // Every QR scan makes a guest; those who never ordered are forgotten once their
+            // 4-hour token is long gone.
+            c.execute(
+                "DELETE FROM guests WHERE created_at < ?1
+                   AND NOT EXISTS (SELECT 1 FROM orders WHERE orders.guest_id = guests.id)",
+                [now - DAY_MS],
+            )?;
             Ok(())
         })
         .await
