@@ -108,9 +108,7 @@ async fn webhook(
     let Some(order_id) = order_id else {
         return Ok(Json(json!({ "status": "ignored" })));
     };
-    let background = state.clone();
     tokio::spawn(async move {
-        let state = background;
         if let Err(err) = payments::reconcile_order(&state, order_id, Reread::Webhook).await {
             tracing::warn!(%order_id, error = %err, "webhook re-read failed; the sweep will retry");
             return;

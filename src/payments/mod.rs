@@ -193,25 +193,43 @@ pub async fn confirm(
     }
     ensure_payable(&order)?;
     let now = state.clock.now();
-    let payment = state
+    let mut payment = state
         .store
         .open_payment(order_id, order.total_amount, now)
         .await?;
-    if payment
-        .payment_key
-        .as_deref()
-        .is_some_and(|earlier| earlier != payment_key)
-    {
+    if let Some(earlier) = payment.payment_key.clone().filter(|k| k != payment_key) {
         // An earlier attempt of this order never got a final answer (its confirm was lost).
         // Paying again is only safe once the provider says that attempt did not go through.
-        if let Some(done) = provider_approval(state, order_id).await? {
-            settle(state, &order, &done).await?;
-            return if done.payment_key == payment_key {
-                Ok(confirmed(order_id))
-            } else {
-                Err(AppError::conflict("this order is already paid"))
-            };
+        let found = state
+            .payment_provider
+            .lookup_payment(&earlier)
+            .await
+            .map_err(|err| {
+                tracing::warn!(%order_id, error = %err, "could not look up an unresolved payment");
+                AppError::ProviderUnavailable
+            })?;
+        if let Some(done) = found.as_ref().filter(|p| p.status == ProviderStatus::Done) {
+            settle(state, &order, done).await?;
+            return Err(AppError::conflict("this order is already paid"));
         }
+        // It did not: close its record, and give this attempt its own.
+        let (code, message) = match found {
+            Some(p) if matches!(p.status, ProviderStatus::Aborted | ProviderStatus::Expired) => {
+                p.failure_or_expired()
+            }
+            _ => (
+                "REPLACED".to_owned(),
+                "paid again with another payment".to_owned(),
+            ),
+        };
+        state
+            .store
+            .fail_payment(payment.id, code, message, now)
+            .await?;
+        payment = state
+            .store
+            .open_payment(order_id, order.total_amount, now)
+            .await?;
     }
     state
         .store
@@ -249,24 +267,6 @@ pub async fn confirm(
         }
         Err(ProviderError::Unreachable(why)) => {
             tracing::warn!(%order_id, error = %why, "confirm left pending for reconciliation");
-            Err(AppError::ProviderUnavailable)
-        }
-    }
-}
-
-/// The provider's approved payment of the order, if there is one.
-async fn provider_approval(
-    state: &AppState,
-    order_id: OrderId,
-) -> Result<Option<ProviderPayment>, AppError> {
-    match state
-        .payment_provider
-        .lookup_order(&order_id.to_string())
-        .await
-    {
-        Ok(found) => Ok(found.filter(|p| p.status == ProviderStatus::Done)),
-        Err(err) => {
-            tracing::warn!(%order_id, error = %err, "could not look up an unresolved payment");
             Err(AppError::ProviderUnavailable)
         }
     }
@@ -356,11 +356,9 @@ pub async fn reconcile_order(
     let now = state.clock.now();
     match found {
         Some(payment) => match payment.status {
-            ProviderStatus::Done => {
-                if let Err(err) = settle(state, &order, &payment).await {
-                    tracing::warn!(%order_id, error = %err, "reconciliation could not settle");
-                }
-            }
+            ProviderStatus::Done => settle(state, &order, &payment)
+                .await
+                .map_err(|err| anyhow::anyhow!("could not settle: {err}"))?,
             // Authenticated, but our confirm never happened (the phone closed on the way back):
             // finish what the customer started, if the order still wants paying.
             ProviderStatus::InProgress
@@ -390,9 +388,7 @@ pub async fn reconcile_order(
             }
             ProviderStatus::Aborted | ProviderStatus::Expired => {
                 if let Some(p) = latest.filter(|p| p.status == PaymentState::Pending) {
-                    let (code, message) = payment.failure.unwrap_or_else(|| {
-                        ("EXPIRED_PAYMENT".into(), "결제가 만료되었습니다.".into())
-                    });
+                    let (code, message) = payment.failure_or_expired();
                     state.store.fail_payment(p.id, code, message, now).await?;
                 }
             }
@@ -408,11 +404,8 @@ pub async fn reconcile_order(
             if let Some(p) = latest.filter(|p| p.status == PaymentState::Pending)
                 && now - p.created_at > CHECKOUT_WINDOW
             {
-                let message = "결제 시간이 만료되었습니다.".to_owned();
-                state
-                    .store
-                    .fail_payment(p.id, "EXPIRED_PAYMENT".into(), message, now)
-                    .await?;
+                let (code, message) = provider::expired();
+                state.store.fail_payment(p.id, code, message, now).await?;
             }
         }
     }

@@ -62,6 +62,18 @@ pub struct ProviderPayment {
     pub failure: Option<(String, String)>,
 }
 
+/// Toss's code and message for a payment whose window ran out.
+pub fn expired() -> (String, String) {
+    ("EXPIRED_PAYMENT".into(), "결제가 만료되었습니다.".into())
+}
+
+impl ProviderPayment {
+    /// Why the payment did not go through: Toss's `failure`, or an expiry when it names none.
+    pub fn failure_or_expired(&self) -> (String, String) {
+        self.failure.clone().unwrap_or_else(expired)
+    }
+}
+
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum ProviderError {
     /// A final answer: declined, expired session, invalid request…

@@ -270,25 +270,35 @@ impl PaymentProvider for TossClient {
         {
             return Err(ProviderError::Unreachable(format!("{code}: {message}")));
         }
-        // Before deciding anything, ask Toss what became of the order's payment: a lost answer
-        // (timeout, gateway error) or even a refusal ("already processed", a duplicate order
-        // id) may hide an approval, and an approved order must never be recorded as unpaid.
-        match (self.lookup_order(order_id).await, failure.decline()) {
-            (Ok(Some(payment)), _) if payment.status == ProviderStatus::Done => Ok(payment),
-            (Ok(_), Some((code, message))) => Err(ProviderError::Rejected { code, message }),
-            (Ok(Some(payment)), None)
-                if payment.payment_key == payment_key
-                    && matches!(
-                        payment.status,
-                        ProviderStatus::Aborted | ProviderStatus::Expired
-                    ) =>
+        // Before deciding anything, ask Toss. First about this payment: a lost answer
+        // (timeout, gateway error, "still processing") may hide its approval. Then, if Toss
+        // refused it, about the order: a refusal such as a duplicate order id may hide the
+        // approval of an earlier payment. An approved order is never recorded as unpaid.
+        match self.lookup_payment(payment_key).await {
+            Ok(Some(payment)) if payment.status == ProviderStatus::Done => return Ok(payment),
+            Ok(Some(payment))
+                if matches!(
+                    payment.status,
+                    ProviderStatus::Aborted | ProviderStatus::Expired
+                ) =>
             {
-                let (code, message) = payment
-                    .failure
-                    .unwrap_or_else(|| ("EXPIRED_PAYMENT".into(), "결제가 만료되었습니다.".into()));
-                Err(ProviderError::Rejected { code, message })
+                let (code, message) = failure
+                    .decline()
+                    .unwrap_or_else(|| payment.failure_or_expired());
+                return Err(ProviderError::Rejected { code, message });
             }
-            _ => Err(ProviderError::Unreachable(failure.describe())),
+            Ok(_) => {}
+            Err(_) => return Err(ProviderError::Unreachable(failure.describe())),
+        }
+        let Some((code, message)) = failure.decline() else {
+            return Err(ProviderError::Unreachable(failure.describe()));
+        };
+        match self.lookup_order(order_id).await {
+            Ok(Some(payment)) if payment.status == ProviderStatus::Done => Ok(payment),
+            Ok(_) => Err(ProviderError::Rejected { code, message }),
+            Err(_) => Err(ProviderError::Unreachable(format!(
+                "{code}: {message} (the order could not be checked)"
+            ))),
         }
     }
 

@@ -335,10 +335,12 @@ async fn a_reconnect_while_orders_keep_coming_loses_and_repeats_nothing() {
     let total = 5 + 60;
     // Orders keep arriving while the owner's board reconnects from seq 3, so the replay from
     // the log and the live stream overlap.
+    let placed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let producer = {
         let client = app.client.clone();
         let url = app.url("/api/v1/orders");
         let (token, body) = (customer.clone(), shop.simple_order());
+        let placed = placed.clone();
         tokio::spawn(async move {
             for _ in 0..60 {
                 let res = client
@@ -349,16 +351,23 @@ async fn a_reconnect_while_orders_keep_coming_loses_and_repeats_nothing() {
                     .await
                     .unwrap();
                 assert_eq!(res.status(), StatusCode::CREATED);
+                placed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    while placed.load(std::sync::atomic::Ordering::SeqCst) < 10 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let mut board = app
         .ws(&format!(
             "/ws/restaurants/me/orders?token={}&since=3",
             shop.owner
         ))
         .await;
+    assert!(
+        placed.load(std::sync::atomic::Ordering::SeqCst) < 60,
+        "the reconnect must happen while orders are still coming"
+    );
     let mut seqs = Vec::new();
     while seqs.last() != Some(&total) {
         let event = next_json(&mut board, Duration::from_secs(10)).await;

@@ -64,6 +64,17 @@ async fn eventually(
     );
 }
 
+/// Polls until `done` holds (background work), or fails after 10 s.
+async fn wait_for(done: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the expected background work never finished");
+}
+
 #[tokio::test]
 async fn the_happy_path_pays_publishes_and_unlocks_accept() {
     let fake = FakeToss::start().await;
@@ -418,13 +429,8 @@ async fn webhooks_are_hints_checked_against_toss_and_deduplicated() {
     };
     let res = hook("whtrans_forged", forged).await;
     assert_eq!(res.status, StatusCode::OK);
-    for _ in 0..100 {
-        if !fake.calls(Endpoint::Lookup).is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The delivery is recorded once its re-read has been applied.
+    wait_for(|| app.count("SELECT count(*) FROM webhook_deliveries") == 1).await;
     assert!(
         !fake.calls(Endpoint::Lookup).is_empty(),
         "the webhook was checked with Toss"
@@ -442,18 +448,12 @@ async fn webhooks_are_hints_checked_against_toss_and_deduplicated() {
         "data": {"paymentKey": key, "orderId": order, "status": "DONE"}});
     assert_eq!(hook("whtrans_1", real.clone()).await.status, StatusCode::OK);
     eventually(&app, &customer, &order, |o| o["payment_status"] == "PAID").await;
-    // The delivery counts as handled once the re-read has been applied.
-    for _ in 0..100 {
-        if app.count("SELECT count(*) FROM webhook_deliveries") == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(|| app.count("SELECT count(*) FROM webhook_deliveries") == 2).await;
     let lookups = fake.calls(Endpoint::Lookup).len();
+    // Answered at once, with nothing started in the background.
     let again = hook("whtrans_1", real).await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.body["status"], "duplicate");
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         fake.calls(Endpoint::Lookup).len(),
         lookups,
@@ -471,11 +471,13 @@ async fn webhooks_are_hints_checked_against_toss_and_deduplicated() {
     }
     let unlucky = json!({"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": "2026-11-26T12:02:00.000000",
         "data": {"paymentKey": key, "orderId": order, "status": "DONE"}});
+    let before = fake.calls(Endpoint::Lookup).len();
     assert_eq!(
         hook("whtrans_2", unlucky.clone()).await.body["status"],
         "accepted"
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_for(|| fake.calls(Endpoint::Lookup).len() == before + 3).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(app.count("SELECT count(*) FROM webhook_deliveries"), 2);
     assert_eq!(hook("whtrans_2", unlucky).await.body["status"], "accepted");
 
@@ -558,7 +560,7 @@ async fn a_refund_owed_while_toss_is_down_is_retried_until_it_goes_through() {
     assert_eq!(res.body["payment_status"], "REFUND_PENDING");
     // The owner sees the refund owed, with why it has not gone through yet.
     let mut owed = Value::Null;
-    for _ in 0..100 {
+    for _ in 0..500 {
         let summary = app
             .get("/api/v1/restaurants/me/summary", Some(&shop.owner))
             .await;
@@ -736,6 +738,46 @@ async fn paying_again_after_a_lost_answer_finds_the_first_payment() {
             "SELECT count(*) FROM payments WHERE status = 'COMPLETED' AND toss_payment_key = '{first}'"
         )),
         1
+    );
+}
+
+#[tokio::test]
+async fn paying_again_after_an_attempt_that_never_went_through_replaces_it() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |c| c.toss_timeout_ms = 500).await;
+    let (_, customer, order) = ordered(&app, "pay-replace").await;
+    // The first confirm is lost on the way and nothing can be learned about it...
+    let first = fake.authenticate(&order, 18000);
+    for _ in 0..3 {
+        fake.inject(Endpoint::Confirm, Fault::Gateway { commit: false });
+        fake.inject(Endpoint::Lookup, Fault::ServerError);
+    }
+    assert_error(
+        &confirm(&app, &first, &order, 18000).await,
+        StatusCode::BAD_GATEWAY,
+        "PAYMENT_PROVIDER_UNAVAILABLE",
+    );
+    // ...and it never reached Toss: the second card is confirmed, the first attempt closed.
+    let second = fake.authenticate(&order, 18000);
+    let res = confirm(&app, &second, &order, 18000).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(fake.status(&first), "IN_PROGRESS");
+    assert_eq!(fake.status(&second), "DONE");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM payments WHERE status = 'FAILED' AND failure_code = 'REPLACED' AND toss_payment_key = '{first}'"
+        )),
+        1
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM payments WHERE status = 'COMPLETED' AND toss_payment_key = '{second}'"
+        )),
+        1
+    );
+    assert_eq!(
+        order_json(&app, &customer, &order).await["payment_status"],
+        "PAID"
     );
 }
 
