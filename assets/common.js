@@ -133,13 +133,16 @@ const OS = (() => {
   // Back from the background (a phone unlocked), it reconnects at once: the old socket may be
   // dead without knowing it.
   function live(pathFn, onMessage, onState) {
-    let socket, seq = null, attempt = 0, stopped = false, timer, hiddenAt = null;
+    let socket, seq = null, attempt = 0, stopped = false, timer, hiddenAt = null, generation = 0;
     async function connect() {
       clearTimeout(timer);
-      if (socket) { socket.onclose = null; socket.onmessage = null; socket.close(); }
+      // Every trigger (timer, online, unlock, reconnect) starts a new generation; a connect
+      // overtaken while it waited for its path gives way, so there is one socket at a time.
+      const mine = ++generation;
+      if (socket) { socket.onclose = null; socket.onmessage = null; socket.close(); socket = null; }
       let path;
-      try { path = await pathFn(seq); } catch { schedule(); return; }
-      if (stopped) return;
+      try { path = await pathFn(seq); } catch { if (mine === generation) schedule(); return; }
+      if (stopped || mine !== generation) return;
       const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
       const current = socket = new WebSocket(`${proto}//${location.host}${path}`);
       current.onopen = () => { attempt = 0; onState && onState(true); };
@@ -154,19 +157,24 @@ const OS = (() => {
         if (!stopped && e.code !== 1008) schedule();
       };
     }
-    function schedule() {
+    function schedule(delay = Math.min(10000, 500 * 2 ** attempt++)) {
       clearTimeout(timer);
-      timer = setTimeout(connect, Math.min(10000, 500 * 2 ** attempt++));
+      timer = setTimeout(connect, delay);
     }
-    window.addEventListener('online', () => { if (!stopped && socket && socket.readyState > 1) connect(); });
+    const idle = () => !socket || socket.readyState > 1;
+    window.addEventListener('online', () => { if (!stopped && idle()) connect(); });
     document.addEventListener('visibilitychange', () => {
       if (document.hidden) { hiddenAt = Date.now(); return; }
       const away = hiddenAt === null ? 0 : Date.now() - hiddenAt;
       hiddenAt = null;
-      if (!stopped && (away > 20000 || (socket && socket.readyState > 1))) { attempt = 0; connect(); }
+      if (!stopped && (away > 20000 || idle())) { attempt = 0; connect(); }
     });
     connect();
-    return { stop() { stopped = true; clearTimeout(timer); socket && socket.close(); }, reconnect() { attempt = 0; connect(); } };
+    return {
+      stop() { stopped = true; clearTimeout(timer); socket && socket.close(); },
+      // After a refusal (1008) the caller fixed: try again, with the usual backoff.
+      reconnect() { if (!stopped) schedule(); },
+    };
   }
 
   function toast(text, ms = 3000) {

@@ -149,12 +149,15 @@ const Owner = (() => {
     // request counts against the per-device rate limit.
     let statsTimer = null;
     let statsAt = 0;
+    let statsAgain = false; // asked for while a fetch was on its way: fetch once more after
     function refreshStats() {
-      if (statsTimer) return;
+      if (statsTimer) { statsAgain = true; return; }
       statsTimer = setTimeout(async () => {
         statsAt = Date.now();
+        statsAgain = false;
         const res = await Owner.call('/api/v1/restaurants/me/summary');
         statsTimer = null;
+        if (statsAgain) refreshStats();
         if (res.status === 200) {
           // Refunds Toss has not confirmed yet stay in sight until it does.
           const owed = res.body.refunds_pending || [];
@@ -257,10 +260,14 @@ const Owner = (() => {
           } }, item.is_available ? t('markSoldOut') : t('markOnSale'))))))));
     }
 
-    function highlight(id) {
-      fresh.add(id);
-      setTimeout(() => { fresh.delete(id); if (tab === 'orders') render(); }, 15000);
+    // Flash, chime and announce an order the kitchen can now act on.
+    function announce(o, label) {
+      fresh.add(o.order_id);
+      setTimeout(() => { fresh.delete(o.order_id); if (tab === 'orders') render(); }, 15000);
+      chime();
+      toast(label);
     }
+    let lastRefusal = 0;
     const feed = live(async (seq) => `/ws/restaurants/me/orders?token=${encodeURIComponent(await Owner.freshAccess())}${seq !== null ? `&since=${seq}` : ''}`, (msg) => {
       switch (msg.type) {
         case 'SNAPSHOT':
@@ -271,9 +278,7 @@ const Owner = (() => {
           orders.set(msg.order_id, msg.order);
           // An order the kitchen can act on calls for attention now; a PREPAY one once paid.
           if (msg.order.payment_mode !== 'PREPAY' || msg.order.payment_status !== 'PENDING') {
-            highlight(msg.order_id);
-            chime();
-            toast(`${t('newOrder')} ${msg.order_number}`);
+            announce(msg.order, `${t('newOrder')} ${msg.order_number}`);
           }
           break;
         }
@@ -282,9 +287,7 @@ const Owner = (() => {
           if (!o) break;
           for (const k of ['status', 'estimated_ready_at', 'payment_status']) if (k in msg) o[k] = msg[k];
           if (msg.type === 'PAYMENT_COMPLETED' && o.status === 'PENDING') {
-            highlight(o.order_id);
-            chime();
-            toast(`${t('newOrder')} ${o.order_number} · ${t('paid')}`);
+            announce(o, `${t('newOrder')} ${o.order_number} · ${t('paid')}`);
           }
           if (!['PENDING', 'ACCEPTED', 'READY'].includes(o.status)) orders.delete(o.order_id);
         }
@@ -296,10 +299,12 @@ const Owner = (() => {
       conn.className = `pill ${up ? 'ok' : 'bad'}`;
       // Refused: most likely the token ran out while the tablet slept. A refresh that the
       // server refuses logs out; one that cannot reach it is retried by the session.
-      if (code === 1008) {
-        const renewed = await Owner.refresh();
-        setTimeout(() => feed.reconnect(), renewed ? 0 : 5000);
-      }
+      if (code !== 1008) return;
+      // Refused twice in a row with a fresh token: this login no longer owns the board.
+      if (Date.now() - lastRefusal < 30000) { Owner.logout(); return; }
+      lastRefusal = Date.now();
+      await Owner.refresh();
+      feed.reconnect();
     });
     render();
   }
