@@ -217,10 +217,16 @@ pub fn lan_address() -> Option<IpAddr> {
 /// The host part of the box's default URL: the default route's address, else any interface
 /// address phones could reach; `localhost` (with a warning) only when there is none.
 pub fn box_host() -> String {
-    let reachable = lan_address().or_else(|| {
-        let all = interface_addresses();
-        all.iter().find(|ip| ip.is_ipv4()).or(all.first()).copied()
-    });
+    // Without a default route: a home-router style address first (192.168/16, then 10/8), then
+    // other IPv4 (172.16/12 is also where container bridges live), then IPv6.
+    let preference = |ip: &IpAddr| match ip {
+        IpAddr::V4(v4) if v4.octets()[..2] == [192, 168] => 0,
+        IpAddr::V4(v4) if v4.octets()[0] == 10 => 1,
+        IpAddr::V4(_) => 2,
+        IpAddr::V6(_) => 3,
+    };
+    let reachable =
+        lan_address().or_else(|| interface_addresses().into_iter().min_by_key(preference));
     match reachable {
         Some(IpAddr::V4(ip)) => ip.to_string(),
         Some(IpAddr::V6(ip)) => format!("[{ip}]"),
@@ -274,7 +280,11 @@ fn global_ipv6_from_if_inet6(text: &str) -> Vec<IpAddr> {
             let mut fields = line.split_whitespace();
             let hex = fields.next()?;
             let scope = fields.nth(2)?;
-            if scope != "00" || hex.len() != 32 {
+            let flags = u8::from_str_radix(fields.next()?, 16).ok()?;
+            // Temporary (privacy) and deprecated addresses come and go; naming them would only
+            // churn the certificate.
+            const TEMPORARY_OR_DEPRECATED: u8 = 0x01 | 0x20;
+            if scope != "00" || hex.len() != 32 || flags & TEMPORARY_OR_DEPRECATED != 0 {
                 return None;
             }
             let bits = u128::from_str_radix(hex, 16).ok()?;
@@ -325,7 +335,8 @@ mod tests {
         );
         let if_inet6 = "fd000000000000000000000000000002 04 40 00 82     eth0\n\
                         00000000000000000000000000000001 01 80 10 80       lo\n\
-                        fe8000000000000000fc00fffe000001 04 40 20 80     eth0\n";
+                        fe8000000000000000fc00fffe000001 04 40 20 80     eth0\n\
+                        20010db8000000001c2d3e4f5a6b7c8d 04 40 00 01     eth0\n";
         assert_eq!(
             global_ipv6_from_if_inet6(if_inet6),
             ["fd00::2".parse::<IpAddr>().unwrap()]
