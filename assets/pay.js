@@ -72,10 +72,17 @@
   async function confirmPayment() {
     const orderId = params.get('orderId');
     show(el('p', { class: 'muted' }, t('confirming')));
-    const res = await api('/api/v1/payments/confirm', {
-      method: 'POST', body: { paymentKey: params.get('paymentKey'), orderId, amount: Number(params.get('amount')) },
-    });
-    if (res.status === 200) { location.replace(`/order/${orderId}`); return; }
+    // Confirming is idempotent on the box and at Toss: a lost answer is simply asked again.
+    let res;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (attempt) await new Promise((r) => setTimeout(r, 1500 * attempt));
+      res = await api('/api/v1/payments/confirm', {
+        method: 'POST', body: { paymentKey: params.get('paymentKey'), orderId, amount: Number(params.get('amount')) },
+      });
+      if (res.status !== 0 && res.status !== 503) break;
+    }
+    // 409: the order was paid (or closed) meanwhile; its page tells which.
+    if (res.status === 200 || res.status === 409) { location.replace(`/order/${orderId}`); return; }
     if (res.status === 402) {
       show(el('p', { class: 'error', id: 'declined' }, `${t('declined')}: ${res.body.error.details.provider_message || ''}`),
         payAgain(orderId), orderLink(orderId));

@@ -208,6 +208,13 @@ impl TestApp {
         )
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics_text(&self) -> String {
+        let res = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(res.status(), reqwest::StatusCode::OK);
+        res.text().await.unwrap()
+    }
+
     pub fn db_path(&self) -> String {
         self.data_dir
             .join("ordersync.db")

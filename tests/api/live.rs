@@ -450,15 +450,7 @@ async fn connections_are_capped_per_ip_counted_and_pinged() {
             other.map(|_| ())
         ),
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.lines().any(|l| l == "ws_connections 2"),
         "{metrics}"

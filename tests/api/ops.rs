@@ -92,18 +92,8 @@ async fn the_request_over_the_limit_gets_429_with_retry_after() {
     assert_eq!(details["retry_after_seconds"], retry_after);
     // Monitoring is never limited.
     assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
-    let metrics = app.get("/metrics", None).await;
-    assert_eq!(metrics.status, StatusCode::OK);
     // The refused request is counted under its route, not as an unknown path.
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(
         text.lines()
             .any(|l| l
@@ -130,9 +120,7 @@ async fn metrics_count_requests_by_route_template() {
         assert_eq!(res.status, StatusCode::NOT_FOUND);
     }
 
-    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let text = res.text().await.unwrap();
+    let text = app.metrics_text().await;
     let has = |line: &str| text.lines().any(|l| l == line);
     assert!(
         has(r#"api_requests_total{method="POST",path="/api/v1/auth/register",status="201"} 2"#),

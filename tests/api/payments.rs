@@ -64,6 +64,13 @@ async fn eventually(
     );
 }
 
+/// How many of the box's payment records have this status and Toss payment key.
+fn payments_with(app: &TestApp, status: &str, key: &str) -> i64 {
+    app.count(&format!(
+        "SELECT count(*) FROM payments WHERE status = '{status}' AND toss_payment_key = '{key}'"
+    ))
+}
+
 /// Polls until `done` holds (background work), or fails after 10 s.
 async fn wait_for(done: impl Fn() -> bool) {
     for _ in 0..500 {
@@ -313,12 +320,7 @@ async fn toss_down_leaves_the_payment_pending_until_reconciliation_settles_it() 
         StatusCode::BAD_GATEWAY,
         "PAYMENT_PROVIDER_UNAVAILABLE",
     );
-    assert_eq!(
-        app.count(&format!(
-            "SELECT count(*) FROM payments WHERE status = 'PENDING' AND toss_payment_key = '{key}'"
-        )),
-        1
-    );
+    assert_eq!(payments_with(&app, "PENDING", &key), 1);
 
     // Toss recovers; the sweep looks the payment up, confirms it and settles it, once.
     let paid = eventually(&app, &customer, &order, |o| o["payment_status"] == "PAID").await;
@@ -733,12 +735,7 @@ async fn paying_again_after_a_lost_answer_finds_the_first_payment() {
             .iter()
             .all(|c| c.body["paymentKey"] != second.as_str())
     );
-    assert_eq!(
-        app.count(&format!(
-            "SELECT count(*) FROM payments WHERE status = 'COMPLETED' AND toss_payment_key = '{first}'"
-        )),
-        1
-    );
+    assert_eq!(payments_with(&app, "COMPLETED", &first), 1);
 }
 
 #[tokio::test]
@@ -769,12 +766,7 @@ async fn paying_again_after_an_attempt_that_never_went_through_replaces_it() {
         )),
         1
     );
-    assert_eq!(
-        app.count(&format!(
-            "SELECT count(*) FROM payments WHERE status = 'COMPLETED' AND toss_payment_key = '{second}'"
-        )),
-        1
-    );
+    assert_eq!(payments_with(&app, "COMPLETED", &second), 1);
     assert_eq!(
         order_json(&app, &customer, &order).await["payment_status"],
         "PAID"
@@ -802,12 +794,7 @@ async fn a_refusal_that_hides_an_approval_settles_the_approval() {
         400,
         "Toss refused the second payment"
     );
-    assert_eq!(
-        app.count(&format!(
-            "SELECT count(*) FROM payments WHERE status = 'COMPLETED' AND toss_payment_key = '{first}'"
-        )),
-        1
-    );
+    assert_eq!(payments_with(&app, "COMPLETED", &first), 1);
     assert_eq!(
         app.count("SELECT count(*) FROM payments WHERE status = 'FAILED'"),
         0
