@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::config::Config;
-use crate::domain::ids::OrderId;
+use crate::domain::ids::{OrderId, PaymentId};
 use crate::domain::order::{Order, OrderStatus, PaymentMode, PaymentStatus};
 use crate::domain::payment::{Payment, PaymentState};
 use crate::error::AppError;
@@ -496,11 +496,25 @@ pub fn refund_soon(state: AppState, order: OrderId) {
     });
 }
 
+/// Pending payments looked up per sweep.
+const RECONCILE_BATCH: usize = 100;
+
 /// One pass of the background work: settle payments left pending and retry refunds owed.
-pub async fn sweep(state: &AppState) -> anyhow::Result<()> {
+/// `cursor` is where the previous pass stopped: payments that stay pending (Toss still has the
+/// window open, or a virtual account awaits its deposit) are passed over in turn, so however
+/// many there are, every one is looked at again, newer ones included.
+pub async fn sweep(state: &AppState, cursor: &mut Option<PaymentId>) -> anyhow::Result<()> {
     let now = state.clock.now();
     let before = now - chrono::Duration::seconds(state.config.payment_reconcile_after_secs as i64);
-    for payment in state.store.stale_payments(before).await? {
+    let batch = state
+        .store
+        .stale_payments(before, *cursor, RECONCILE_BATCH)
+        .await?;
+    *cursor = match batch.last() {
+        Some(last) if batch.len() == RECONCILE_BATCH => Some(last.id),
+        _ => None, // the end: start over next time
+    };
+    for payment in batch {
         if let Err(err) = reconcile_order(state, payment.order_id, Reread::Sweep).await {
             tracing::warn!(order_id = %payment.order_id, error = %err, "reconciliation failed");
         }
@@ -517,9 +531,10 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<()> {
 pub async fn run_background(state: AppState) {
     let interval = Duration::from_millis(state.config.payment_sweep_ms.max(50));
     let mut tick = tokio::time::interval(interval);
+    let mut cursor = None;
     loop {
         tick.tick().await;
-        if let Err(err) = sweep(&state).await {
+        if let Err(err) = sweep(&state, &mut cursor).await {
             tracing::warn!(error = %err, "payment sweep failed");
         }
     }

@@ -376,7 +376,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
 
     /// PENDING payments created before `created_before` (for reconciliation).
-    async fn stale_payments(&self, created_before: DateTime<Utc>) -> StoreResult<Vec<Payment>>;
+    /// Up to `limit` PENDING payments created before `created_before`, in id (so creation)
+    /// order, starting after `after` (for reconciliation).
+    async fn stale_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        after: Option<PaymentId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Payment>>;
 
     /// Payments with a refund owed whose next attempt is due.
     async fn due_refunds(&self, now: DateTime<Utc>) -> StoreResult<Vec<Payment>>;

@@ -915,3 +915,38 @@ async fn an_abandoned_payment_that_expired_at_toss_is_recorded_as_failed() {
         "the order can still be paid"
     );
 }
+
+#[tokio::test]
+async fn many_payments_left_pending_do_not_hide_a_newer_one_from_reconciliation() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |c| {
+        c.payment_sweep_ms = 100;
+        c.payment_reconcile_after_secs = 0;
+        c.rate_limit_per_minute = 0;
+    })
+    .await;
+    let (shop, customer, _) = ordered(&app, "pay-many").await;
+    // More checkouts than one sweep looks at, all still open at Toss (nothing to settle yet).
+    let initiate = |order: String| {
+        let req = app
+            .client
+            .post(app.url("/api/v1/payments/initiate"))
+            .bearer_auth(&customer)
+            .json(&json!({"order_id": order, "amount": 18000}));
+        async move { assert_eq!(req.send().await.unwrap().status(), StatusCode::OK) }
+    };
+    for _ in 0..101 {
+        let order = app.place(&customer, shop.simple_order()).await;
+        initiate(order).await;
+    }
+    // The newest one was approved at Toss, but its confirm never reached the box.
+    let order = app.place(&customer, shop.simple_order()).await;
+    initiate(order.clone()).await;
+    let key = fake.authenticate(&order, 18000);
+    fake.approve_behind_the_back(&key);
+    eventually(&app, &customer, &order, |o| o["payment_status"] == "PAID").await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM payments WHERE status = 'PENDING'"),
+        101
+    );
+}

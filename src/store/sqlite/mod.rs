@@ -350,8 +350,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn stale_payments(&self, created_before: DateTime<Utc>) -> StoreResult<Vec<Payment>> {
-        self.read(move |c| payments::stale(c, created_before)).await
+    async fn stale_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        after: Option<PaymentId>,
+        limit: usize,
+    ) -> StoreResult<Vec<Payment>> {
+        self.read(move |c| payments::stale(c, created_before, after, limit))
+            .await
     }
 
     async fn due_refunds(&self, now: DateTime<Utc>) -> StoreResult<Vec<Payment>> {

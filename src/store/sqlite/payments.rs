@@ -177,11 +177,21 @@ pub fn fail(
     Ok(())
 }
 
-pub fn stale(c: &Connection, created_before: DateTime<Utc>) -> StoreResult<Vec<Payment>> {
+pub fn stale(
+    c: &Connection,
+    created_before: DateTime<Utc>,
+    after: Option<PaymentId>,
+    limit: usize,
+) -> StoreResult<Vec<Payment>> {
+    // Ids are UUIDv7: their text sorts by creation time.
     query(
         c,
-        "status = 'PENDING' AND created_at <= ?1 ORDER BY created_at LIMIT 100",
-        [to_millis(created_before)],
+        "status = 'PENDING' AND created_at <= ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        params![
+            to_millis(created_before),
+            after.map(|id| id.to_string()).unwrap_or_default(),
+            limit as i64
+        ],
     )
 }
 
