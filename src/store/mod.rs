@@ -375,7 +375,6 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    /// PENDING payments created before `created_before` (for reconciliation).
     /// Up to `limit` PENDING payments created before `created_before`, in id (so creation)
     /// order, starting after `after` (for reconciliation).
     async fn stale_payments(
