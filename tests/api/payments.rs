@@ -44,6 +44,13 @@ async fn order_json(app: &TestApp, token: &str, order: &str) -> Value {
         .body
 }
 
+async fn payment_status(app: &TestApp, token: &str, order: &str) -> String {
+    order_json(app, token, order).await["payment_status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// Polls until `check` holds for the order (background work), or fails after 10 s.
 async fn eventually(
     app: &TestApp,
@@ -141,10 +148,7 @@ async fn the_happy_path_pays_publishes_and_unlocks_accept() {
         res.body,
         json!({"success": true, "order_id": order, "payment_status": "COMPLETED"})
     );
-    assert_eq!(
-        order_json(&app, &customer, &order).await["payment_status"],
-        "PAID"
-    );
+    assert_eq!(payment_status(&app, &customer, &order).await, "PAID");
     assert_eq!(fake.status(&key), "DONE");
 
     let calls = fake.calls(Endpoint::Confirm);
@@ -202,10 +206,7 @@ async fn tampered_amounts_are_refused_before_toss_is_called() {
     let key = fake.authenticate(&order, 100);
     assert_validation(&confirm(&app, &key, &order, 100).await, "amount");
     assert!(fake.calls(Endpoint::Confirm).is_empty());
-    assert_eq!(
-        order_json(&app, &customer, &order).await["payment_status"],
-        "PENDING"
-    );
+    assert_eq!(payment_status(&app, &customer, &order).await, "PENDING");
     assert_eq!(fake.status(&key), "IN_PROGRESS");
 
     for (body, field) in [
@@ -240,10 +241,7 @@ async fn ten_concurrent_confirms_call_toss_once_and_agree() {
         assert_eq!(res.body, results[0].body);
     }
     assert_eq!(fake.calls(Endpoint::Confirm).len(), 1);
-    assert_eq!(
-        order_json(&app, &customer, &order).await["payment_status"],
-        "PAID"
-    );
+    assert_eq!(payment_status(&app, &customer, &order).await, "PAID");
     assert_eq!(
         app.count("SELECT count(*) FROM order_events WHERE type = 'PAYMENT_COMPLETED'"),
         1
@@ -267,20 +265,14 @@ async fn a_decline_is_recorded_and_the_order_can_be_paid_again() {
         app.count("SELECT count(*) FROM payments WHERE status = 'FAILED' AND failure_code = 'REJECT_CARD_PAYMENT'"),
         1
     );
-    assert_eq!(
-        order_json(&app, &customer, &order).await["payment_status"],
-        "PENDING"
-    );
+    assert_eq!(payment_status(&app, &customer, &order).await, "PENDING");
     assert_eq!(fake.status(&key), "ABORTED");
 
     // Another card this time.
     let second = fake.authenticate(&order, 18000);
     let res = confirm(&app, &second, &order, 18000).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    assert_eq!(
-        order_json(&app, &customer, &order).await["payment_status"],
-        "PAID"
-    );
+    assert_eq!(payment_status(&app, &customer, &order).await, "PAID");
 }
 
 #[tokio::test]
@@ -371,10 +363,7 @@ async fn a_response_lost_after_toss_committed_ends_paid_exactly_once() {
     let key = fake.authenticate(&order, 18000);
     let res = confirm(&app, &key, &order, 18000).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    assert_eq!(
-        order_json(&app, &customer, &order).await["payment_status"],
-        "PAID"
-    );
+    assert_eq!(payment_status(&app, &customer, &order).await, "PAID");
     let calls = fake.calls(Endpoint::Confirm);
     assert!(calls.len() >= 2, "the box retried");
     assert!(
@@ -437,10 +426,7 @@ async fn webhooks_are_hints_checked_against_toss_and_deduplicated() {
         !fake.calls(Endpoint::Lookup).is_empty(),
         "the webhook was checked with Toss"
     );
-    assert_eq!(
-        order_json(&app, &customer, &order).await["payment_status"],
-        "PENDING"
-    );
+    assert_eq!(payment_status(&app, &customer, &order).await, "PENDING");
     assert!(fake.calls(Endpoint::Confirm).is_empty());
     assert_eq!(fake.status(&key), "IN_PROGRESS");
 
@@ -692,10 +678,7 @@ async fn a_gateway_error_after_toss_approved_is_not_a_decline() {
     let key = fake.authenticate(&order, 18000);
     let res = confirm(&app, &key, &order, 18000).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    assert_eq!(
-        order_json(&app, &customer, &order).await["payment_status"],
-        "PAID"
-    );
+    assert_eq!(payment_status(&app, &customer, &order).await, "PAID");
     assert_eq!(
         app.count("SELECT count(*) FROM payments WHERE status = 'FAILED'"),
         0
@@ -725,10 +708,7 @@ async fn paying_again_after_a_lost_answer_finds_the_first_payment() {
     let second = fake.authenticate(&order, 18000);
     let res = confirm(&app, &second, &order, 18000).await;
     assert_error(&res, StatusCode::CONFLICT, "CONFLICT");
-    assert_eq!(
-        order_json(&app, &customer, &order).await["payment_status"],
-        "PAID"
-    );
+    assert_eq!(payment_status(&app, &customer, &order).await, "PAID");
     assert_eq!(fake.status(&second), "IN_PROGRESS");
     assert!(
         fake.calls(Endpoint::Confirm)
@@ -767,10 +747,7 @@ async fn paying_again_after_an_attempt_that_never_went_through_replaces_it() {
         1
     );
     assert_eq!(payments_with(&app, "COMPLETED", &second), 1);
-    assert_eq!(
-        order_json(&app, &customer, &order).await["payment_status"],
-        "PAID"
-    );
+    assert_eq!(payment_status(&app, &customer, &order).await, "PAID");
 }
 
 #[tokio::test]
@@ -785,10 +762,7 @@ async fn a_refusal_that_hides_an_approval_settles_the_approval() {
     let second = fake.authenticate(&order, 18000);
     let res = confirm(&app, &second, &order, 18000).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    assert_eq!(
-        order_json(&app, &customer, &order).await["payment_status"],
-        "PAID"
-    );
+    assert_eq!(payment_status(&app, &customer, &order).await, "PAID");
     assert_eq!(
         fake.calls(Endpoint::Confirm)[0].status,
         400,
@@ -857,10 +831,7 @@ async fn without_a_toss_key_the_simulated_provider_runs_the_same_flow() {
     assert_eq!(details["provider_code"], "REJECT_CARD_PAYMENT");
     let ok = confirm(&app, "sim_approve_1", &order, 18000).await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
-    assert_eq!(
-        order_json(&app, &customer, &order).await["payment_status"],
-        "PAID"
-    );
+    assert_eq!(payment_status(&app, &customer, &order).await, "PAID");
     // A repeat of the same confirm gets the same answer; another payment is refused.
     assert_eq!(
         confirm(&app, "sim_approve_1", &order, 18000).await.body,
