@@ -77,7 +77,7 @@
     for (let attempt = 0; attempt < 3; attempt++) {
       if (attempt) await new Promise((r) => setTimeout(r, 1500 * attempt));
       res = await api('/api/v1/payments/confirm', {
-        method: 'POST', body: { paymentKey: params.get('paymentKey'), orderId, amount: Number(params.get('amount')) },
+        method: 'POST', token: localStorage.getItem(`os.order.${orderId}`) || undefined, body: { paymentKey: params.get('paymentKey'), orderId, amount: Number(params.get('amount')) },
       });
       if (res.status !== 0 && res.status !== 503) break;
     }

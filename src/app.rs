@@ -12,7 +12,7 @@ use crate::auth::table::TableSigner;
 use crate::auth::tokens::TokenKeys;
 use crate::cache::{LocalRevocations, MenuCache, MenuSnapshot, RevocationList};
 use crate::clock::Clock;
-use crate::config::{Config, Environment};
+use crate::config::{Config, PaymentBackend};
 use crate::domain::ids::{OrderId, RestaurantId};
 use crate::domain::order::Order;
 use crate::error::AppError;
@@ -23,6 +23,7 @@ use crate::live::LiveHub;
 use crate::payments::{self, OrderLocks, provider::PaymentProvider};
 use crate::secrets;
 use crate::store::{self, Store};
+use crate::surfaces::{PublicUrls, SurfaceMode};
 
 pub struct RateLimits {
     /// Every API request, per client IP.
@@ -44,19 +45,26 @@ pub struct AppState {
     pub tables: Arc<TableSigner>,
     pub events: Arc<dyn EventBus>,
     pub live: Arc<LiveHub>,
-    pub payment_provider: Arc<dyn PaymentProvider>,
+    /// `None` while online payment is off (no Toss key, no simulation chosen).
+    pub payment_provider: Option<Arc<dyn PaymentProvider>>,
     pub payment_locks: Arc<OrderLocks>,
     pub clock: Clock,
-    /// Where clients reach this box: base of payment, WebSocket and table URLs.
-    pub base_url: Arc<str>,
+    /// Where guests and owners reach this box: the base of every link it hands out.
+    pub urls: PublicUrls,
+    pub surface: SurfaceMode,
     /// The local CA certificate (PEM) owners install on their devices; `None` when the
     /// operator supplied their own certificate.
     pub ca_certificate: Option<Arc<str>>,
 }
 
 impl AppState {
-    pub async fn build(config: Config, ca_certificate: Option<String>) -> anyhow::Result<AppState> {
-        let menus = Arc::new(MenuCache::default());
+    pub async fn build(
+        config: Config,
+        ca_certificate: Option<String>,
+        urls: PublicUrls,
+    ) -> anyhow::Result<AppState> {
+        let payment_provider = payments::provider_from_config(&config)?;
+        let menus = Arc::new(MenuCache::new(payment_provider.is_some()));
         let events: Arc<dyn EventBus> = Arc::new(InvalidatingBus {
             local: LocalBus::new(config.event_buffer),
             menus: menus.clone(),
@@ -84,24 +92,17 @@ impl AppState {
             api: RateLimiter::per_minute(config.rate_limit_per_minute),
             login: RateLimiter::per_minute(config.login_rate_limit_per_minute),
         };
-        let base_url: Arc<str> = Arc::from(
-            config
-                .public_base_url
-                .clone()
-                .unwrap_or_else(|| format!("https://localhost:{}", config.port)),
-        );
         let metrics = Arc::new(Metrics::new());
-        let payment_provider = payments::provider_from_config(&config)?;
-        match (config.toss_secret_key.is_none(), config.environment) {
-            (true, Environment::Production) => tracing::error!(
-                "ENV=production without TOSS_SECRET_KEY: online payments run in simulated test \
-                 mode, which marks orders paid without charging anyone. Set TOSS_SECRET_KEY and \
-                 TOSS_CLIENT_KEY, or set every restaurant to POSTPAY (pay at the counter)"
+        match config.payment_backend() {
+            PaymentBackend::Toss => {}
+            PaymentBackend::Simulated => tracing::warn!(
+                "payments run in simulated TEST MODE: the checkout page approves without charging \
+                 anyone, and such payments are marked as tests and left out of revenue"
             ),
-            (true, Environment::Development) => tracing::warn!(
-                "no TOSS_SECRET_KEY: payments run in simulated test mode (nothing is charged)"
+            PaymentBackend::Off => tracing::warn!(
+                "online payment is off (no TOSS_SECRET_KEY): every restaurant takes payment at \
+                 the counter; set TOSS_SECRET_KEY and TOSS_CLIENT_KEY to take card payments"
             ),
-            (false, _) => {}
         }
         Ok(AppState {
             payment_provider,
@@ -109,7 +110,8 @@ impl AppState {
             live: Arc::new(LiveHub::new(config.ws_max_per_ip, metrics.clone())),
             metrics,
             clock: config.clock.clone(),
-            base_url,
+            surface: SurfaceMode::of(&config),
+            urls,
             menus,
             tables: Arc::new(tables),
             events,
@@ -140,14 +142,18 @@ impl AppState {
     }
 
     pub fn payment_url(&self, order: &Order) -> Option<String> {
-        order
-            .payment_required
-            .then(|| format!("{}/pay/{}", self.base_url, order.id))
+        order.payment_required.then(|| self.checkout_url(order.id))
+    }
+
+    /// The box's checkout page for an order, on the guest surface.
+    pub fn checkout_url(&self, order: OrderId) -> String {
+        format!("{}/pay/{order}", self.urls.guest)
     }
 
     pub fn websocket_url(&self, order: OrderId) -> String {
         let base = self
-            .base_url
+            .urls
+            .guest
             .replacen("https://", "wss://", 1)
             .replacen("http://", "ws://", 1);
         format!("{base}/ws/orders/{order}")

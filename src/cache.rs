@@ -15,6 +15,7 @@ use moka::future::Cache;
 
 use crate::domain::ids::{MenuItemId, RestaurantId};
 use crate::domain::menu::{Category, MenuDocument, MenuItem, MenuRestaurant};
+use crate::domain::order::PaymentMode;
 use crate::domain::restaurant::Restaurant;
 
 #[async_trait]
@@ -82,15 +83,23 @@ pub struct MenuSnapshot {
     index: HashMap<MenuItemId, (usize, usize)>,
     pub body: Bytes,
     pub etag: String,
+    /// The mode orders placed now get (see `Restaurant::payment_mode_in_effect`).
+    pub payment_mode: PaymentMode,
 }
 
 impl MenuSnapshot {
-    pub fn new(restaurant: Restaurant, categories: Vec<Category>) -> MenuSnapshot {
+    pub fn new(
+        restaurant: Restaurant,
+        categories: Vec<Category>,
+        online_payments: bool,
+    ) -> MenuSnapshot {
+        let payment_mode = restaurant.payment_mode_in_effect(online_payments);
         let document = MenuDocument {
             restaurant: Some(MenuRestaurant {
                 id: restaurant.id,
                 name: restaurant.name.clone(),
                 table_ordering_enabled: restaurant.table_ordering_enabled,
+                payment_mode: Some(payment_mode),
             }),
             categories,
         };
@@ -121,6 +130,7 @@ impl MenuSnapshot {
             index,
             body,
             etag,
+            payment_mode,
         }
     }
 
@@ -138,21 +148,23 @@ impl MenuSnapshot {
 pub struct MenuCache {
     entries: moka::sync::Cache<RestaurantId, Arc<MenuSnapshot>>,
     generations: Mutex<HashMap<RestaurantId, u64>>,
+    online_payments: bool,
 }
 
-impl Default for MenuCache {
-    fn default() -> Self {
+impl MenuCache {
+    /// `online_payments`: whether this box takes payments online (it decides the payment mode
+    /// the menu announces).
+    pub fn new(online_payments: bool) -> MenuCache {
         MenuCache {
             entries: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(300))
                 .build(),
             generations: Mutex::new(HashMap::new()),
+            online_payments,
         }
     }
-}
 
-impl MenuCache {
     fn generation(&self, id: RestaurantId) -> u64 {
         let generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
         generations.get(&id).copied().unwrap_or(0)
@@ -175,7 +187,11 @@ impl MenuCache {
         let Some((restaurant, categories)) = load().await? else {
             return Ok(None);
         };
-        let snapshot = Arc::new(MenuSnapshot::new(restaurant, categories));
+        let snapshot = Arc::new(MenuSnapshot::new(
+            restaurant,
+            categories,
+            self.online_payments,
+        ));
         // Hold the lock while inserting, so an invalidation cannot slip in between.
         let generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
         if generations.get(&id).copied().unwrap_or(0) == generation {

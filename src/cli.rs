@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::PaymentsChoice;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ordersync",
@@ -52,13 +54,8 @@ pub struct TableUrlArgs {
     #[arg(long)]
     pub table: String,
 
-    /// Base URL customers' phones reach the box at (default: https://<LAN address>:<PORT>).
-    #[arg(long, env = "PUBLIC_BASE_URL")]
-    pub base_url: Option<String>,
-
-    /// HTTPS port used for the default base URL.
-    #[arg(long, env = "PORT", default_value_t = 8443)]
-    pub port: u16,
+    #[command(flatten)]
+    pub links: LinkArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -74,17 +71,38 @@ pub struct QrArgs {
     #[arg(long, default_value = "1-12")]
     pub tables: String,
 
-    /// Base URL customers' phones reach the box at (default: https://<LAN address>:<PORT>).
-    #[arg(long, env = "PUBLIC_BASE_URL")]
-    pub base_url: Option<String>,
-
-    /// HTTPS port used for the default base URL.
-    #[arg(long, env = "PORT", default_value_t = 8443)]
-    pub port: u16,
+    #[command(flatten)]
+    pub links: LinkArgs,
 
     /// Where to write the SVG sheet.
     #[arg(long, default_value = "tables.svg")]
     pub out: PathBuf,
+}
+
+/// What decides the address printed into table links, as `serve` decides it.
+#[derive(Debug, Clone, Args)]
+pub struct LinkArgs {
+    /// Base URL customers' phones reach the box at (default: http://<LAN address>:<HTTP_PORT>
+    /// while the box uses its own CA; https://<LAN address>:<PORT> with TLS_CERT).
+    #[arg(long, env = "PUBLIC_BASE_URL")]
+    pub base_url: Option<String>,
+
+    /// HTTPS port of the server.
+    #[arg(long, env = "PORT", default_value_t = 8443)]
+    pub port: u16,
+
+    /// HTTP port of the server (where guests' phones open the menu).
+    #[arg(long, env = "HTTP_PORT", default_value_t = 8080)]
+    pub http_port: u16,
+
+    /// The server's own certificate, if it has one (then links are HTTPS).
+    #[arg(long, env = "TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The server runs with --allow-plain-http.
+    #[arg(long, env = "ALLOW_PLAIN_HTTP", value_parser = BoolishValueParser::new(),
+          default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_plain_http: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,8 +206,13 @@ pub struct ServeArgs {
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,
 
-    /// Toss Payments secret key (test_sk_… or live_sk_…); without it the box runs a simulated,
-    /// clearly labelled test-mode payment page. Prefer the environment variable.
+    /// How customers pay online: `auto` = Toss when TOSS_SECRET_KEY is set, the simulated
+    /// test-mode checkout with --demo, otherwise off (every restaurant takes payment at the
+    /// counter). `simulated` is refused with ENV=production.
+    #[arg(long, env = "PAYMENTS", value_enum, default_value_t = PaymentsChoice::Auto)]
+    pub payments: PaymentsChoice,
+
+    /// Toss Payments secret key (test_sk_… or live_sk_…). Prefer the environment variable.
     #[arg(long, env = "TOSS_SECRET_KEY", hide_env_values = true)]
     pub toss_secret_key: Option<String>,
 

@@ -7,7 +7,9 @@ use anyhow::{Context, bail};
 use crate::accounts::{self, NewAccount};
 use crate::auth::password::PasswordHasher;
 use crate::auth::table::TableSigner;
-use crate::cli::{CreateOwnerArgs, MenuCommand, QrArgs, ServeArgs, StoreArgs, TableUrlArgs};
+use crate::cli::{
+    CreateOwnerArgs, LinkArgs, MenuCommand, QrArgs, ServeArgs, StoreArgs, TableUrlArgs,
+};
 use crate::config::Config;
 use crate::domain::ids::RestaurantId;
 use crate::domain::menu::{MenuDocument, MenuRestaurant};
@@ -15,6 +17,7 @@ use crate::domain::table::parse_table_label;
 use crate::error::AppError;
 use crate::server::Listeners;
 use crate::store;
+use crate::surfaces::{PublicUrls, SurfaceMode};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = Config::from_args(args)?;
@@ -87,12 +90,26 @@ async fn existing_restaurant(
         .ok_or_else(|| anyhow::anyhow!("no restaurant {id} in this database"))
 }
 
-/// The base URL printed into table links: the one given, or this box's LAN address.
-fn table_base_url(given: Option<String>, port: u16) -> String {
-    match given {
-        Some(url) => url.trim_end_matches('/').to_owned(),
-        None => format!("https://{}:{port}", crate::tls::box_host()),
-    }
+/// The base URL printed into table links: the guest surface, as `serve` would name it.
+fn table_base_url(links: &LinkArgs) -> anyhow::Result<String> {
+    let given = links
+        .base_url
+        .as_deref()
+        .map(crate::config::normalise_base_url)
+        .transpose()?;
+    let mode = SurfaceMode::decide(
+        links.allow_plain_http,
+        links.tls_cert.is_some(),
+        given.as_deref(),
+    );
+    let urls = PublicUrls::new(
+        mode,
+        given.as_deref(),
+        &crate::tls::box_host(),
+        links.port,
+        links.http_port,
+    );
+    Ok(urls.guest.to_string())
 }
 
 pub async fn table_url(args: TableUrlArgs) -> anyhow::Result<()> {
@@ -100,7 +117,7 @@ pub async fn table_url(args: TableUrlArgs) -> anyhow::Result<()> {
     let restaurant = existing_restaurant(&*store, &args.restaurant).await?;
     let table = parse_table_label("table", &args.table)
         .map_err(|e| anyhow::anyhow!("--table: {}", e.reason))?;
-    let base = table_base_url(args.base_url, args.port);
+    let base = table_base_url(&args.links)?;
     let signer = TableSigner::new(&crate::app::load_table_secret(&args.store.data_dir)?);
     println!("{}", signer.url(&base, restaurant.id, &table));
     Ok(())
@@ -111,7 +128,7 @@ pub async fn qr(args: QrArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("--tables: {}", e.reason))?;
     let store = store::connect(&args.store.database_url(), offline_bus()).await?;
     let restaurant = existing_restaurant(&*store, &args.restaurant).await?;
-    let base = table_base_url(args.base_url, args.port);
+    let base = table_base_url(&args.links)?;
     let signer = TableSigner::new(&crate::app::load_table_secret(&args.store.data_dir)?);
     let codes: Vec<_> = tables
         .iter()
@@ -142,6 +159,7 @@ pub async fn menu(command: MenuCommand) -> anyhow::Result<()> {
                     id: restaurant.id,
                     name: restaurant.name,
                     table_ordering_enabled: restaurant.table_ordering_enabled,
+                    payment_mode: None,
                 }),
                 categories,
             };

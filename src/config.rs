@@ -16,6 +16,27 @@ pub enum Environment {
     Production,
 }
 
+/// How customers pay online, as chosen on the command line (`--payments`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PaymentsChoice {
+    /// Toss when TOSS_SECRET_KEY is set; the simulated provider with --demo; otherwise off.
+    Auto,
+    /// Toss Payments; TOSS_SECRET_KEY is required.
+    Toss,
+    /// The box's test-mode checkout: approves without charging anyone. Never in production.
+    Simulated,
+    /// No online payment: every restaurant takes payment at the counter.
+    Off,
+}
+
+/// What actually takes online payments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PaymentBackend {
+    Toss,
+    Simulated,
+    Off,
+}
+
 #[derive(Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -42,7 +63,8 @@ pub struct Config {
     pub ws_max_per_ip: usize,
     /// Interval between WebSocket pings; a peer silent for two intervals is dropped.
     pub ws_ping_interval_secs: u64,
-    /// Toss Payments secret key; without it the box runs the simulated provider.
+    pub payments: PaymentsChoice,
+    /// Toss Payments secret key.
     pub toss_secret_key: Option<String>,
     pub toss_client_key: Option<String>,
     pub toss_api_base: String,
@@ -73,6 +95,8 @@ impl Config {
             // The demo owner's login is printed on the console; no place for a real shop.
             bail!("--demo is for trying OrderSync out and cannot run with ENV=production");
         }
+        let toss_secret_key = args.toss_secret_key.filter(|k| !k.trim().is_empty());
+        check_payments(args.payments, toss_secret_key.is_some(), environment)?;
         let public_base_url = args
             .public_base_url
             .map(|url| normalise_base_url(&url))
@@ -95,7 +119,8 @@ impl Config {
             environment,
             bcrypt_cost: args.bcrypt_cost,
             demo: args.demo,
-            toss_secret_key: args.toss_secret_key.filter(|k| !k.trim().is_empty()),
+            payments: args.payments,
+            toss_secret_key,
             toss_client_key: args.toss_client_key.filter(|k| !k.trim().is_empty()),
             toss_api_base: args.toss_api_base,
             toss_timeout_ms: 10_000,
@@ -130,6 +155,8 @@ impl Config {
             environment: Environment::Development,
             bcrypt_cost: 4,
             demo: false,
+            // Tests pay through the simulated provider unless they point at a fake Toss.
+            payments: PaymentsChoice::Simulated,
             toss_secret_key: None,
             toss_client_key: None,
             toss_api_base: "https://api.tosspayments.com".into(),
@@ -145,7 +172,45 @@ impl Config {
     }
 }
 
-fn normalise_base_url(url: &str) -> anyhow::Result<String> {
+impl Config {
+    pub fn payment_backend(&self) -> PaymentBackend {
+        match self.payments {
+            PaymentsChoice::Toss => PaymentBackend::Toss,
+            PaymentsChoice::Simulated => PaymentBackend::Simulated,
+            PaymentsChoice::Off => PaymentBackend::Off,
+            PaymentsChoice::Auto if self.toss_secret_key.is_some() => PaymentBackend::Toss,
+            PaymentsChoice::Auto if self.demo => PaymentBackend::Simulated,
+            PaymentsChoice::Auto => PaymentBackend::Off,
+        }
+    }
+}
+
+/// Refuses combinations that would take fake payments where real ones are expected.
+fn check_payments(
+    choice: PaymentsChoice,
+    has_toss_key: bool,
+    environment: Environment,
+) -> anyhow::Result<()> {
+    match choice {
+        PaymentsChoice::Toss if !has_toss_key => {
+            bail!(
+                "--payments toss needs TOSS_SECRET_KEY (and TOSS_CLIENT_KEY for the checkout page)"
+            )
+        }
+        PaymentsChoice::Simulated if environment == Environment::Production => bail!(
+            "--payments simulated marks orders paid without charging anyone and cannot run with \
+             ENV=production; set TOSS_SECRET_KEY and TOSS_CLIENT_KEY, or use --payments off \
+             (pay at the counter)"
+        ),
+        PaymentsChoice::Simulated if has_toss_key => bail!(
+            "--payments simulated and TOSS_SECRET_KEY are both set; choose one (drop the key to \
+             try the test-mode checkout, or drop --payments simulated to take real payments)"
+        ),
+        _ => Ok(()),
+    }
+}
+
+pub fn normalise_base_url(url: &str) -> anyhow::Result<String> {
     let trimmed = url.trim().trim_end_matches('/');
     let rest = trimmed
         .strip_prefix("https://")
@@ -183,6 +248,7 @@ impl fmt::Debug for Config {
             .field("environment", &self.environment)
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("demo", &self.demo)
+            .field("payments", &self.payment_backend())
             .field(
                 "toss_secret_key",
                 &self.toss_secret_key.as_ref().map(|_| "<redacted>"),

@@ -40,9 +40,16 @@ pub enum AppError {
     /// by reconciliation.
     #[error("payment provider unavailable")]
     ProviderUnavailable,
-    /// The store is overloaded or unreachable; the client may retry.
+    /// The store is overloaded, unreachable or out of disk; the client may retry.
     #[error("service unavailable")]
     Unavailable,
+    /// An owner-surface request arrived over plain HTTP (see `surfaces`).
+    #[error("HTTPS required")]
+    HttpsRequired,
+    /// Online payment was asked for, but the box has neither a Toss key nor the simulated
+    /// provider.
+    #[error("online payments are not configured")]
+    PaymentsNotConfigured,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -74,6 +81,8 @@ impl AppError {
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::HttpsRequired => StatusCode::FORBIDDEN,
+            AppError::PaymentsNotConfigured => StatusCode::CONFLICT,
             AppError::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
             AppError::ProviderUnavailable => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -81,7 +90,11 @@ impl AppError {
     }
 
     pub fn code(&self) -> &'static str {
-        code_for_status(self.status())
+        match self {
+            AppError::HttpsRequired => "HTTPS_REQUIRED",
+            AppError::PaymentsNotConfigured => "PAYMENTS_NOT_CONFIGURED",
+            other => code_for_status(other.status()),
+        }
     }
 
     fn message(&self) -> String {
@@ -98,6 +111,14 @@ impl AppError {
             }
             AppError::MethodNotAllowed => "method not allowed on this path".into(),
             AppError::Unavailable => "service temporarily unavailable; try again".into(),
+            AppError::HttpsRequired => {
+                "this part of OrderSync is only served over HTTPS; open it with https://".into()
+            }
+            AppError::PaymentsNotConfigured => {
+                "online payment is not set up on this box (no Toss Payments key); customers \
+                 pay at the counter"
+                    .into()
+            }
             AppError::PaymentDeclined { message, .. } => format!("payment declined: {message}"),
             AppError::ProviderUnavailable => {
                 "the payment provider could not be reached; the payment is pending and will be \
@@ -172,7 +193,16 @@ pub fn generic_message(status: StatusCode) -> &'static str {
 /// Builds the envelope body; used by `AppError` and by the middleware that wraps framework
 /// responses which carry no envelope of their own.
 pub fn envelope(status: StatusCode, message: &str, details: Option<Value>) -> Response {
-    let mut error = json!({ "code": code_for_status(status), "message": message });
+    envelope_with_code(status, code_for_status(status), message, details)
+}
+
+pub fn envelope_with_code(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    details: Option<Value>,
+) -> Response {
+    let mut error = json!({ "code": code, "message": message });
     if let Some(details) = details {
         error["details"] = details;
     }
@@ -192,8 +222,13 @@ impl IntoResponse for AppError {
             // The span of the request carries the request id, tying this line to the response.
             tracing::error!(error = ?cause, "internal error");
         }
-        let mut response = envelope(status, &self.message(), self.details());
+        let mut response = envelope_with_code(status, self.code(), &self.message(), self.details());
         match &self {
+            AppError::Unavailable => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
             AppError::RateLimited { retry_after_secs } => {
                 response
                     .headers_mut()
@@ -257,6 +292,12 @@ mod tests {
             }
             .code(),
             "RATE_LIMIT_EXCEEDED"
+        );
+        assert_eq!(AppError::HttpsRequired.code(), "HTTPS_REQUIRED");
+        assert_eq!(AppError::HttpsRequired.status(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            AppError::PaymentsNotConfigured.code(),
+            "PAYMENTS_NOT_CONFIGURED"
         );
         assert_eq!(
             AppError::Internal(anyhow::anyhow!("secret detail")).code(),

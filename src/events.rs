@@ -69,6 +69,7 @@ pub fn order_message(kind: EventType, order: &Order, seq: i64, at: DateTime<Utc>
         "order_number": order.order_number,
         "table_number": order.table_number,
         "payment_status": order.payment_status,
+        "test_payment": order.test_payment,
         "total_amount": order.total_amount,
     });
     if let Some(reason) = order

@@ -22,6 +22,7 @@ pub mod qr;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod surfaces;
 pub mod tls;
 pub mod web;
 
@@ -31,24 +32,36 @@ use app::AppState;
 use config::Config;
 use events::{LiveEvent, MenuEvent};
 use server::Listeners;
+use surfaces::{PublicUrls, SurfaceMode};
 
 /// Starts OrderSync on already-bound listeners and serves until `shutdown` resolves.
 pub async fn run(
-    mut config: Config,
+    config: Config,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     tls::install_crypto_provider();
     let https_port = listeners.https.local_addr()?.port();
-    if config.public_base_url.is_none() {
-        config.public_base_url = Some(format!("https://{}:{https_port}", tls::box_host()));
-    }
-    let tls = {
-        let config = config.clone();
-        blocking::run(move || prepare_tls(&config)).await?
+    let http_port = match &listeners.http {
+        Some(listener) => listener.local_addr()?.port(),
+        None => config.http_port,
     };
-    let state = AppState::build(config, tls.ca_pem.clone()).await?;
+    let urls = PublicUrls::new(
+        SurfaceMode::of(&config),
+        config.public_base_url.as_deref(),
+        &tls::box_host(),
+        https_port,
+        http_port,
+    );
+    let tls = {
+        let (config, owner_host) = (config.clone(), surfaces::url_host(&urls.owner).to_owned());
+        blocking::run(move || prepare_tls(&config, &owner_host)).await?
+    };
+    let state = AppState::build(config, tls.ca_pem.clone(), urls).await?;
     announce(&state, &listeners);
+    if state.payment_provider.is_none() {
+        warn_about_counter_only(&state).await?;
+    }
     if state.config.demo {
         let demo = demo::ensure(&state).await?;
         announce_demo(&state, &demo);
@@ -87,8 +100,26 @@ async fn housekeeping(state: AppState) {
     }
 }
 
+/// PREPAY restaurants cannot be paid online while payment is off; they are served as POSTPAY.
+async fn warn_about_counter_only(state: &AppState) -> anyhow::Result<()> {
+    for (id, _) in state.store.restaurant_revisions().await? {
+        if let Some(restaurant) = state.store.restaurant(id).await?
+            && restaurant.payment_mode == domain::order::PaymentMode::Prepay
+        {
+            tracing::warn!(
+                restaurant_id = %id,
+                restaurant = %restaurant.name,
+                "restaurant is set to PREPAY, but online payment is off on this box (no \
+                 TOSS_SECRET_KEY): its orders are taken as POSTPAY (pay at the counter) until a \
+                 Toss key is configured"
+            );
+        }
+    }
+    Ok(())
+}
+
 fn announce_demo(state: &AppState, demo: &demo::Demo) {
-    let table_url = state.tables.url(&state.base_url, demo.restaurant_id, "1");
+    let table_url = state.tables.url(&state.urls.guest, demo.restaurant_id, "1");
     let password = demo.password.as_deref().unwrap_or(
         "(unknown: the password file is gone; delete the data dir to recreate the demo)",
     );
@@ -96,50 +127,47 @@ fn announce_demo(state: &AppState, demo: &demo::Demo) {
     println!();
     println!("  OrderSync demo — 맛있는 치킨집");
     println!("  Customer, table 1:  {table_url}");
-    println!("  Owner dashboard:    {}/owner", state.base_url);
+    println!("  Owner dashboard:    {}/owner", state.urls.owner);
     println!("  Owner login:        {} / {password}", demo.email);
     if state.ca_certificate.is_some() {
+        // The CA is served on both listeners; the guest one opens without trusting anything.
         println!(
-            "  Trust the box once: http://<this box>:{}/ca.crt",
-            state.config.http_port
+            "  Owner devices: trust the box once with {}/ca.crt",
+            state.urls.guest
         );
     }
     println!();
 }
 
-fn prepare_tls(config: &Config) -> anyhow::Result<tls::TlsMaterial> {
+/// The operator's certificate, or the local CA's certificate for this box's names plus the host
+/// owners are told to open.
+fn prepare_tls(config: &Config, owner_host: &str) -> anyhow::Result<tls::TlsMaterial> {
     match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => tls::load_operator_certificate(cert, key),
         _ => {
-            let public_host = config
-                .public_base_url
-                .as_deref()
-                .and_then(|url| url.split("://").nth(1))
-                .map(|rest| server_host(rest).to_owned());
-            let names = tls::local_names(public_host.as_deref());
+            let names = tls::local_names(Some(owner_host.trim_matches(['[', ']'])));
             tls::load_or_create_local(&config.data_dir.join("tls"), &names)
         }
     }
 }
 
-/// `host[:port][/path]` → `host` (IPv6 literals lose their brackets).
-fn server_host(authority_and_path: &str) -> &str {
-    let authority = authority_and_path.split('/').next().unwrap_or("");
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    authority.split(':').next().unwrap_or(authority)
-}
-
 fn announce(state: &AppState, listeners: &Listeners) {
-    let base = state.config.public_base_url.as_deref().unwrap_or("");
     let https = listeners.https.local_addr().ok();
     let http = listeners.http.as_ref().and_then(|l| l.local_addr().ok());
     tracing::info!(
         https = ?https,
         http = ?http,
-        plain_http = state.config.allow_plain_http,
-        public_base_url = base,
+        surfaces = ?state.surface,
+        guest_links = %state.urls.guest,
+        owner_links = %state.urls.owner,
         "OrderSync is listening"
     );
+    if state.config.tls_cert.is_some() && state.config.public_base_url.is_none() {
+        tracing::warn!(
+            "--tls-cert is set but PUBLIC_BASE_URL is not: table QR codes name this box by its \
+             address ({}), which your certificate probably does not cover; set PUBLIC_BASE_URL \
+             to the name on the certificate",
+            state.urls.guest
+        );
+    }
 }

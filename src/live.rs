@@ -19,7 +19,7 @@ use tokio::sync::watch;
 
 use crate::api::orders::{order_json, visible_order};
 use crate::app::AppState;
-use crate::auth::extract::authenticate;
+use crate::auth::extract::{authenticate, only_guests_in_clear};
 use crate::domain::ids::{OrderId, RestaurantId};
 use crate::domain::user::Role;
 use crate::error::AppError;
@@ -116,6 +116,8 @@ pub struct Connect {
     pub channel: Channel,
     pub token: Option<String>,
     pub since: Option<i64>,
+    /// Opened over plain HTTP in split mode: only guest tokens are accepted.
+    pub guests_only: bool,
 }
 
 /// Whose events a connection forwards, resolved after authentication.
@@ -141,7 +143,7 @@ impl From<AppError> for Refused {
     fn from(err: AppError) -> Self {
         match err {
             AppError::Unauthorized(_) => UNAUTHORIZED,
-            AppError::Forbidden(_) => FORBIDDEN,
+            AppError::Forbidden(_) | AppError::HttpsRequired => FORBIDDEN,
             AppError::NotFound(_) => NOT_FOUND,
             other => {
                 tracing::warn!(error = %other, "refusing a WebSocket");
@@ -211,6 +213,9 @@ async fn resolve(
         None => first_message_token(stream).await.ok_or(UNAUTHORIZED)?,
     };
     let user = authenticate(state, &token).await?;
+    if connect.guests_only {
+        only_guests_in_clear(&user)?;
+    }
     match &connect.channel {
         Channel::Order(id) => {
             let order = visible_order(state, &user, id).await?;

@@ -69,7 +69,7 @@ fn creation_json(state: &AppState, order: &Order) -> Value {
         "status": order::OrderStatus::Pending,
         "total_amount": order.total_amount,
         "payment_required": payment_required,
-        "payment_url": payment_required.then(|| format!("{}/pay/{}", state.base_url, order.id)),
+        "payment_url": payment_required.then(|| state.checkout_url(order.id)),
         "websocket_url": state.websocket_url(order.id),
     })
 }
@@ -172,7 +172,7 @@ async fn create_order(
             lines,
             total_amount,
             special_requests: special_requests.clone(),
-            payment_mode: restaurant.payment_mode,
+            payment_mode: menu.payment_mode,
             business_day: order::business_day(now, restaurant.time_zone).to_string(),
             created_at: now,
         };

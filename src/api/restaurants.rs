@@ -17,7 +17,9 @@ use crate::app::AppState;
 use crate::auth::Owner;
 use crate::domain::ids::{OrderId, RestaurantId};
 use crate::domain::order::{Action, OrderStatus, PaymentMode};
-use crate::domain::restaurant::{Restaurant, RestaurantChanges, RestaurantName, parse_time_zone};
+use crate::domain::restaurant::{
+    Restaurant, RestaurantChanges, RestaurantName, TableVerification, parse_time_zone,
+};
 use crate::error::AppError;
 use crate::http::extract::{AppJson, AppPath, AppQuery};
 use crate::store::{Actor, TransitionRequest};
@@ -46,20 +48,27 @@ struct SettingsResponse {
     name: String,
     table_ordering_enabled: bool,
     payment_mode: PaymentMode,
+    /// What new orders get: POSTPAY while the box takes no online payments.
+    payment_mode_in_effect: PaymentMode,
+    /// `toss`, `simulated` (test mode, nothing charged) or null (online payment off).
+    online_payments: Option<&'static str>,
+    table_verification: TableVerification,
     time_zone: String,
     created_at: DateTime<Utc>,
 }
 
-impl From<Restaurant> for SettingsResponse {
-    fn from(r: Restaurant) -> Self {
-        SettingsResponse {
-            id: r.id,
-            name: r.name,
-            table_ordering_enabled: r.table_ordering_enabled,
-            payment_mode: r.payment_mode,
-            time_zone: r.time_zone.name().to_owned(),
-            created_at: r.created_at,
-        }
+fn settings_response(state: &AppState, r: Restaurant) -> SettingsResponse {
+    let provider = state.payment_provider.as_ref().map(|p| p.kind().as_str());
+    SettingsResponse {
+        id: r.id,
+        payment_mode_in_effect: r.payment_mode_in_effect(provider.is_some()),
+        online_payments: provider,
+        name: r.name,
+        table_ordering_enabled: r.table_ordering_enabled,
+        payment_mode: r.payment_mode,
+        table_verification: r.table_verification,
+        time_zone: r.time_zone.name().to_owned(),
+        created_at: r.created_at,
     }
 }
 
@@ -72,7 +81,7 @@ async fn settings(
         .restaurant(owner.restaurant_id)
         .await?
         .ok_or(AppError::NotFound("restaurant"))?;
-    Ok(Json(restaurant.into()))
+    Ok(Json(settings_response(&state, restaurant)))
 }
 
 #[derive(Deserialize)]
@@ -82,6 +91,7 @@ struct SettingsPatch {
     table_ordering_enabled: Option<bool>,
     payment_mode: Option<PaymentMode>,
     time_zone: Option<String>,
+    table_verification: Option<TableVerification>,
 }
 
 async fn update_settings(
@@ -100,19 +110,19 @@ async fn update_settings(
             .time_zone
             .map(|tz| parse_time_zone("time_zone", &tz))
             .transpose()?,
+        table_verification: patch.table_verification,
     };
-    if changes.name.is_none()
-        && changes.table_ordering_enabled.is_none()
-        && changes.payment_mode.is_none()
-        && changes.time_zone.is_none()
-    {
+    if changes.is_empty() {
         return Err(AppError::validation("body", "nothing to change"));
+    }
+    if changes.payment_mode == Some(PaymentMode::Prepay) && state.payment_provider.is_none() {
+        return Err(AppError::PaymentsNotConfigured);
     }
     let restaurant = state
         .store
         .update_restaurant(owner.restaurant_id, changes)
         .await?;
-    Ok(Json(restaurant.into()))
+    Ok(Json(settings_response(&state, restaurant)))
 }
 
 fn parse_statuses(raw: Option<&str>) -> Result<Vec<OrderStatus>, AppError> {
@@ -166,6 +176,7 @@ async fn summary(State(state): State<AppState>, owner: Owner) -> Result<Json<Val
         "orders": summary.orders,
         "completed": summary.completed,
         "revenue": summary.revenue,
+        "test_revenue": summary.test_revenue,
         "refunds_pending": refunds,
     })))
 }
@@ -198,7 +209,7 @@ async fn table_codes(
                 "must start with https:// or http://",
             ));
         }
-        None => state.base_url.to_string(),
+        None => state.urls.guest.to_string(),
     };
     let codes: Vec<Value> = tables
         .iter()

@@ -14,6 +14,7 @@ use crate::error::AppError;
 use crate::http::context::RequestContext;
 use crate::http::extract::{AppPath, AppQuery};
 use crate::live::{self, Channel, Connect};
+use crate::surfaces::PlainGuests;
 
 /// Client messages are tiny (a token); a small read buffer keeps idle connections cheap.
 const READ_BUFFER: usize = 4 * 1024;
@@ -46,6 +47,7 @@ fn upgrade(
     state: AppState,
     ws: WebSocketUpgrade,
     context: &RequestContext,
+    plain: Option<Extension<PlainGuests>>,
     channel: Channel,
     query: SocketQuery,
 ) -> Result<Response, AppError> {
@@ -60,6 +62,7 @@ fn upgrade(
         channel,
         token: query.token.filter(|t| !t.is_empty()),
         since,
+        guests_only: plain.is_some(),
     };
     Ok(ws
         .read_buffer_size(READ_BUFFER)
@@ -70,25 +73,28 @@ fn upgrade(
 async fn order_socket(
     State(state): State<AppState>,
     Extension(context): Extension<RequestContext>,
+    plain: Option<Extension<PlainGuests>>,
     AppPath(order_id): AppPath<String>,
     AppQuery(query): AppQuery<SocketQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    upgrade(state, ws, &context, Channel::Order(order_id), query)
+    upgrade(state, ws, &context, plain, Channel::Order(order_id), query)
 }
 
 async fn owner_socket(
     State(state): State<AppState>,
     Extension(context): Extension<RequestContext>,
+    plain: Option<Extension<PlainGuests>>,
     AppQuery(query): AppQuery<SocketQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    upgrade(state, ws, &context, Channel::OwnerFeed, query)
+    upgrade(state, ws, &context, plain, Channel::OwnerFeed, query)
 }
 
 async fn menu_socket(
     State(state): State<AppState>,
     Extension(context): Extension<RequestContext>,
+    plain: Option<Extension<PlainGuests>>,
     AppPath(id): AppPath<String>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
@@ -97,5 +103,5 @@ async fn menu_socket(
         token: None,
         since: None,
     };
-    upgrade(state, ws, &context, Channel::Menu(id), query)
+    upgrade(state, ws, &context, plain, Channel::Menu(id), query)
 }

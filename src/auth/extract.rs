@@ -13,6 +13,7 @@ use crate::domain::ids::{RestaurantId, SessionId, UserId};
 use crate::domain::user::Role;
 use crate::error::AppError;
 use crate::http::context::RequestContext;
+use crate::surfaces::PlainGuests;
 
 #[derive(Clone, Debug)]
 pub struct AuthUser {
@@ -57,6 +58,15 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, App
     Ok(AuthUser::from_claims(claims))
 }
 
+/// On plain HTTP only table guests may act: an owner's or a registered customer's token
+/// belongs on HTTPS, and must not become useful because it was sent in clear.
+pub fn only_guests_in_clear(user: &AuthUser) -> Result<(), AppError> {
+    match user.table {
+        Some(_) => Ok(()),
+        None => Err(AppError::HttpsRequired),
+    }
+}
+
 fn bearer_token(parts: &Parts) -> Result<&str, AppError> {
     let header = parts
         .headers
@@ -81,10 +91,30 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let user = authenticate(state, bearer_token(parts)?).await?;
+        if parts.extensions.get::<PlainGuests>().is_some() {
+            only_guests_in_clear(&user)?;
+        }
         if let Some(context) = parts.extensions.get::<RequestContext>() {
             context.set_user(user.user_id);
         }
         Ok(user)
+    }
+}
+
+/// No `Authorization` header: `None`; a header that does not hold a valid token: refused.
+impl axum::extract::OptionalFromRequestParts<AppState> for AuthUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, AppError> {
+        if !parts.headers.contains_key(AUTHORIZATION) {
+            return Ok(None);
+        }
+        <AuthUser as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }
 

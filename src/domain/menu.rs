@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Checked, FieldError};
 use super::ids::{CategoryId, MenuItemId, OptionId, RestaurantId};
+use super::order::PaymentMode;
 
 pub const MAX_PRICE: i64 = 10_000_000;
 pub const MAX_PRICE_DELTA: i64 = 1_000_000;
@@ -26,12 +27,15 @@ fn yes() -> bool {
     true
 }
 
-/// The restaurant header of the menu document (the seed's three fields).
+/// The restaurant header of the menu document (the seed's three fields, plus how guests pay).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct MenuRestaurant {
     pub id: RestaurantId,
     pub name: String,
     pub table_ordering_enabled: bool,
+    /// The payment mode orders get now: POSTPAY while online payment is off on the box.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_mode: Option<PaymentMode>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -51,6 +51,8 @@ pub struct Order {
     pub cancel_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Paid through the simulated provider (test mode): nothing was charged.
+    pub test_payment: bool,
     #[serde(skip)]
     pub customer: Customer,
 }

@@ -57,6 +57,8 @@ pub struct Payment {
     pub refund_status: String,
     pub refund_reason: Option<String>,
     pub refund_attempts: i64,
+    /// Made with the simulated provider (test mode): nothing was charged.
+    pub simulated: bool,
     pub created_at: DateTime<Utc>,
 }
 

@@ -1,7 +1,10 @@
 //! Restaurants and the settings their owners control.
 
+use std::str::FromStr;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
 
 use super::error::{Checked, FieldError};
 use super::ids::{RestaurantId, UserId};
@@ -37,6 +40,36 @@ impl RestaurantName {
 
 pub const DEFAULT_TIME_ZONE: Tz = chrono_tz::Asia::Seoul;
 
+/// How a registered customer proves which table they sit at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TableVerification {
+    /// The signature of the table's QR code (a guest token carries it already).
+    Qr,
+    /// Any signed-in customer may name a table, as the original MVP did.
+    Open,
+}
+
+impl TableVerification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TableVerification::Qr => "QR",
+            TableVerification::Open => "OPEN",
+        }
+    }
+}
+
+impl FromStr for TableVerification {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "QR" => Ok(TableVerification::Qr),
+            "OPEN" => Ok(TableVerification::Open),
+            other => Err(format!("unknown table verification {other:?}")),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Restaurant {
     pub id: RestaurantId,
@@ -45,6 +78,7 @@ pub struct Restaurant {
     pub table_ordering_enabled: bool,
     pub payment_mode: PaymentMode,
     pub time_zone: Tz,
+    pub table_verification: TableVerification,
     /// Bumped by every change to the menu or these settings.
     pub revision: i64,
     pub created_at: DateTime<Utc>,
@@ -57,6 +91,29 @@ pub struct RestaurantChanges {
     pub table_ordering_enabled: Option<bool>,
     pub payment_mode: Option<PaymentMode>,
     pub time_zone: Option<Tz>,
+    pub table_verification: Option<TableVerification>,
+}
+
+impl RestaurantChanges {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.table_ordering_enabled.is_none()
+            && self.payment_mode.is_none()
+            && self.time_zone.is_none()
+            && self.table_verification.is_none()
+    }
+}
+
+impl Restaurant {
+    /// The mode new orders get: the chosen one, or POSTPAY while the box takes no online
+    /// payments (a PREPAY order could then never be paid, so never accepted).
+    pub fn payment_mode_in_effect(&self, online_payments: bool) -> PaymentMode {
+        if online_payments {
+            self.payment_mode
+        } else {
+            PaymentMode::Postpay
+        }
+    }
 }
 
 pub fn parse_time_zone(field: &str, name: &str) -> Checked<Tz> {

@@ -13,11 +13,12 @@ pub mod toss;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::config::Config;
+use crate::config::{Config, PaymentBackend};
 use crate::domain::ids::{OrderId, PaymentId};
 use crate::domain::order::{Order, OrderStatus, PaymentMode, PaymentStatus};
 use crate::domain::payment::{Payment, PaymentState};
@@ -30,16 +31,32 @@ pub const CHECKOUT_WINDOW: chrono::Duration = chrono::Duration::minutes(30);
 /// Longest wait between two refund attempts.
 const MAX_REFUND_BACKOFF: Duration = Duration::from_secs(600);
 
-pub fn provider_from_config(config: &Config) -> anyhow::Result<Arc<dyn PaymentProvider>> {
-    match &config.toss_secret_key {
-        Some(secret) => Ok(Arc::new(toss::TossClient::new(
-            &config.toss_api_base,
-            secret,
-            config.toss_client_key.clone(),
-            Duration::from_millis(config.toss_timeout_ms),
-        )?)),
-        None => Ok(Arc::new(simulated::SimulatedProvider::default())),
-    }
+/// The provider chosen by `--payments`; `None` when online payment is off.
+pub fn provider_from_config(config: &Config) -> anyhow::Result<Option<Arc<dyn PaymentProvider>>> {
+    Ok(match config.payment_backend() {
+        PaymentBackend::Toss => {
+            let secret = config
+                .toss_secret_key
+                .as_deref()
+                .context("Toss Payments needs TOSS_SECRET_KEY")?;
+            Some(Arc::new(toss::TossClient::new(
+                &config.toss_api_base,
+                secret,
+                config.toss_client_key.clone(),
+                Duration::from_millis(config.toss_timeout_ms),
+            )?))
+        }
+        PaymentBackend::Simulated => Some(Arc::new(simulated::SimulatedProvider::default())),
+        PaymentBackend::Off => None,
+    })
+}
+
+/// The provider, or 409 `PAYMENTS_NOT_CONFIGURED` when online payment is off.
+fn provider(state: &AppState) -> Result<&Arc<dyn PaymentProvider>, AppError> {
+    state
+        .payment_provider
+        .as_ref()
+        .ok_or(AppError::PaymentsNotConfigured)
 }
 
 /// One async lock per order: provider calls for an order never overlap in this process.
@@ -85,6 +102,7 @@ pub async fn initiate(
     amount: i64,
     payment_method: String,
 ) -> Result<Checkout, AppError> {
+    let provider = provider(state)?;
     ensure_payable(order)?;
     check_amount(order, amount)?;
     let now = state.clock.now();
@@ -99,18 +117,18 @@ pub async fn initiate(
         .ok_or(AppError::NotFound("restaurant"))?;
     Ok(Checkout {
         payment_key: None,
-        payment_url: format!("{}/pay/{}", state.base_url, order.id),
+        payment_url: state.checkout_url(order.id),
         order_id: order.id,
         amount: order.total_amount,
         // Each initiate opens a new checkout window, even when it reuses the pending payment.
         expires_at: now + CHECKOUT_WINDOW,
         payment_method,
-        provider: state.payment_provider.kind().as_str(),
-        client_key: state.payment_provider.client_key(),
+        provider: provider.kind().as_str(),
+        client_key: provider.client_key(),
         order_name: crate::domain::payment::order_name(&restaurant.name, &order.order_number),
         customer_key: format!("c_{}", order.customer.key().simple()),
-        success_url: format!("{}/pay/success", state.base_url),
-        fail_url: format!("{}/pay/fail", state.base_url),
+        success_url: format!("{}/pay/success", state.urls.guest),
+        fail_url: format!("{}/pay/fail", state.urls.guest),
     })
 }
 
@@ -177,6 +195,7 @@ pub async fn confirm(
     payment_key: &str,
     amount: i64,
 ) -> Result<Confirmed, AppError> {
+    let provider = provider(state)?;
     let _serialized = state.payment_locks.lock(order_id).await;
     let order = state
         .store
@@ -200,14 +219,10 @@ pub async fn confirm(
     if let Some(earlier) = payment.payment_key.clone().filter(|k| k != payment_key) {
         // An earlier attempt of this order never got a final answer (its confirm was lost).
         // Paying again is only safe once the provider says that attempt did not go through.
-        let found = state
-            .payment_provider
-            .lookup_payment(&earlier)
-            .await
-            .map_err(|err| {
-                tracing::warn!(%order_id, error = %err, "could not look up an unresolved payment");
-                AppError::ProviderUnavailable
-            })?;
+        let found = provider.lookup_payment(&earlier).await.map_err(|err| {
+            tracing::warn!(%order_id, error = %err, "could not look up an unresolved payment");
+            AppError::ProviderUnavailable
+        })?;
         if let Some(done) = found.as_ref().filter(|p| p.status == ProviderStatus::Done) {
             settle(state, &order, done).await?;
             return Err(AppError::conflict("this order is already paid"));
@@ -235,8 +250,7 @@ pub async fn confirm(
         .store
         .attach_payment_key(payment.id, payment_key.to_owned(), now)
         .await?;
-    let outcome = state
-        .payment_provider
+    let outcome = provider
         .confirm(
             payment_key,
             &order_id.to_string(),
@@ -297,6 +311,10 @@ async fn settle(
             amount: approved.total_amount,
             method: approved.method.clone(),
             approved_at: approved.approved_at.unwrap_or(now),
+            simulated: state
+                .payment_provider
+                .as_ref()
+                .is_some_and(|p| p.kind() == provider::ProviderKind::Simulated),
             now,
         })
         .await?;
@@ -344,15 +362,15 @@ pub async fn reconcile_order(
     order_id: OrderId,
     reread: Reread,
 ) -> anyhow::Result<()> {
+    let Some(provider) = state.payment_provider.as_ref() else {
+        return Ok(()); // online payment is off: nothing to ask anyone
+    };
     let _serialized = state.payment_locks.lock(order_id).await;
     let Some(order) = state.store.order(order_id).await? else {
         return Ok(());
     };
     let latest = state.store.latest_payment(order_id).await?;
-    let found = state
-        .payment_provider
-        .lookup_order(&order_id.to_string())
-        .await?;
+    let found = provider.lookup_order(&order_id.to_string()).await?;
     let now = state.clock.now();
     match found {
         Some(payment) => match payment.status {
@@ -365,8 +383,7 @@ pub async fn reconcile_order(
                 if reread == Reread::Sweep && ensure_payable(&order).is_ok() =>
             {
                 let key = confirm_key(order_id, &payment.payment_key);
-                match state
-                    .payment_provider
+                match provider
                     .confirm(
                         &payment.payment_key,
                         &payment.order_id,
@@ -429,13 +446,27 @@ async fn refund(state: &AppState, payment: &Payment) -> anyhow::Result<()> {
         return Ok(());
     }
     let now = state.clock.now();
-    let Some(key) = current.payment_key.as_deref() else {
+    let key = match current.payment_key.as_deref() {
+        // A test-mode payment charged nobody, so there is nothing to pay back.
+        Some(_) if current.simulated => None,
+        key => key,
+    };
+    let Some(key) = key else {
         // Paid without a provider (at the counter): the refund is handed over in person.
         state.store.refund_done(current.id, now).await?;
         return Ok(());
     };
+    let Some(provider) = state.payment_provider.as_ref() else {
+        let error = "online payment is off on this box (no Toss key); refund it by hand";
+        let next = now + chrono::Duration::from_std(MAX_REFUND_BACKOFF)?;
+        state
+            .store
+            .refund_failed(current.id, error.into(), next)
+            .await?;
+        return Ok(());
+    };
     if current.refund_attempts > 0
-        && let Ok(Some(found)) = state.payment_provider.lookup_payment(key).await
+        && let Ok(Some(found)) = provider.lookup_payment(key).await
         && found.status == ProviderStatus::Canceled
     {
         // An earlier attempt went through; only its answer was lost.
@@ -453,11 +484,7 @@ async fn refund(state: &AppState, payment: &Payment) -> anyhow::Result<()> {
         0 => format!("refund-{}", current.id),
         n => format!("refund-{}-{n}", current.id),
     };
-    let error = match state
-        .payment_provider
-        .cancel(key, &reason, &idempotency_key)
-        .await
-    {
+    let error = match provider.cancel(key, &reason, &idempotency_key).await {
         Ok(p)
             if matches!(
                 p.status,
@@ -527,8 +554,11 @@ pub async fn sweep(state: &AppState, cursor: &mut Option<PaymentId>) -> anyhow::
     Ok(())
 }
 
-/// Runs `sweep` forever, every `payment_sweep_secs`.
+/// Runs `sweep` forever, every `payment_sweep_secs` (not at all while online payment is off).
 pub async fn run_background(state: AppState) {
+    if state.payment_provider.is_none() {
+        return;
+    }
     let interval = Duration::from_millis(state.config.payment_sweep_ms.max(50));
     let mut tick = tokio::time::interval(interval);
     let mut cursor = None;

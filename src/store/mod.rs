@@ -187,8 +187,10 @@ pub struct DaySummary {
     /// Orders placed that day, not counting rejected or cancelled ones.
     pub orders: i64,
     pub completed: i64,
-    /// What customers paid (online or at the counter), refunds excluded.
+    /// What customers paid (online or at the counter), refunds and test payments excluded.
     pub revenue: i64,
+    /// What the simulated provider "approved" (test mode): no money, shown apart.
+    pub test_revenue: i64,
 }
 
 /// A refund the restaurant owes and has not yet paid back (the provider refused or could
@@ -210,6 +212,8 @@ pub struct Settlement {
     pub amount: i64,
     pub method: Option<String>,
     pub approved_at: DateTime<Utc>,
+    /// Approved by the simulated provider: nothing was charged, and it is no revenue.
+    pub simulated: bool,
     pub now: DateTime<Utc>,
 }
 

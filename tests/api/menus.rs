@@ -30,8 +30,9 @@ async fn the_menu_has_the_seed_shape_an_etag_and_changes_show_at_once() {
     assert_eq!(keys(menu), set(&["restaurant", "categories"]));
     assert_eq!(
         keys(&menu["restaurant"]),
-        set(&["id", "name", "table_ordering_enabled"])
+        set(&["id", "name", "table_ordering_enabled", "payment_mode"])
     );
+    assert_eq!(menu["restaurant"]["payment_mode"], "PREPAY");
     assert_eq!(menu["restaurant"]["id"], shop.id.as_str());
     assert_eq!(menu["restaurant"]["name"], "테스트 치킨");
     assert_eq!(menu["restaurant"]["table_ordering_enabled"], true);

@@ -54,19 +54,17 @@ async fn https_with_the_generated_ca_and_http_redirects() {
     assert_eq!(over_http.status(), StatusCode::OK);
     assert_eq!(over_http.bytes().await.unwrap(), ca_pem);
 
+    // The owner's pages are HTTPS-only: plain HTTP redirects there.
     let redirect = app
         .client
-        .get(format!(
-            "http://localhost:{}/api/v1/auth/me?x=1",
-            app.http_port
-        ))
+        .get(format!("http://localhost:{}/owner?x=1", app.http_port))
         .send()
         .await
         .unwrap();
     assert!(redirect.status().is_redirection(), "{}", redirect.status());
     assert_eq!(
         redirect.headers()["location"],
-        format!("https://localhost:{}/api/v1/auth/me?x=1", app.https_port).as_str()
+        format!("https://localhost:{}/owner?x=1", app.https_port).as_str()
     );
 }
 

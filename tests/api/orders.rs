@@ -59,7 +59,7 @@ async fn the_server_prices_every_line_and_ignores_client_amounts() {
     );
     let ws = created["websocket_url"].as_str().unwrap();
     assert!(
-        ws.starts_with("wss://") && ws.ends_with(&format!("/ws/orders/{id}")),
+        ws.starts_with("ws://") && ws.ends_with(&format!("/ws/orders/{id}")),
         "{ws}"
     );
 

@@ -12,6 +12,7 @@ async fn with_toss(
 ) -> TestApp {
     let base = fake.base.clone();
     TestApp::spawn_with(move |c| {
+        c.payments = ordersync::config::PaymentsChoice::Toss;
         c.toss_secret_key = Some(SECRET_KEY.into());
         c.toss_client_key = Some(CLIENT_KEY.into());
         c.toss_api_base = base;
@@ -33,6 +34,21 @@ async fn confirm(app: &TestApp, key: &str, order: &str, amount: i64) -> crate::h
     app.post(
         "/api/v1/payments/confirm",
         None,
+        json!({ "paymentKey": key, "orderId": order, "amount": amount }),
+    )
+    .await
+}
+
+async fn confirm_as(
+    app: &TestApp,
+    token: &str,
+    key: &str,
+    order: &str,
+    amount: i64,
+) -> crate::helpers::Response {
+    app.post(
+        "/api/v1/payments/confirm",
+        Some(token),
         json!({ "paymentKey": key, "orderId": order, "amount": amount }),
     )
     .await
@@ -826,19 +842,35 @@ async fn without_a_toss_key_the_simulated_provider_runs_the_same_flow() {
     assert_eq!(init.status, StatusCode::OK);
     assert_eq!(init.body["provider"], "simulated");
     assert!(init.body["client_key"].is_null());
-    let declined = confirm(&app, "sim_decline_1", &order, 18000).await;
+    // Test mode proves nothing by the key: without the order's token, nothing is confirmed.
+    let anonymous = confirm(&app, "sim_approve_1", &order, 18000).await;
+    assert_error(&anonymous, StatusCode::UNAUTHORIZED, "UNAUTHORIZED");
+    let stranger = app.customer("pay-sim-stranger@example.com").await;
+    let foreign = confirm_as(&app, &stranger, "sim_approve_1", &order, 18000).await;
+    assert_error(&foreign, StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert_eq!(payment_status(&app, &customer, &order).await, "PENDING");
+    let confirm = |key: &'static str| confirm_as(&app, &customer, key, &order, 18000);
+    let declined = confirm("sim_decline_1").await;
     let details = assert_error(&declined, StatusCode::PAYMENT_REQUIRED, "PAYMENT_DECLINED");
     assert_eq!(details["provider_code"], "REJECT_CARD_PAYMENT");
-    let ok = confirm(&app, "sim_approve_1", &order, 18000).await;
+    let ok = confirm("sim_approve_1").await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(payment_status(&app, &customer, &order).await, "PAID");
-    // A repeat of the same confirm gets the same answer; another payment is refused.
+    // Marked as a test everywhere, and no revenue.
     assert_eq!(
-        confirm(&app, "sim_approve_1", &order, 18000).await.body,
-        ok.body
+        order_json(&app, &customer, &order).await["test_payment"],
+        true
     );
+    let summary = app
+        .get("/api/v1/restaurants/me/summary", Some(&shop.owner))
+        .await
+        .body;
+    assert_eq!(summary["revenue"], 0, "{summary}");
+    assert_eq!(summary["test_revenue"], 18000, "{summary}");
+    // A repeat of the same confirm gets the same answer; another payment is refused.
+    assert_eq!(confirm("sim_approve_1").await.body, ok.body);
     assert_error(
-        &confirm(&app, "sim_other", &order, 18000).await,
+        &confirm("sim_other").await,
         StatusCode::CONFLICT,
         "CONFLICT",
     );

@@ -1,10 +1,14 @@
 //! Versioned, idempotent schema migrations tracked in `PRAGMA user_version`.
-//! Migration 1 is `schema.sql`; append new steps, never edit a released one.
+//! Migration 1 is `schema.sql`, later ones live in `migrations/`; append new steps, never edit a
+//! released one.
 
 use anyhow::{Context, bail};
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[include_str!("../../../schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../schema.sql"),
+    include_str!("migrations/0002_shop_network.sql"),
+];
 
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 

@@ -403,7 +403,10 @@ impl Store for SqliteStore {
                 "SELECT
                      count(*) FILTER (WHERE status NOT IN ('REJECTED', 'CANCELLED')),
                      count(*) FILTER (WHERE status = 'COMPLETED'),
-                     coalesce(sum(total_amount) FILTER (WHERE payment_status = 'PAID'), 0)
+                     coalesce(sum(total_amount)
+                              FILTER (WHERE payment_status = 'PAID' AND NOT test_payment), 0),
+                     coalesce(sum(total_amount)
+                              FILTER (WHERE payment_status = 'PAID' AND test_payment), 0)
                  FROM orders WHERE restaurant_id = ?1 AND business_day = ?2",
             )?
             .query_row(params![restaurant.to_string(), business_day], |row| {
@@ -411,6 +414,7 @@ impl Store for SqliteStore {
                     orders: row.get(0)?,
                     completed: row.get(1)?,
                     revenue: row.get(2)?,
+                    test_revenue: row.get(3)?,
                 })
             })?)
         })

@@ -24,7 +24,7 @@ use crate::store::{
 
 const ORDER_COLUMNS: &str = "id, restaurant_id, customer_id, guest_id, order_number, table_number, \
      total_amount, status, payment_status, payment_mode, special_requests, estimated_ready_at, \
-     owner_message, reject_reason, cancel_reason, created_at, updated_at";
+     owner_message, reject_reason, cancel_reason, created_at, updated_at, test_payment";
 
 fn text_enum<T: std::str::FromStr<Err = String>>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
     let text: String = row.get(idx)?;
@@ -59,6 +59,7 @@ fn order_from_row(row: &Row<'_>) -> rusqlite::Result<Order> {
         cancel_reason: row.get(14)?,
         created_at: from_millis(row.get(15)?),
         updated_at: from_millis(row.get(16)?),
+        test_payment: row.get(17)?,
         items: Vec::new(),
     })
 }
@@ -215,6 +216,7 @@ pub fn place(
         cancel_reason: None,
         created_at: new.created_at,
         updated_at: new.created_at,
+        test_payment: false,
         customer: new.customer,
     };
     c.prepare_cached(

@@ -15,7 +15,8 @@ use crate::events::EventType;
 use crate::store::{RefundOwed, SettleOutcome, Settlement, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, order_id, amount, status, method, toss_payment_key, approved_at, \
-     failure_code, failure_message, refund_status, refund_reason, refund_attempts, created_at";
+     failure_code, failure_message, refund_status, refund_reason, refund_attempts, created_at, \
+     simulated";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
     let status: String = row.get(3)?;
@@ -35,6 +36,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
         refund_reason: row.get(10)?,
         refund_attempts: row.get(11)?,
         created_at: from_millis(row.get(12)?),
+        simulated: row.get(13)?,
     })
 }
 
@@ -138,7 +140,7 @@ pub fn settle(c: &Tx<'_>, s: &Settlement) -> StoreResult<SettleOutcome> {
              refund_reason = CASE WHEN ?5 THEN 'order was closed before the payment completed'
                                   ELSE refund_reason END,
              refund_next_at = CASE WHEN ?5 THEN ?6 ELSE refund_next_at END,
-             updated_at = ?6
+             simulated = ?7, updated_at = ?6
          WHERE id = ?1",
     )?
     .execute(params![
@@ -148,7 +150,12 @@ pub fn settle(c: &Tx<'_>, s: &Settlement) -> StoreResult<SettleOutcome> {
         to_millis(s.approved_at),
         order_closed,
         now,
+        s.simulated,
     ])?;
+    if s.simulated {
+        c.prepare_cached("UPDATE orders SET test_payment = 1 WHERE id = ?1")?
+            .execute([s.order_id.to_string()])?;
+    }
     let payment_status = if order_closed {
         PaymentStatus::RefundPending
     } else {

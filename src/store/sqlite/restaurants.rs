@@ -8,13 +8,15 @@ use super::users::parse_uuid;
 use super::writer::Tx;
 use crate::domain::ids::RestaurantId;
 use crate::domain::order::PaymentMode;
-use crate::domain::restaurant::{DEFAULT_TIME_ZONE, Restaurant, RestaurantChanges};
+use crate::domain::restaurant::{
+    DEFAULT_TIME_ZONE, Restaurant, RestaurantChanges, TableVerification,
+};
 use crate::domain::{from_millis, to_millis};
 use crate::events::{LiveEvent, MenuEvent};
 use crate::store::{NewGuest, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, owner_id, name, table_ordering_enabled, payment_mode, time_zone, \
-                       revision, created_at";
+                       revision, created_at, table_verification";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Restaurant> {
     let mode: String = row.get(4)?;
@@ -28,6 +30,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Restaurant> {
         time_zone: zone.parse().unwrap_or(DEFAULT_TIME_ZONE),
         revision: row.get(6)?,
         created_at: from_millis(row.get(7)?),
+        table_verification: row
+            .get::<_, String>(8)?
+            .parse()
+            .unwrap_or(TableVerification::Qr),
     })
 }
 
@@ -64,6 +70,7 @@ pub fn update(
                 table_ordering_enabled = coalesce(?3, table_ordering_enabled),
                 payment_mode = coalesce(?4, payment_mode),
                 time_zone = coalesce(?5, time_zone),
+                table_verification = coalesce(?6, table_verification),
                 revision = revision + 1
              WHERE id = ?1",
         )?
@@ -73,6 +80,7 @@ pub fn update(
             changes.table_ordering_enabled,
             changes.payment_mode.map(PaymentMode::as_str),
             changes.time_zone.map(|tz| tz.name()),
+            changes.table_verification.map(TableVerification::as_str),
         ])?;
     if updated == 0 {
         return Err(StoreError::NotFound);
