@@ -202,6 +202,36 @@ pub struct ServeArgs {
     #[arg(long, env = "WS_MAX_PER_IP", default_value_t = 32)]
     pub ws_max_per_ip: usize,
 
+    /// Seconds a client has to send a whole request head once it starts one (slow clients are
+    /// closed).
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_read_timeout: u64,
+
+    /// Seconds to wait for the next piece of a request body.
+    #[arg(long, env = "BODY_READ_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub body_read_timeout: u64,
+
+    /// Seconds an idle connection is kept open waiting for its next request.
+    #[arg(long, env = "IDLE_TIMEOUT", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout: u64,
+
+    /// Seconds a client has to finish the TLS handshake.
+    #[arg(long, env = "TLS_HANDSHAKE_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub tls_handshake_timeout: u64,
+
+    /// Open client connections in all; 0 = the open-file limit less 128 kept for the
+    /// database and the box itself. At the cap a new connection replaces the longest-idle one.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Open client connections per client IP; 0 = unlimited (use 0 behind a reverse proxy).
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: usize,
+
     /// Comma-separated proxy addresses whose X-Forwarded-For header is believed.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpAddr>,

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -61,6 +62,17 @@ pub struct Config {
     pub event_buffer: usize,
     /// Open WebSockets allowed per client IP; 0 means unlimited.
     pub ws_max_per_ip: usize,
+    /// A request head must be complete this long after its first byte.
+    pub header_read_timeout: Duration,
+    /// Longest wait for the next piece of a request body.
+    pub body_read_timeout: Duration,
+    /// How long a connection may wait, idle, for its next request.
+    pub idle_timeout: Duration,
+    pub tls_handshake_timeout: Duration,
+    /// Open client connections in all; 0 = the open-file limit less a reserve.
+    pub max_connections: usize,
+    /// Open client connections per client IP; 0 = unlimited.
+    pub max_connections_per_ip: usize,
     /// Interval between WebSocket pings; a peer silent for two intervals is dropped.
     pub ws_ping_interval_secs: u64,
     pub payments: PaymentsChoice,
@@ -129,6 +141,12 @@ impl Config {
             refund_retry_base_ms: 5_000,
             event_buffer: crate::events::DEFAULT_EVENT_BUFFER,
             ws_max_per_ip: args.ws_max_per_ip,
+            header_read_timeout: Duration::from_secs(args.header_read_timeout),
+            body_read_timeout: Duration::from_secs(args.body_read_timeout),
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            tls_handshake_timeout: Duration::from_secs(args.tls_handshake_timeout),
+            max_connections: args.max_connections,
+            max_connections_per_ip: args.max_connections_per_ip,
             ws_ping_interval_secs: 25,
             clock: Clock::default(),
         })
@@ -166,6 +184,12 @@ impl Config {
             refund_retry_base_ms: 5_000,
             event_buffer: crate::events::DEFAULT_EVENT_BUFFER,
             ws_max_per_ip: 0,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_connections: 0,
+            max_connections_per_ip: 0,
             ws_ping_interval_secs: 25,
             clock: Clock::default(),
         }
@@ -258,6 +282,12 @@ impl fmt::Debug for Config {
             .field("payment_sweep_ms", &self.payment_sweep_ms)
             .field("event_buffer", &self.event_buffer)
             .field("ws_max_per_ip", &self.ws_max_per_ip)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_read_timeout", &self.body_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("tls_handshake_timeout", &self.tls_handshake_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
             .field("ws_ping_interval_secs", &self.ws_ping_interval_secs)
             .finish()
     }

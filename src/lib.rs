@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod connections;
 pub mod demo;
 pub mod domain;
 pub mod error;

@@ -11,12 +11,12 @@ use axum::Router;
 use axum::middleware;
 use axum::routing::get;
 use axum_server::Handle;
-use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use rustls::ServerConfig;
 
 use crate::app::AppState;
 use crate::config::Config;
+use crate::connections::{self, ConnectionLimits, Connections, GuardAcceptor};
 use crate::surfaces::{self, SurfaceMode};
 use crate::{api, http};
 
@@ -54,8 +54,12 @@ pub async fn serve(
         app = app.layer(middleware::from_fn(surfaces::strict_transport));
     }
 
+    let connections = open_connections(&state);
+    let guard = GuardAcceptor { connections };
     let https_handle: Handle<SocketAddr> = Handle::new();
-    let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(tls)).acceptor(NoDelayAcceptor);
+    let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(tls))
+        .handshake_timeout(state.config.tls_handshake_timeout)
+        .acceptor(guard.clone());
     let https = axum_server::from_tcp(listeners.https)?
         .acceptor(acceptor)
         .handle(https_handle.clone())
@@ -79,7 +83,7 @@ pub async fn serve(
                 SurfaceMode::HttpsOnly => redirect_app(state.clone(), https_port),
             };
             let server = axum_server::from_tcp(listener)?
-                .acceptor(NoDelayAcceptor)
+                .acceptor(guard)
                 .handle(http_handle.clone())
                 .serve(service.into_make_service_with_connect_info::<SocketAddr>());
             Some(server)
@@ -107,6 +111,36 @@ pub async fn serve(
     http_result.context("HTTP listener failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The registry both listeners share: caps derived from the open-file limit.
+fn open_connections(state: &AppState) -> Arc<Connections> {
+    let config = &state.config;
+    let (files, budget) = connections::connection_budget();
+    let max_total = match config.max_connections {
+        0 => budget,
+        wanted => wanted.min(budget),
+    };
+    if config.max_connections > budget {
+        tracing::warn!(
+            wanted = config.max_connections,
+            open_files = files,
+            "MAX_CONNECTIONS is more than the open-file limit allows; raise LimitNOFILE"
+        );
+    }
+    let limits = ConnectionLimits {
+        max_total,
+        max_per_ip: config.max_connections_per_ip,
+        header_timeout: config.header_read_timeout,
+        idle_timeout: config.idle_timeout,
+    };
+    tracing::info!(
+        open_files = files,
+        max_connections = max_total,
+        max_per_ip = limits.max_per_ip,
+        "connection limits"
+    );
+    Connections::new(limits, state.metrics.clone())
 }
 
 /// The plain-HTTP side when everything is HTTPS: health checks and the CA certificate (a device

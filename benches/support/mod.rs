@@ -102,6 +102,8 @@ pub fn start_server(bcrypt_cost: u32) -> Server {
         ])
         .args(["--allow-plain-http", "--rate-limit-per-minute", "0"])
         .args(["--login-rate-limit-per-minute", "0", "--ws-max-per-ip", "0"])
+        // Every simulated client comes from 127.0.0.1.
+        .args(["--max-connections-per-ip", "0"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

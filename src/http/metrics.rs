@@ -14,6 +14,10 @@ pub struct Metrics {
     pub orders_created: IntCounter,
     pub order_transitions: IntCounterVec,
     pub payments: IntCounterVec,
+    pub connections_open: IntGauge,
+    pub connections_refused: IntCounter,
+    pub connections_evicted: IntCounter,
+    pub connections_timed_out: IntCounter,
 }
 
 impl Metrics {
@@ -58,6 +62,33 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let gauge = |name: &str, help: &str| {
+            let metric = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("unique metric");
+            metric
+        };
+        let counter = |name: &str, help: &str| {
+            let metric = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("unique metric");
+            metric
+        };
+        let connections_open = gauge("http_connections_open", "Open client TCP connections");
+        let connections_refused = counter(
+            "http_connections_refused_total",
+            "Connections closed at once: over the per-IP cap, or every place busy",
+        );
+        let connections_evicted = counter(
+            "http_connections_evicted_total",
+            "Idle connections closed to make room for a new one at the total cap",
+        );
+        let connections_timed_out = counter(
+            "http_connections_timed_out_total",
+            "Connections closed for sending a request too slowly or idling too long",
+        );
         registry
             .register(Box::new(payments.clone()))
             .expect("unique metric");
@@ -84,6 +115,10 @@ impl Metrics {
             orders_created,
             order_transitions,
             payments,
+            connections_open,
+            connections_refused,
+            connections_evicted,
+            connections_timed_out,
         }
     }
 
@@ -119,6 +154,7 @@ fn status_label(status: u16) -> &'static str {
         204 => "204",
         301 => "301",
         304 => "304",
+        307 => "307",
         308 => "308",
         400 => "400",
         401 => "401",

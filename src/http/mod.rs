@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::timeout::TimeoutBody;
 use tracing::Instrument;
 
 use crate::app::AppState;
@@ -33,6 +35,7 @@ pub fn stack(routes: Router<AppState>, state: AppState) -> Router {
         .route_layer(middleware::from_fn(record_route))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), body_timeout))
         .layer(middleware::from_fn(envelope_guard))
         .layer(CompressionLayer::new())
         .layer(CatchPanicLayer::custom(panic_response))
@@ -170,6 +173,13 @@ fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// app's static files (a page load fetches several; they cost next to nothing).
 fn exempt_from_rate_limit(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics") || path.starts_with("/assets/")
+}
+
+/// A client that stops sending its body is dropped after `BODY_READ_TIMEOUT` of silence.
+async fn body_timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let timeout = state.config.body_read_timeout;
+    next.run(req.map(|body| Body::new(TimeoutBody::new(timeout, body))))
+        .await
 }
 
 async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {

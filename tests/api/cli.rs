@@ -1,46 +1,13 @@
 //! The `ordersync` binary itself: subcommands, signals and logs.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener};
-use std::process::{Child, Command, Output, Stdio};
+use std::io::Read;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
 use crate::helpers::TestApp;
-
-fn ordersync() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ordersync"));
-    // Tests must not pick up a developer's .env or environment.
-    for var in [
-        "DATABASE_URL",
-        "ORDERSYNC_DATA_DIR",
-        "JWT_SECRET",
-        "PORT",
-        "HTTP_PORT",
-        "ENV",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("NO_COLOR", "1").env("BCRYPT_COST", "4");
-    cmd
-}
-
-fn run_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
+use crate::process::{free_port, ordersync, run_with_stdin, terminate, wait_for_http};
 
 #[tokio::test]
 async fn create_owner_then_login_as_that_owner() {
@@ -156,41 +123,6 @@ fn help_describes_every_command() {
         "[env: PORT=",
     ] {
         assert!(text.contains(flag), "serve --help lacks {flag}: {text}");
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_for_http(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-            return;
-        }
-        std::thread::park_timeout(Duration::from_millis(50));
-    }
-    panic!("server on port {port} did not start");
-}
-
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "server ignored SIGTERM");
-        std::thread::park_timeout(Duration::from_millis(50));
     }
 }
 

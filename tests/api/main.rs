@@ -3,9 +3,11 @@
 
 mod fake_toss;
 mod helpers;
+mod process;
 
 mod auth;
 mod cli;
+mod connections;
 mod errors;
 mod guests;
 mod live;

@@ -1,0 +1,447 @@
+//! Connection hygiene: the box must stay up on a shop network it does not control.
+//!
+//! Every accepted TCP connection is registered here and its stream wrapped, so that
+//! - a connection waiting for a request may stay idle for `idle_timeout`, and once bytes of a
+//!   request arrive, its head must be complete within `header_timeout` (Go's net/http split
+//!   these the same way) — a slow-loris or a silent socket cannot hold a file descriptor for
+//!   long; while a request is being handled or a WebSocket is open, neither applies;
+//! - open connections are capped per client IP (a new one over the cap is closed at once) and
+//!   in total, below the open-file limit with descriptors kept in reserve for SQLite, the
+//!   listeners and outgoing calls; at the total cap a new connection takes the place of the one
+//!   that has been idle longest, so a flood of idle sockets cannot lock out the owner.
+//! Body reads have their own timeout (`http::stack`); TLS handshakes theirs (`server`).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::http::{Request, Response, StatusCode};
+use axum_server::accept::Accept;
+use futures_util::future::BoxFuture;
+use futures_util::task::AtomicWaker;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+use tower::Service;
+
+use crate::http::metrics::Metrics;
+
+/// File descriptors kept free for everything that is not a client connection: the database
+/// and its WAL (one set per pooled connection), listeners, the runtime, calls to Toss.
+pub const RESERVED_DESCRIPTORS: u64 = 128;
+
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Open client connections in all; 0 = derived from the open-file limit.
+    pub max_total: usize,
+    /// Open client connections per client IP; 0 = unlimited.
+    pub max_per_ip: usize,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// The open-file limit, raised to the hard limit first (a service manager may hand us a low
+/// soft limit), and the connection cap it leaves room for.
+pub fn connection_budget() -> (u64, usize) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        if setrlimit(Resource::Nofile, raised.clone()).is_ok() {
+            limit = raised;
+        }
+    }
+    let files = limit.current.unwrap_or(1 << 20);
+    let budget = files.saturating_sub(RESERVED_DESCRIPTORS).max(16);
+    (files, usize::try_from(budget).unwrap_or(usize::MAX))
+}
+
+/// Why a connection is turned away or closed.
+fn refused(reason: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionRefused, reason)
+}
+
+/// The registry of open connections.
+pub struct Connections {
+    limits: ConnectionLimits,
+    epoch: Instant,
+    registry: Mutex<Registry>,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Default)]
+struct Registry {
+    next_id: u64,
+    open: HashMap<u64, Arc<Conn>>,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// One connection's state, shared by its stream (which enforces the deadlines) and its service
+/// (which knows when a request is being handled).
+pub struct Conn {
+    id: u64,
+    ip: IpAddr,
+    /// The registry's clock origin: every time below counts from it.
+    epoch: Instant,
+    in_flight: AtomicU32,
+    upgraded: AtomicBool,
+    evicted: AtomicBool,
+    /// Milliseconds since `epoch`: when the connection last became idle (or wrote while idle).
+    idle_since: AtomicU64,
+    /// Milliseconds since `epoch` (+1, so 0 means none): when bytes of a new request began.
+    head_started: AtomicU64,
+    waker: AtomicWaker,
+}
+
+impl Conn {
+    fn now(&self) -> u64 {
+        millis(self.epoch.elapsed())
+    }
+
+    /// When this connection must have made progress by, in ms since `epoch`; `None` while a
+    /// request is handled or a WebSocket is open.
+    fn deadline(&self, limits: &ConnectionLimits) -> Option<u64> {
+        if self.upgraded.load(Ordering::Acquire) || self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        match self.head_started.load(Ordering::Acquire) {
+            0 => Some(self.idle_since.load(Ordering::Acquire) + millis(limits.idle_timeout)),
+            started => Some(started - 1 + millis(limits.header_timeout)),
+        }
+    }
+
+    /// How long ago this connection last showed life, for choosing whom to evict.
+    fn quiet_since(&self) -> u64 {
+        match self.head_started.load(Ordering::Acquire) {
+            0 => self.idle_since.load(Ordering::Acquire),
+            started => started - 1,
+        }
+    }
+
+    fn evictable(&self) -> bool {
+        !self.upgraded.load(Ordering::Acquire)
+            && !self.evicted.load(Ordering::Acquire)
+            && self.in_flight.load(Ordering::Acquire) == 0
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX / 2)
+}
+
+impl Connections {
+    pub fn new(limits: ConnectionLimits, metrics: Arc<Metrics>) -> Arc<Connections> {
+        Arc::new(Connections {
+            limits,
+            epoch: Instant::now(),
+            registry: Mutex::new(Registry::default()),
+            metrics,
+        })
+    }
+
+    pub fn limits(&self) -> ConnectionLimits {
+        self.limits
+    }
+
+    fn now(&self) -> u64 {
+        millis(self.epoch.elapsed())
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Admits a connection from `ip`, evicting the longest-idle one when all places are taken.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> io::Result<Arc<Conn>> {
+        let now = self.now();
+        let mut registry = self.registry();
+        let from_ip = registry.per_ip.get(&ip).copied().unwrap_or(0);
+        if self.limits.max_per_ip != 0 && from_ip >= self.limits.max_per_ip {
+            self.metrics.connections_refused.inc();
+            return Err(refused("too many connections from this address"));
+        }
+        if registry.open.len() >= self.limits.max_total {
+            let victim = registry
+                .open
+                .values()
+                .filter(|c| c.evictable())
+                .min_by_key(|c| c.quiet_since())
+                .cloned();
+            let Some(victim) = victim else {
+                self.metrics.connections_refused.inc();
+                return Err(refused("every connection is busy"));
+            };
+            victim.evicted.store(true, Ordering::Release);
+            victim.waker.wake();
+            self.metrics.connections_evicted.inc();
+        }
+        registry.next_id += 1;
+        let conn = Arc::new(Conn {
+            id: registry.next_id,
+            ip,
+            epoch: self.epoch,
+            in_flight: AtomicU32::new(0),
+            upgraded: AtomicBool::new(false),
+            evicted: AtomicBool::new(false),
+            idle_since: AtomicU64::new(now),
+            head_started: AtomicU64::new(0),
+            waker: AtomicWaker::new(),
+        });
+        registry.open.insert(conn.id, conn.clone());
+        *registry.per_ip.entry(ip).or_insert(0) += 1;
+        self.metrics.connections_open.inc();
+        Ok(conn)
+    }
+
+    fn release(&self, conn: &Conn) {
+        let mut registry = self.registry();
+        if registry.open.remove(&conn.id).is_some() {
+            self.metrics.connections_open.dec();
+            if let Some(count) = registry.per_ip.get_mut(&conn.ip) {
+                *count -= 1;
+                if *count == 0 {
+                    registry.per_ip.remove(&conn.ip);
+                }
+            }
+        }
+    }
+
+    /// Open connections, for tests and metrics.
+    pub fn open(&self) -> usize {
+        self.registry().open.len()
+    }
+}
+
+/// The acceptor: registers the connection (or turns it away), sets `TCP_NODELAY`, and wraps the
+/// stream and the per-connection service.
+#[derive(Clone)]
+pub struct GuardAcceptor {
+    pub connections: Arc<Connections>,
+}
+
+impl<S: Send + 'static> Accept<TcpStream, S> for GuardAcceptor {
+    type Stream = Guarded<TcpStream>;
+    type Service = ConnService<S>;
+    type Future = std::future::Ready<io::Result<(Self::Stream, Self::Service)>>;
+
+    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+        std::future::ready((|| {
+            let peer: SocketAddr = stream.peer_addr()?;
+            stream.set_nodelay(true)?;
+            let conn = self.connections.admit(peer.ip())?;
+            let guarded = Guarded {
+                inner: stream,
+                conn: conn.clone(),
+                connections: self.connections.clone(),
+                sleep: None,
+            };
+            Ok((
+                guarded,
+                ConnService {
+                    inner: service,
+                    conn,
+                },
+            ))
+        })())
+    }
+}
+
+/// A client stream that enforces its connection's deadlines and can be evicted.
+pub struct Guarded<S> {
+    inner: S,
+    conn: Arc<Conn>,
+    connections: Arc<Connections>,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl<S> Drop for Guarded<S> {
+    fn drop(&mut self) {
+        self.connections.release(&self.conn);
+    }
+}
+
+impl<S> Guarded<S> {
+    /// `Ready(Err)` once the connection must close: evicted, or past its deadline. Otherwise
+    /// arms a timer so the task wakes at the deadline even if the client stays silent.
+    fn poll_expiry(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        self.conn.waker.register(cx.waker());
+        if self.conn.evicted.load(Ordering::Acquire) {
+            return Poll::Ready(refused("closed to make room for a new connection"));
+        }
+        let Some(deadline) = self.conn.deadline(&self.connections.limits) else {
+            self.sleep = None;
+            return Poll::Pending;
+        };
+        if self.connections.now() >= deadline {
+            self.connections.metrics.connections_timed_out.inc();
+            return Poll::Ready(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "client too slow or idle too long",
+            ));
+        }
+        let at = self.connections.epoch + Duration::from_millis(deadline);
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        if sleep.deadline() != at {
+            sleep.as_mut().reset(at);
+        }
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                self.connections.metrics.connections_timed_out.inc();
+                Poll::Ready(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client too slow or idle too long",
+                ))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.conn.evicted.load(Ordering::Acquire) {
+            return Poll::Ready(Err(refused("closed to make room for a new connection")));
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let conn = &this.conn;
+                if buf.filled().len() > before
+                    && conn.in_flight.load(Ordering::Acquire) == 0
+                    && !conn.upgraded.load(Ordering::Acquire)
+                    && conn.head_started.load(Ordering::Acquire) == 0
+                {
+                    conn.head_started.store(conn.now() + 1, Ordering::Release);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Pending => match this.poll_expiry(cx) {
+                Poll::Ready(err) => Poll::Ready(Err(err)),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let written = Pin::new(&mut this.inner).poll_write(cx, data);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0)
+            && this.conn.in_flight.load(Ordering::Acquire) == 0
+        {
+            // A response still streaming out: the client is not idle yet.
+            this.conn
+                .idle_since
+                .store(this.conn.now(), Ordering::Release);
+        }
+        written
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0)
+            && this.conn.in_flight.load(Ordering::Acquire) == 0
+        {
+            this.conn
+                .idle_since
+                .store(this.conn.now(), Ordering::Release);
+        }
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// The per-connection service: counts requests in flight (no deadline applies meanwhile) and
+/// marks a connection upgraded to a WebSocket (its own pings keep it honest from then on).
+#[derive(Clone)]
+pub struct ConnService<S> {
+    inner: S,
+    conn: Arc<Conn>,
+}
+
+/// A request in flight on a connection; the connection is idle again once the last one ends.
+struct InFlight(Arc<Conn>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let conn = &self.0;
+        if conn.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            conn.idle_since.store(conn.now(), Ordering::Release);
+            // The stream may be parked with no timer armed; let it arm the idle one.
+            conn.waker.wake();
+        }
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for ConnService<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Send,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        self.conn.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.conn.head_started.store(0, Ordering::Release);
+        let conn = self.conn.clone();
+        let response = self.inner.call(req);
+        // Counted from the call, dropped with the future: a cancelled request ends too.
+        let in_flight = InFlight(conn.clone());
+        Box::pin(async move {
+            let response = response.await;
+            if let Ok(response) = &response
+                && response.status() == StatusCode::SWITCHING_PROTOCOLS
+            {
+                conn.upgraded.store(true, Ordering::Release);
+            }
+            drop(in_flight);
+            response
+        })
+    }
+}
