@@ -9,6 +9,7 @@
 //!   in total, below the open-file limit with descriptors kept in reserve for SQLite, the
 //!   listeners and outgoing calls; at the total cap a new connection takes the place of the one
 //!   that has been idle longest, so a flood of idle sockets cannot lock out the owner.
+//!
 //! Body reads have their own timeout (`http::stack`); TLS handshakes theirs (`server`).
 
 use std::collections::HashMap;
@@ -56,7 +57,7 @@ pub fn connection_budget() -> (u64, usize) {
             current: limit.maximum,
             maximum: limit.maximum,
         };
-        if setrlimit(Resource::Nofile, raised.clone()).is_ok() {
+        if setrlimit(Resource::Nofile, raised).is_ok() {
             limit = raised;
         }
     }
