@@ -15,6 +15,7 @@ const OS = (() => {
       payNow: '결제하기', cancelOrder: '주문 취소', cancelConfirm: '주문을 취소할까요?',
       reconnecting: '연결이 끊겼습니다. 다시 연결하는 중…', notYours: '이 기기에서 주문한 내역을 찾을 수 없습니다.',
       badLink: 'QR 코드 링크가 올바르지 않습니다. 테이블의 QR 코드를 다시 스캔해 주세요.',
+      sessionEnded: '테이블 이용 시간이 끝났습니다. 주문을 이어 가려면 테이블의 QR 코드를 다시 스캔해 주세요.',
       closed: '지금은 테이블 주문을 받지 않습니다.', orderMore: '추가 주문하기', payCounter: '결제는 카운터에서 해 주세요', lang: 'EN',
       readyMsg: '음식이 준비되었습니다! 카운터에서 받아 가세요.', thanks: '이용해 주셔서 감사합니다.',
       // Owner
@@ -51,6 +52,7 @@ const OS = (() => {
       payNow: 'Pay now', cancelOrder: 'Cancel order', cancelConfirm: 'Cancel this order?',
       reconnecting: 'Connection lost. Reconnecting…', notYours: 'No order from this device was found.',
       badLink: 'This table link is not valid. Please scan the QR code on your table again.',
+      sessionEnded: 'Your table session has ended. Scan the QR code on your table again to keep ordering.',
       closed: 'Table ordering is paused right now.', orderMore: 'Order more', payCounter: 'Please pay at the counter', lang: '한국어',
       readyMsg: 'Your food is ready! Please pick it up at the counter.', thanks: 'Thank you!',
       login: 'Log in', email: 'Email', password: 'Password', logout: 'Log out', loginFailed: 'Wrong email or password',
@@ -129,9 +131,11 @@ const OS = (() => {
 
   // A WebSocket that reconnects with `since=<last seq>` so no event is lost across a Wi-Fi blip.
   // `pathFn(seq)` may return a promise (to refresh a token first). A 1008 close (refused for
-  // good with this token) stops it until `reconnect()`; anything else reconnects with backoff.
+  // good with this token), 4001 (the token ran out) or 4002 (the session was ended: logged out
+  // elsewhere) stops it until `reconnect()`; anything else reconnects with backoff.
   // Back from the background (a phone unlocked), it reconnects at once: the old socket may be
   // dead without knowing it.
+  const refusedForGood = (code) => code === 1008 || code === 4001 || code === 4002;
   function live(pathFn, onMessage, onState) {
     let socket, seq = null, attempt = 0, stopped = false, timer, hiddenAt = null, generation = 0;
     async function connect() {
@@ -154,7 +158,7 @@ const OS = (() => {
       current.onclose = (e) => {
         if (current !== socket) return;
         onState && onState(false, e.code);
-        if (!stopped && e.code !== 1008) schedule();
+        if (!stopped && !refusedForGood(e.code)) schedule();
       };
     }
     function schedule(delay = Math.min(10000, 500 * 2 ** attempt++)) {
@@ -193,5 +197,5 @@ const OS = (() => {
     return { close, box };
   }
 
-  return { t, lang: () => lang, toggleLang, won, el, api, errorText, uuid, live, toast, sheet };
+  return { t, lang: () => lang, toggleLang, won, el, api, errorText, uuid, live, toast, sheet, refusedForGood };
 })();

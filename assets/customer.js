@@ -306,6 +306,10 @@
       render();
     }, (up, code) => {
       if (code === 1008) { banner.replaceChildren(el('p', { class: 'error' }, t('notYours'))); return; }
+      if (code === 4001 || code === 4002) {
+        banner.replaceChildren(el('p', { class: 'error', id: 'session-ended' }, t('sessionEnded')));
+        return;
+      }
       banner.replaceChildren(up ? '' : el('p', { class: 'notice' }, t('reconnecting')));
     });
   }

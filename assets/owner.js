@@ -297,11 +297,13 @@ const Owner = (() => {
     }, async (up, code) => {
       conn.textContent = up ? '●' : '○';
       conn.className = `pill ${up ? 'ok' : 'bad'}`;
-      // Refused: most likely the token ran out while the tablet slept. A refresh that the
-      // server refuses logs out; one that cannot reach it is retried by the session.
-      if (code !== 1008) return;
+      // The session was ended (logged out in another tab or device): back to the login page.
+      if (code === 4002) { Owner.logout(); return; }
+      // Refused, or the token ran out while the tablet slept. A refresh that the server
+      // refuses logs out; one that cannot reach it is retried by the session.
+      if (code !== 1008 && code !== 4001) return;
       // Refused twice in a row with a fresh token: this login no longer owns the board.
-      if (Date.now() - lastRefusal < 30000) { Owner.logout(); return; }
+      if (code === 1008 && Date.now() - lastRefusal < 30000) { Owner.logout(); return; }
       lastRefusal = Date.now();
       await Owner.refresh();
       feed.reconnect();

@@ -129,20 +129,19 @@ impl MenuEvent {
     }
 }
 
+/// A session or access token was revoked (logout, refresh-token reuse): sockets opened with
+/// it close. `key` is the revocation key (`jti:…` or `sid:…`, see `auth::tokens`).
+#[derive(Clone, Debug)]
+pub struct SessionEnded {
+    pub key: Arc<str>,
+}
+
 /// What travels on the bus.
 #[derive(Clone, Debug)]
 pub enum LiveEvent {
     Order(OrderEvent),
     Menu(MenuEvent),
-}
-
-impl LiveEvent {
-    pub fn restaurant_id(&self) -> RestaurantId {
-        match self {
-            LiveEvent::Order(e) => e.restaurant_id,
-            LiveEvent::Menu(e) => e.restaurant_id,
-        }
-    }
+    SessionEnded(SessionEnded),
 }
 
 /// The event-bus seam: committed events go out through it to live clients. In-process it is a

@@ -19,7 +19,9 @@ use tokio::sync::watch;
 
 use crate::api::orders::{order_json, visible_order};
 use crate::app::AppState;
+use crate::auth::AuthUser;
 use crate::auth::extract::{authenticate, only_guests_in_clear};
+use crate::auth::tokens::{access_revocation_key, session_revocation_key};
 use crate::domain::ids::{OrderId, RestaurantId};
 use crate::domain::user::Role;
 use crate::error::AppError;
@@ -120,6 +122,30 @@ pub struct Connect {
     pub guests_only: bool,
 }
 
+/// The token a connection was opened with: the socket lives no longer than it does.
+struct Session {
+    access_key: String,
+    session_key: String,
+    expires_at: tokio::time::Instant,
+}
+
+impl Session {
+    fn of(user: &AuthUser) -> Session {
+        let left = (user.expires_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        Session {
+            access_key: access_revocation_key(&user.jti),
+            session_key: session_revocation_key(user.session_id),
+            expires_at: tokio::time::Instant::now() + left,
+        }
+    }
+
+    fn ended_by(&self, key: &str) -> bool {
+        key == self.access_key || key == self.session_key
+    }
+}
+
 /// Whose events a connection forwards, resolved after authentication.
 enum Scope {
     Orders {
@@ -136,6 +162,12 @@ enum Scope {
 struct Refused(u16, &'static str);
 
 const UNAUTHORIZED: Refused = Refused(close_code::POLICY, "unauthorized");
+
+/// Application close codes (4000–4999 are the application's): the token ran out (an owner
+/// refreshes and reconnects, a guest scans the table again), or the session was ended (logout,
+/// a stolen refresh token replayed): the owner goes to the login page.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+pub const CLOSE_SESSION_ENDED: u16 = 4002;
 const FORBIDDEN: Refused = Refused(close_code::POLICY, "forbidden");
 const NOT_FOUND: Refused = Refused(close_code::POLICY, "not found");
 
@@ -164,8 +196,8 @@ pub async fn run(state: AppState, socket: WebSocket, connect: Connect, _slot: Co
         // A client still to send its token must not hold up a shutdown.
         _ = shutdown.wait_for(|closing| *closing) => Err(Refused(close_code::AWAY, "server shutting down")),
     };
-    let scope = match resolved {
-        Ok(scope) => scope,
+    let (scope, session) = match resolved {
+        Ok(resolved) => resolved,
         Err(Refused(code, reason)) => {
             let _ = close(&mut sink, code, reason).await;
             return;
@@ -177,6 +209,7 @@ pub async fn run(state: AppState, socket: WebSocket, connect: Connect, _slot: Co
         state,
         sink,
         scope,
+        session,
         last_seq: 0,
     };
     if let Err(err) = connection.serve(stream, events, connect.since).await {
@@ -198,7 +231,7 @@ async fn resolve(
     state: &AppState,
     stream: &mut Stream,
     connect: &Connect,
-) -> Result<Scope, Refused> {
+) -> Result<(Scope, Option<Session>), Refused> {
     if let Channel::Menu(restaurant) = connect.channel {
         state
             .store
@@ -206,7 +239,7 @@ async fn resolve(
             .await
             .map_err(AppError::from)?
             .ok_or(NOT_FOUND)?;
-        return Ok(Scope::Menu(restaurant));
+        return Ok((Scope::Menu(restaurant), None));
     }
     let token = match &connect.token {
         Some(token) => token.clone(),
@@ -216,23 +249,24 @@ async fn resolve(
     if connect.guests_only {
         only_guests_in_clear(&user)?;
     }
-    match &connect.channel {
+    let scope = match &connect.channel {
         Channel::Order(id) => {
             let order = visible_order(state, &user, id).await?;
-            Ok(Scope::Orders {
+            Scope::Orders {
                 restaurant: order.restaurant_id,
                 order: Some(order.id),
-            })
+            }
         }
         Channel::OwnerFeed => match (user.role, user.restaurant_id) {
-            (Role::Owner, Some(restaurant)) => Ok(Scope::Orders {
+            (Role::Owner, Some(restaurant)) => Scope::Orders {
                 restaurant,
                 order: None,
-            }),
-            _ => Err(FORBIDDEN),
+            },
+            _ => return Err(FORBIDDEN),
         },
         Channel::Menu(_) => unreachable!("handled above"),
-    }
+    };
+    Ok((scope, Some(Session::of(&user))))
 }
 
 /// `{"type":"AUTH","token":"…"}` or the bare token, as the first text message.
@@ -255,6 +289,8 @@ struct Connection {
     state: AppState,
     sink: Sink,
     scope: Scope,
+    /// `None` for public channels (menus).
+    session: Option<Session>,
     /// The restaurant's last event sequence number this client is up to date with.
     last_seq: i64,
 }
@@ -283,16 +319,37 @@ impl Connection {
         let interval = Duration::from_secs(self.state.config.ws_ping_interval_secs.max(1));
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         let mut last_heard = Instant::now();
+        let expires_at = self.session.as_ref().map(|s| s.expires_at);
+        let expiry = async move {
+            match expires_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expiry);
         loop {
             tokio::select! {
                 _ = shutdown.changed() => {
                     let _ = close(&mut self.sink, close_code::AWAY, "server shutting down").await;
                     return Ok(());
                 }
+                _ = &mut expiry => {
+                    let _ = close(&mut self.sink, CLOSE_TOKEN_EXPIRED, "token expired").await;
+                    return Ok(());
+                }
                 event = events.recv() => match event {
+                    Ok(LiveEvent::SessionEnded(ended)) => {
+                        if self.session.as_ref().is_some_and(|s| s.ended_by(&ended.key)) {
+                            return self.end_session().await;
+                        }
+                    }
                     Ok(event) => self.forward(event).await?,
                     Err(RecvError::Lagged(missed)) => {
                         tracing::info!(missed, "WebSocket client lagged; sending a fresh snapshot");
+                        // A revocation may have been among the missed events.
+                        if self.revoked().await {
+                            return self.end_session().await;
+                        }
                         self.snapshot().await?;
                     }
                     Err(RecvError::Closed) => return Ok(()),
@@ -306,10 +363,29 @@ impl Connection {
                         tracing::debug!("WebSocket peer stopped answering pings");
                         return Ok(());
                     }
+                    // The bus carries revocations at once; this catches one it could not
+                    // (e.g. made by another process while the bus was down).
+                    if self.revoked().await {
+                        return self.end_session().await;
+                    }
                     self.send(Message::Ping(Default::default())).await?;
                 }
             }
         }
+    }
+
+    async fn revoked(&self) -> bool {
+        let Some(session) = &self.session else {
+            return false;
+        };
+        let revocations = &self.state.revocations;
+        revocations.is_revoked(&session.access_key).await
+            || revocations.is_revoked(&session.session_key).await
+    }
+
+    async fn end_session(&mut self) -> anyhow::Result<()> {
+        let _ = close(&mut self.sink, CLOSE_SESSION_ENDED, "session ended").await;
+        Ok(())
     }
 
     async fn send(&mut self, message: Message) -> anyhow::Result<()> {

@@ -1,6 +1,8 @@
 //! `/api/v1/auth`: register (customers only), login, refresh with rotation and reuse
 //! detection, me, logout.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -20,6 +22,7 @@ use crate::domain::ids::{GuestId, RestaurantId, SessionId, UserId};
 use crate::domain::table::parse_table_label;
 use crate::domain::user::{Email, Role, User};
 use crate::error::AppError;
+use crate::events::{LiveEvent, SessionEnded};
 use crate::http::context::RequestContext;
 use crate::http::extract::AppJson;
 use crate::store::{NewGuest, RefreshOutcome, RefreshTokenRecord, Revocation};
@@ -245,10 +248,14 @@ async fn refresh(
         }
         RefreshOutcome::Reused => {
             tracing::warn!(session = %session, user = %presented.sub, "refresh token reused; session revoked");
+            let key = session_revocation_key(session);
             state
                 .revocations
-                .revoke(session_revocation_key(session), now + revoked_for)
+                .revoke(key.clone(), now + revoked_for)
                 .await;
+            state.events.publish(LiveEvent::SessionEnded(SessionEnded {
+                key: Arc::from(key),
+            }));
             Err(AppError::Unauthorized(
                 "refresh token was already used; the session has been revoked",
             ))
@@ -362,9 +369,16 @@ async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusC
             .revoke(revocation.key.clone(), revocation.until)
             .await;
     }
+    let keys: Vec<String> = revocations.iter().map(|r| r.key.clone()).collect();
     state
         .store
         .revoke_session(user.session_id, revocations)
         .await?;
+    // Sockets opened with this session close now, on every instance.
+    for key in keys {
+        state.events.publish(LiveEvent::SessionEnded(SessionEnded {
+            key: Arc::from(key),
+        }));
+    }
     Ok(StatusCode::NO_CONTENT)
 }

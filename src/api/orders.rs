@@ -18,6 +18,7 @@ use crate::domain::error::FieldError;
 use crate::domain::ids::{GuestId, OrderId, RestaurantId};
 use crate::domain::order::{self, Action, Order};
 use crate::domain::pricing::{self, LineRequest};
+use crate::domain::restaurant::{Restaurant, TableVerification};
 use crate::domain::table::parse_table_label;
 use crate::domain::user::Role;
 use crate::error::AppError;
@@ -48,6 +49,9 @@ struct CreateOrderRequest {
     items: Vec<LineRequest>,
     #[serde(default)]
     special_requests: Option<String>,
+    /// A registered customer's proof of the table: the `sig` of the table's QR code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    table_sig: Option<String>,
 }
 
 /// The order as a customer or owner reads it, with this box's payment and live-update URLs.
@@ -163,6 +167,14 @@ async fn create_order(
             ));
         }
         let (lines, total_amount) = pricing::price_lines(&body.items, |id| menu.item(id))?;
+        if user.table.is_none() {
+            prove_table(
+                &state,
+                restaurant,
+                table_number.as_deref(),
+                body.table_sig.as_deref(),
+            )?;
+        }
         let now = state.clock.now();
         let new = NewOrder {
             id: OrderId::new(),
@@ -186,6 +198,41 @@ async fn create_order(
         }
     }
     Err(AppError::Unavailable)
+}
+
+/// A registered customer names their table; unless the restaurant lets anyone name one
+/// (`OPEN`), the QR code's signature must prove it — as a guest token does for a guest.
+fn prove_table(
+    state: &AppState,
+    restaurant: &Restaurant,
+    table: Option<&str>,
+    sig: Option<&str>,
+) -> Result<(), AppError> {
+    if restaurant.table_verification == TableVerification::Open {
+        return Ok(());
+    }
+    let table = table.ok_or_else(|| {
+        AppError::validation(
+            "table_number",
+            "name the table, with table_sig from its QR code",
+        )
+    })?;
+    let sig = sig
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            AppError::validation(
+                "table_sig",
+                "required: the sig of the table's QR code (scan it, or order from its page)",
+            )
+        })?;
+    if !state.tables.verify(restaurant.id, table, sig) {
+        return Err(AppError::validation(
+            "table_sig",
+            "does not match this restaurant and table; scan the table's QR code again",
+        ));
+    }
+    Ok(())
 }
 
 /// The answer to an order request, new or replayed.

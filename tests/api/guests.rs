@@ -104,6 +104,7 @@ async fn a_table_number_may_be_sent_as_a_number() {
     let customer = app.customer("numeric-table-customer@example.com").await;
     let mut body = shop.simple_order();
     body["table_number"] = json!(12);
+    body["table_sig"] = json!(app.table_signature(&shop.id, "12"));
     let order = app.place(&customer, body.clone()).await;
     let seen = app
         .get(&format!("/api/v1/orders/{order}"), Some(&customer))

@@ -283,6 +283,8 @@ pub struct Shop {
     pub owner: String,
     pub id: String,
     pub menu: Value,
+    /// The QR signature of table 3, which registered customers' orders name.
+    pub table3_sig: String,
 }
 
 pub fn test_menu() -> Value {
@@ -345,6 +347,7 @@ impl Shop {
         json!({
             "restaurant_id": self.id,
             "table_number": "3",
+            "table_sig": self.table3_sig,
             "items": [self.line("후라이드", 1, &[(0, "순한맛")])],
         })
     }
@@ -383,7 +386,13 @@ impl TestApp {
             .get(&format!("/api/v1/restaurants/{id}/menu"), None)
             .await
             .body;
-        Shop { owner, id, menu }
+        let table3_sig = self.table_signature(&id, "3");
+        Shop {
+            owner,
+            id,
+            menu,
+            table3_sig,
+        }
     }
 
     /// A registered customer's access token.

@@ -275,6 +275,7 @@ async fn a_stalled_client_does_not_hold_up_others_and_is_resynced() {
     });
     let line = shop.line("후라이드", 2, &[(0, "매운맛"), (1, "치즈"), (1, "떡")]);
     let body = json!({"restaurant_id": shop.id, "items": vec![line; 50],
+                      "table_number": "3", "table_sig": shop.table3_sig,
                       "special_requests": "양파 빼주세요. ".repeat(15)});
     for _ in 0..(orders / 20) {
         let batch =

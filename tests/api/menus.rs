@@ -212,6 +212,8 @@ async fn a_menu_put_keeps_item_ids_and_archives_what_it_leaves_out() {
             &customer,
             serde_json::json!({
                 "restaurant_id": shop.id,
+                "table_number": "3",
+                "table_sig": shop.table3_sig,
                 "items": [shop.line("양념", 1, &[])],
             }),
         )
@@ -261,7 +263,8 @@ async fn a_menu_put_keeps_item_ids_and_archives_what_it_leaves_out() {
     let res = app
         .order(
             &customer,
-            json!({"restaurant_id": shop.id, "items": [shop.line("양념", 1, &[])]}),
+            json!({"restaurant_id": shop.id, "table_number": "3", "table_sig": shop.table3_sig,
+                   "items": [shop.line("양념", 1, &[])]}),
         )
         .await;
     assert_validation(&res, "items[0].menu_id");

@@ -14,6 +14,7 @@ async fn the_server_prices_every_line_and_ignores_client_amounts() {
     let body = json!({
         "restaurant_id": shop.id,
         "table_number": "3",
+        "table_sig": shop.table3_sig,
         "items": [
             // 2 × (18000 + 500 spicy + 2000 cheese + 1000 rice cake) = 43000
             shop.line("후라이드", 2, &[(0, "매운맛"), (1, "치즈"), (1, "떡")]),
@@ -190,6 +191,7 @@ async fn every_invalid_order_is_a_400_naming_the_field_and_creates_nothing() {
     }
     // 200 characters is fine, 51 lines is not but 50 is.
     let fine = json!({"restaurant_id": shop.id, "items": vec![ok.clone(); 50],
+                      "table_number": "3", "table_sig": shop.table3_sig,
                       "special_requests": "가".repeat(200)});
     assert_eq!(app.count("SELECT count(*) FROM orders"), 0);
     assert_eq!(app.count("SELECT count(*) FROM order_items"), 0);
