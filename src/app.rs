@@ -30,6 +30,8 @@ pub struct RateLimits {
     pub api: RateLimiter<IpAddr>,
     /// Login attempts, per client IP and email.
     pub login: RateLimiter<(IpAddr, String)>,
+    /// Login attempts per email from every address together.
+    pub login_account: RateLimiter<String>,
 }
 
 #[derive(Clone)]
@@ -91,6 +93,7 @@ impl AppState {
         let limits = RateLimits {
             api: RateLimiter::per_minute(config.rate_limit_per_minute),
             login: RateLimiter::per_minute(config.login_rate_limit_per_minute),
+            login_account: RateLimiter::per_minute(config.login_account_rate_limit_per_minute),
         };
         let metrics = Arc::new(Metrics::new());
         match config.payment_backend() {

@@ -198,6 +198,19 @@ pub struct ServeArgs {
     #[arg(long, env = "LOGIN_RATE_LIMIT_PER_MINUTE", default_value_t = 5)]
     pub login_rate_limit_per_minute: u32,
 
+    /// Login attempts per minute per account from all addresses together: slows a guesser
+    /// spread over many addresses; the owner waits seconds, not minutes, once it stops.
+    #[arg(
+        long,
+        env = "LOGIN_ACCOUNT_RATE_LIMIT_PER_MINUTE",
+        default_value_t = 20
+    )]
+    pub login_account_rate_limit_per_minute: u32,
+
+    /// Bearer token that lets a scraper off this box read /metrics (loopback needs none).
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Open WebSocket connections allowed per client IP; 0 means unlimited.
     #[arg(long, env = "WS_MAX_PER_IP", default_value_t = 32)]
     pub ws_max_per_ip: usize,

@@ -76,6 +76,10 @@ pub struct Config {
     /// Interval between WebSocket pings; a peer silent for two intervals is dropped.
     pub ws_ping_interval_secs: u64,
     pub payments: PaymentsChoice,
+    /// Bearer token that opens `/metrics` to non-loopback scrapers.
+    pub metrics_token: Option<String>,
+    /// Login attempts per minute per account, from all addresses together.
+    pub login_account_rate_limit_per_minute: u32,
     /// Toss Payments secret key.
     pub toss_secret_key: Option<String>,
     pub toss_client_key: Option<String>,
@@ -132,6 +136,8 @@ impl Config {
             bcrypt_cost: args.bcrypt_cost,
             demo: args.demo,
             payments: args.payments,
+            metrics_token: args.metrics_token.filter(|t| !t.trim().is_empty()),
+            login_account_rate_limit_per_minute: args.login_account_rate_limit_per_minute,
             toss_secret_key,
             toss_client_key: args.toss_client_key.filter(|k| !k.trim().is_empty()),
             toss_api_base: args.toss_api_base,
@@ -175,6 +181,8 @@ impl Config {
             demo: false,
             // Tests pay through the simulated provider unless they point at a fake Toss.
             payments: PaymentsChoice::Simulated,
+            metrics_token: None,
+            login_account_rate_limit_per_minute: 0,
             toss_secret_key: None,
             toss_client_key: None,
             toss_api_base: "https://api.tosspayments.com".into(),
@@ -273,6 +281,14 @@ impl fmt::Debug for Config {
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("demo", &self.demo)
             .field("payments", &self.payment_backend())
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "login_account_rate_limit_per_minute",
+                &self.login_account_rate_limit_per_minute,
+            )
             .field(
                 "toss_secret_key",
                 &self.toss_secret_key.as_ref().map(|_| "<redacted>"),

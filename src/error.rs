@@ -267,6 +267,10 @@ impl From<StoreError> for AppError {
                 tracing::warn!(error = %cause, "store unavailable");
                 AppError::Unavailable
             }
+            StoreError::OutOfSpace(cause) => {
+                tracing::error!(error = %cause, "the disk is full: nothing can be saved");
+                AppError::Unavailable
+            }
             StoreError::Other(cause) => AppError::Internal(cause),
         }
     }

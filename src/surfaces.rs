@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::config::Config;
 use crate::error::AppError;
+use crate::http::context::RequestContext;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SurfaceMode {
@@ -144,6 +145,14 @@ pub struct PlainGuests;
 pub async fn guests_only(State(https_port): State<u16>, mut req: Request, next: Next) -> Response {
     if is_guest_surface(req.method(), req.uri().path()) {
         req.extensions_mut().insert(PlainGuests);
+        return next.run(req).await;
+    }
+    // The box's own scraper: a loopback request crosses no network.
+    let from_loopback = req
+        .extensions()
+        .get::<RequestContext>()
+        .is_some_and(|c| c.client_ip.is_loopback());
+    if req.uri().path() == "/metrics" && from_loopback {
         return next.run(req).await;
     }
     let path = req.uri().path();

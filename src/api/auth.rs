@@ -171,6 +171,12 @@ async fn login(
         .login
         .check((context.client_ip, email.as_str().to_owned()))
         .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
+    // The same account guessed at from many addresses: slowed down as a whole.
+    state
+        .limits
+        .login_account
+        .check(email.as_str().to_owned())
+        .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
 
     let credentials = state.store.user_credentials(&email).await?;
     let stored_hash = credentials.as_ref().map(|c| c.password_hash.as_str());

@@ -1,14 +1,16 @@
 //! Operations endpoints: liveness, readiness, Prometheus metrics and the local CA certificate.
 
-use axum::Router;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::{Extension, Router};
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::auth::tokens::token_hash;
 use crate::error::AppError;
+use crate::http::context::RequestContext;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -27,14 +29,35 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, AppE
     Ok(axum::Json(json!({ "status": "ready" })))
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
+/// Metrics name the box's routes and load: for the box itself (loopback) or a scraper that
+/// holds `METRICS_TOKEN`, nobody else on the shop network.
+async fn metrics(
+    State(state): State<AppState>,
+    Extension(context): Extension<RequestContext>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, AppError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let token_ok = match (&state.config.metrics_token, presented) {
+        // Digests compared: timing reveals nothing about the token itself.
+        (Some(expected), Some(given)) => token_hash(expected) == token_hash(given),
+        _ => false,
+    };
+    if !context.client_ip.is_loopback() && !token_ok {
+        return Err(AppError::Forbidden(
+            "metrics are served to this box itself, or with METRICS_TOKEN",
+        ));
+    }
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(),
-    )
+    ))
 }
 
 pub(crate) async fn ca_certificate(

@@ -13,7 +13,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -114,8 +114,19 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
             "API Request"
         );
     });
+    let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID.clone(), value);
+        headers.insert(REQUEST_ID.clone(), value);
+    }
+    headers
+        .entry(header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(HeaderValue::from_static("nosniff"));
+    // API answers carry tokens and orders: never kept by a browser or a proxy. (The public
+    // menu sets its own `no-cache`: it is revalidated by ETag, which needs a stored copy.)
+    if path.starts_with("/api/") {
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
     }
     response
 }

@@ -30,6 +30,10 @@ pub enum StoreError {
     /// The database is busy or unreachable; retrying later may succeed.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The disk (or the database's size limit) is full: nothing can be written until room is
+    /// made; reads still work.
+    #[error("out of space: {0}")]
+    OutOfSpace(String),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -228,7 +232,8 @@ pub enum SettleOutcome {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Cheap round trip through reads and writes, for readiness checks.
+    /// Cheap round trip through reads and writes, for readiness checks. After a write failed
+    /// for want of space, only a real write that succeeds makes this pass again.
     async fn ping(&self) -> StoreResult<()>;
 
     /// Fails with `Conflict` when the email is taken.

@@ -10,8 +10,10 @@ mod restaurants;
 mod users;
 mod writer;
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -65,14 +67,37 @@ impl From<rusqlite::Error> for StoreError {
                 {
                     StoreError::Conflict(message.clone().unwrap_or_else(|| "unique".into()))
                 }
-                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen => {
                     StoreError::Unavailable(err.to_string())
                 }
+                ErrorCode::DiskFull => StoreError::OutOfSpace(err.to_string()),
                 _ => StoreError::Other(err.into()),
             },
             _ => StoreError::Other(err.into()),
         }
     }
+}
+
+/// Orders, guests and token hashes are nobody else's business: the database is created 0600,
+/// and SQLite gives its WAL and shared-memory files the database file's mode.
+fn restrict_to_owner(path: &Path) -> anyhow::Result<()> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let mut files = vec![path.to_owned()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    for file in files.iter().filter(|f| f.exists()) {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {}", file.display()))?;
+    }
+    Ok(())
 }
 
 impl From<r2d2::Error> for StoreError {
@@ -84,6 +109,8 @@ impl From<r2d2::Error> for StoreError {
 pub struct SqliteStore {
     reads: r2d2::Pool<SqliteConnectionManager>,
     writer: Writer,
+    /// A write failed for want of space; cleared by the next write that succeeds.
+    out_of_space: AtomicBool,
 }
 
 impl SqliteStore {
@@ -95,10 +122,16 @@ impl SqliteStore {
     }
 
     fn open_blocking(path: &Path, bus: Arc<dyn EventBus>) -> anyhow::Result<SqliteStore> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
                 .with_context(|| format!("creating database directory {}", dir.display()))?;
         }
+        restrict_to_owner(path)?;
         let mut conn = Connection::open(path)
             .with_context(|| format!("opening SQLite database {}", path.display()))?;
         configure(&conn)?;
@@ -118,7 +151,11 @@ impl SqliteStore {
             .build(manager)
             .context("opening read connections")?;
         let writer = Writer::start(conn, bus).context("starting the database writer thread")?;
-        Ok(SqliteStore { reads, writer })
+        Ok(SqliteStore {
+            reads,
+            writer,
+            out_of_space: AtomicBool::new(false),
+        })
     }
 
     /// Runs a read on a pooled connection, off the async workers.
@@ -140,7 +177,13 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> StoreResult<T> + Send + 'static,
     {
-        self.writer.write(work).await
+        let result = self.writer.write(work).await;
+        match &result {
+            Err(StoreError::OutOfSpace(_)) => self.out_of_space.store(true, Ordering::Release),
+            Ok(_) => self.out_of_space.store(false, Ordering::Release),
+            Err(_) => {}
+        }
+        result
     }
 }
 
@@ -153,7 +196,20 @@ impl Store for SqliteStore {
         })
         .await?;
         // Through the writer too: without it no order can be placed, however well reads go.
-        self.write(|_| Ok(())).await
+        if !self.out_of_space.load(Ordering::Acquire) {
+            return self.write(|_| Ok(())).await;
+        }
+        // After a full disk, an empty transaction proves nothing: write something.
+        let now = crate::domain::to_millis(Utc::now());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO write_probe (id, at) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                [now],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn insert_user(&self, user: NewUser) -> StoreResult<User> {

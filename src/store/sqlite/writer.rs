@@ -89,6 +89,7 @@ fn clone_error(err: &StoreError) -> StoreError {
         StoreError::NotFound => StoreError::NotFound,
         StoreError::Conflict(what) => StoreError::Conflict(what.clone()),
         StoreError::Unavailable(why) => StoreError::Unavailable(why.clone()),
+        StoreError::OutOfSpace(why) => StoreError::OutOfSpace(why.clone()),
         StoreError::Other(cause) => StoreError::Other(anyhow::anyhow!("{cause:#}")),
     }
 }
