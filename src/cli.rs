@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (HTTPS, plus an HTTP listener that redirects to it). Migrates on start.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create or upgrade the database schema, then exit. Safe to run repeatedly.
     Migrate(StoreArgs),
     /// Create an OWNER account and their restaurant; prints both ids.

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => commands::serve(args).await,
+            Command::Serve(args) => commands::serve(*args).await,
             Command::Migrate(args) => commands::migrate(args).await,
             Command::CreateOwner(args) => commands::create_owner(args).await,
             Command::TableUrl(args) => commands::table_url(args).await,
