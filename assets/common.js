@@ -37,8 +37,10 @@ const OS = (() => {
       serverBusy: '서버가 잠시 응답하지 않습니다. 잠시 후 다시 시도해 주세요', checking: '주문을 확인하는 중…',
       soldOutRemoved: '품절되어 장바구니에서 뺐습니다', linkRetry: '연결하지 못했습니다. 다시 시도해 주세요',
       awaitingPayment: '결제 대기', alreadyPaid: '이미 결제된 주문입니다',
+      testPayment: '테스트 결제', testPaymentNote: '테스트 결제 — 실제로 청구되지 않았습니다',
+      payAtCounterNote: '결제는 식사 후 카운터에서 해 주세요.',
       refundsPending: '환불 대기', refundRetrying: '자동으로 다시 시도 중',
-      localBase: '이 주소는 이 기기에서만 열립니다. 손님 휴대폰이 접속할 수 있는 주소(예: https://192.168.0.10:8443)를 입력하세요.',
+      localBase: '이 주소는 이 기기에서만 열립니다. 손님 휴대폰이 접속할 수 있는 주소(예: http://192.168.0.10:8080)를 입력하세요.',
     },
     en: {
       table: 'Table', cart: 'Cart', add: 'Add', order: 'Place order', required: 'required', optional: 'optional',
@@ -71,8 +73,10 @@ const OS = (() => {
       serverBusy: 'The server is not answering right now; please try again shortly', checking: 'Checking your order…',
       soldOutRemoved: 'Sold out; removed from your cart', linkRetry: 'Could not connect. Please try again',
       awaitingPayment: 'Awaiting payment', alreadyPaid: 'This order is already paid',
+      testPayment: 'Test payment', testPaymentNote: 'Test payment — nothing was charged',
+      payAtCounterNote: 'Please pay at the counter after your meal.',
       refundsPending: 'Refunds owed', refundRetrying: 'retrying automatically',
-      localBase: 'This address only works on this device. Enter one that phones on the shop Wi-Fi can reach (e.g. https://192.168.0.10:8443).',
+      localBase: 'This address only works on this device. Enter one that phones on the shop Wi-Fi can reach (e.g. http://192.168.0.10:8080).',
     },
   };
   let lang = localStorage.getItem('os.lang') || 'ko';

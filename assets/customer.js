@@ -177,7 +177,9 @@
         orderButton.disabled = cart.length === 0;
         if (!cart.length) list.replaceChildren(el('p', { class: 'muted' }, t('empty')));
       }
-      const s = sheet([el('h3', {}, t('cart')), list, el('label', { for: 'special' }, t('special')), requests, errorBox, totalRow, orderButton]);
+      const counter = menu.restaurant.payment_mode === 'POSTPAY'
+        ? el('p', { class: 'muted', id: 'pay-at-counter' }, t('payAtCounterNote')) : null;
+      const s = sheet([el('h3', {}, t('cart')), list, el('label', { for: 'special' }, t('special')), requests, errorBox, totalRow, counter, orderButton]);
       orderButton.onclick = async () => {
         orderButton.disabled = true;
         orderButton.textContent = t('ordering');
@@ -253,6 +255,7 @@
         el('div', { class: 'row' },
           order.table_number ? el('span', { class: 'pill' }, `${t('table')} ${order.table_number}`) : null,
           el('span', { class: `pill ${payClass}`, id: 'payment-status' }, t(`pay_${order.payment_status}`))),
+        order.test_payment ? el('p', { class: 'notice', id: 'test-payment' }, t('testPaymentNote')) : null,
         closed
           ? el('p', { class: 'error', id: 'status' }, `${t(`status_${order.status}`)}${order.reject_reason || order.cancel_reason ? ` — ${t('reason')}: ${order.reject_reason || order.cancel_reason}` : ''}`)
           : el('div', { class: 'steps', id: 'status', 'data-status': order.status },
@@ -297,7 +300,7 @@
     live((seq) => `/ws/orders/${orderId}?token=${encodeURIComponent(token)}${seq !== null ? `&since=${seq}` : ''}`, (msg) => {
       if (msg.type === 'SNAPSHOT') { if (msg.order) order = msg.order; }
       else if (order && msg.order_id === order.order_id) {
-        for (const k of ['status', 'estimated_ready_at', 'payment_status']) if (k in msg) order[k] = msg[k];
+        for (const k of ['status', 'estimated_ready_at', 'payment_status', 'test_payment']) if (k in msg) order[k] = msg[k];
         if (msg.status === 'ACCEPTED') order.message = msg.message;
         if (msg.status === 'REJECTED') order.reject_reason = msg.reason;
         if (msg.status === 'CANCELLED') order.cancel_reason = msg.reason;

@@ -161,10 +161,13 @@ const Owner = (() => {
         if (res.status === 200) {
           // Refunds Toss has not confirmed yet stay in sight until it does.
           const owed = res.body.refunds_pending || [];
-          stats.replaceChildren(el('span', {}, `${t('todayOrders')}: `, el('strong', {}, res.body.orders)),
+          stats.replaceChildren(...[el('span', {}, `${t('todayOrders')}: `, el('strong', {}, res.body.orders)),
             el('span', {}, `${t('todayRevenue')}: `, el('strong', {}, won(res.body.revenue))),
+            // Test-mode payments are money nobody paid: shown apart, never in the revenue.
+            res.body.test_revenue ? el('span', { class: 'pill warn', id: 'test-revenue' }, `${t('testPayment')}: ${won(res.body.test_revenue)}`) : null,
             owed.length ? el('span', { class: 'pill warn', id: 'refunds-owed', title: owed.map((r) => r.last_error || '').join('\n') },
-              `${t('refundsPending')}: ${owed.map((r) => `${r.order_number} ${won(r.amount)}`).join(', ')} · ${t('refundRetrying')}`) : null);
+              `${t('refundsPending')}: ${owed.map((r) => `${r.order_number} ${won(r.amount)}`).join(', ')} · ${t('refundRetrying')}`) : null,
+          ].filter(Boolean));
         }
       }, Math.max(0, statsAt + 3000 - Date.now()));
     }
@@ -185,6 +188,8 @@ const Owner = (() => {
       const payment = o.payment_mode === 'POSTPAY' && o.payment_status === 'PENDING'
         ? el('span', { class: 'pill' }, t('postpay'))
         : el('span', { class: `pill ${o.payment_status === 'PAID' ? 'ok' : 'warn'}` }, t(`pay_${o.payment_status}`));
+      // Paid in test mode: no money came in, and the card says so.
+      const test = o.test_payment ? el('span', { class: 'pill warn test-payment' }, t('testPayment')) : null;
       const actions = el('div', { class: 'actions' });
       if (o.status === 'PENDING') {
         // A PREPAY order cannot be accepted before it is paid: the buttons wait for the payment.
@@ -204,7 +209,7 @@ const Owner = (() => {
       return el('article', { class: `order${fresh.has(o.order_id) ? ' fresh' : ''}`, 'data-order': o.order_id },
         el('div', { class: 'head' }, el('span', { class: 'num' }, o.order_number),
           o.table_number ? el('span', { class: 'pill' }, `${t('table')} ${o.table_number}`) : null,
-          el('span', { class: 'muted' }, time), payment),
+          el('span', { class: 'muted' }, time), payment, test),
         el('ul', {}, o.items.map((l) => el('li', {}, `${l.name} × ${l.quantity}`,
           l.options.length ? el('span', { class: 'muted' }, ` (${l.options.map((x) => x.choice).join(', ')})`) : null))),
         o.special_requests ? el('p', { class: 'notice' }, o.special_requests) : null,
@@ -285,7 +290,7 @@ const Owner = (() => {
         default: {
           const o = orders.get(msg.order_id);
           if (!o) break;
-          for (const k of ['status', 'estimated_ready_at', 'payment_status']) if (k in msg) o[k] = msg[k];
+          for (const k of ['status', 'estimated_ready_at', 'payment_status', 'test_payment']) if (k in msg) o[k] = msg[k];
           if (msg.type === 'PAYMENT_COMPLETED' && o.status === 'PENDING') {
             announce(o, `${t('newOrder')} ${o.order_number} · ${t('paid')}`);
           }

@@ -11,7 +11,7 @@
   const tables = el('input', { id: 'tables', value: '1-12' });
   // Empty: the box's own public address (PUBLIC_BASE_URL or its LAN address), which phones on
   // the shop Wi-Fi can reach; this page may well be open on the box itself, at localhost.
-  const base = el('input', { id: 'base', placeholder: 'https://192.168.0.10:8443' });
+  const base = el('input', { id: 'base', placeholder: 'http://192.168.0.10:8080' });
   const warning = el('div');
   const error = el('div');
   const sheet = document.getElementById('sheet');

@@ -2,10 +2,15 @@
 // the simulated provider; the owner, in a second browser, sees the order arrive, accepts it,
 // marks it ready and completes it; the customer's page follows live. Screenshots go to
 // $ARTIFACTS. Run by e2e/run.sh, which starts the server with --demo.
+//
+// As in a shop: the phone opens the plain-HTTP guest link and trusts no private CA (its
+// context does not ignore certificate errors); the owner's tablet uses HTTPS with the box's
+// own CA, which an owner installs once (its context accepts that certificate).
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 
-const { BASE, TABLE_PATH, OWNER_EMAIL, OWNER_PASSWORD } = process.env;
+const { TABLE_URL, OWNER_URL, OWNER_EMAIL, OWNER_PASSWORD } = process.env;
+const OWNER_BASE = new URL(OWNER_URL).origin;
 const ARTIFACTS = process.env.ARTIFACTS || 'artifacts';
 const FIRST_SCREEN_LIMIT = 100 * 1024;
 mkdirSync(ARTIFACTS, { recursive: true });
@@ -21,9 +26,12 @@ const shot = (page, name) => page.screenshot({ path: `${ARTIFACTS}/${name}.png`,
 
 try {
   // The owner logs in to the dashboard first.
-  const ownerContext = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'ko-KR' });
+  const ownerContext = await browser.newContext({
+    viewport: { width: 1280, height: 800 }, locale: 'ko-KR', ignoreHTTPSErrors: true,
+  });
   const owner = await ownerContext.newPage();
-  await owner.goto(`${BASE}/owner`);
+  if (!OWNER_URL.startsWith('https://')) throw new Error(`the dashboard is not on HTTPS: ${OWNER_URL}`);
+  await owner.goto(OWNER_URL);
   await owner.fill('#email', OWNER_EMAIL);
   await owner.fill('#password', OWNER_PASSWORD);
   await owner.click('#login');
@@ -48,7 +56,11 @@ try {
   await cdp.send('Network.enable');
   let firstScreenBytes = 0;
   cdp.on('Network.loadingFinished', (e) => { firstScreenBytes += e.encodedDataLength; });
-  await customer.goto(`${BASE}${TABLE_PATH}`, { waitUntil: 'networkidle' });
+  if (!TABLE_URL.startsWith('http://')) throw new Error(`the table QR is not the guest surface: ${TABLE_URL}`);
+  // Every request the phone makes stays on plain HTTP: nothing it needs sits behind the CA.
+  const httpsRequests = [];
+  customer.on('request', (r) => { if (r.url().startsWith('https:')) httpsRequests.push(r.url()); });
+  await customer.goto(TABLE_URL, { waitUntil: 'networkidle' });
   await customer.waitForSelector('button.item');
   const measured = firstScreenBytes;
   console.log(`first screen transferred: ${(measured / 1024).toFixed(1)} KB (limit ${FIRST_SCREEN_LIMIT / 1024} KB)`);
@@ -89,6 +101,8 @@ try {
   await customer.waitForURL(/\/order\//);
   await customer.waitForSelector('#status[data-status="PENDING"]');
   await customer.waitForFunction(() => document.querySelector('#payment-status').textContent.includes('결제 완료'));
+  // Test mode is never mistaken for money: the phone and the board both say so.
+  await customer.waitForSelector('#test-payment');
   const number = (await customer.textContent('#order-number')).trim();
   await shot(customer, '5-customer-waiting');
   step(`paid; order ${number} waits for the restaurant`);
@@ -98,6 +112,8 @@ try {
   await card.waitFor();
   await owner.waitForFunction((n) => [...document.querySelectorAll('article.order')]
     .some((a) => a.textContent.includes(n) && a.textContent.includes('결제 완료')), number);
+  await card.locator('.test-payment').waitFor();
+  await owner.waitForSelector('#test-revenue');
   const pendingCards = await owner.locator('section.column[data-status="PENDING"] article.order').count();
   if (pendingCards !== 1 || lost !== 2) throw new Error(`${lost} order requests made ${pendingCards} orders`);
   await shot(owner, '6-owner-new-order');
@@ -142,9 +158,17 @@ try {
   await customer.waitForFunction(() => document.querySelector('#status .now')?.textContent.trim() === 'Completed');
   step('the EN switch shows the status page in English');
 
+  if (httpsRequests.length) throw new Error(`the phone needed HTTPS: ${httpsRequests}`);
+  // And the phone really does not trust the box's CA: the owner's HTTPS side is closed to it.
+  const refused = await customer.goto(OWNER_URL).then(() => false, () => true);
+  if (!refused) throw new Error('the phone opened the HTTPS dashboard without trusting the CA');
+  step('the phone used plain HTTP only, and cannot open the HTTPS side without the CA');
+
   // The printable QR sheet.
-  await owner.goto(`${BASE}/owner/qr`);
+  await owner.goto(`${OWNER_BASE}/owner/qr`);
   await owner.waitForSelector('.qr-card[data-table="12"] svg');
+  const qrBase = await owner.inputValue('#base');
+  if (!qrBase.startsWith('http://')) throw new Error(`QR codes would send guests to ${qrBase}`);
   await shot(owner, '11-owner-qr-sheet');
   step('QR sheet for tables 1-12 rendered');
   console.log('E2E passed');

@@ -13,9 +13,12 @@ bin="$target/debug/ordersync"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 data="$(mktemp -d)"
 https_port="$(free_port)"; http_port="$(free_port)"
-# 600/min: the owner's and the customer's browsers share 127.0.0.1 here, unlike devices on a LAN.
+# As in a shop: guests on plain HTTP, the owner on HTTPS with the box's own CA. The public base
+# URL stands for the box's LAN address. 600/min: the owner's and the customer's browsers share
+# 127.0.0.1 here, unlike devices on a LAN.
 "$bin" serve --demo --data-dir "$data" --bind 127.0.0.1 --port "$https_port" --http-port "$http_port" \
-  --allow-plain-http --rate-limit-per-minute 600 >"$data/out.txt" 2>"$data/server.log" &
+  --public-base-url "http://127.0.0.1:$http_port" \
+  --rate-limit-per-minute 600 >"$data/out.txt" 2>"$data/server.log" &
 server=$!
 cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT
@@ -25,9 +28,10 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 table_url="$(grep 'Customer, table 1:' "$data/out.txt" | awk '{print $4}')"
+dashboard="$(grep 'Owner dashboard:' "$data/out.txt" | awk '{print $3}')"
 login="$(grep 'Owner login:' "$data/out.txt" | sed 's/.*Owner login: *//')"
-export BASE="http://127.0.0.1:$http_port"
-export TABLE_PATH="/${table_url#*://*/}"
+export TABLE_URL="$table_url"
+export OWNER_URL="$dashboard"
 export OWNER_EMAIL="${login%% / *}"
 export OWNER_PASSWORD="${login##* / }"
 export ARTIFACTS="${ARTIFACTS:-$PWD/artifacts}"

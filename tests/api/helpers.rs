@@ -208,6 +208,10 @@ impl TestApp {
         )
     }
 
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.https_port)
+    }
+
     /// The Prometheus text of `/metrics`.
     pub async fn metrics_text(&self) -> String {
         let res = self.client.get(self.url("/metrics")).send().await.unwrap();

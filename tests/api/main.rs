@@ -15,5 +15,6 @@ mod menus;
 mod ops;
 mod orders;
 mod payments;
+mod shop_network;
 mod state_machine;
 mod web;
