@@ -29,7 +29,12 @@ async fn a_phone_that_trusts_nothing_opens_the_demo_table_over_plain_http_and_or
     let (https, http) = (free_port(), free_port());
     let mut server = ordersync()
         .args(["serve", "--demo", "--data-dir", data, "--bind", "127.0.0.1"])
-        .args(["--port", &https.to_string(), "--http-port", &http.to_string()])
+        .args([
+            "--port",
+            &https.to_string(),
+            "--http-port",
+            &http.to_string(),
+        ])
         // The box's LAN address, as the phone reaches it (loopback here).
         .args(["--public-base-url", &format!("http://127.0.0.1:{http}")])
         .stdout(Stdio::piped())
@@ -292,9 +297,15 @@ async fn a_trusted_certificate_puts_everything_on_https_with_hsts() {
 
 /// An owner and restaurant made through the library, logged in over HTTPS with `device`.
 /// Returns (owner token, restaurant id).
-async fn owner_over_https(app: &TestApp, device: &reqwest::Client, email: &str) -> (String, String) {
+async fn owner_over_https(
+    app: &TestApp,
+    device: &reqwest::Client,
+    email: &str,
+) -> (String, String) {
     let bus = std::sync::Arc::new(ordersync::events::LocalBus::new(1));
-    let store = ordersync::store::connect(&app.db_path(), bus).await.unwrap();
+    let store = ordersync::store::connect(&app.db_path(), bus)
+        .await
+        .unwrap();
     let passwords = ordersync::auth::password::PasswordHasher::new(4).unwrap();
     let account = ordersync::accounts::NewAccount {
         email,
@@ -567,10 +578,7 @@ async fn a_registered_customer_proves_the_table_with_the_qr_signature() {
     assert_eq!(open.status, StatusCode::OK, "{}", open.body);
     assert_eq!(open.body["table_verification"], "OPEN");
     body.as_object_mut().unwrap().remove("table_sig");
-    assert_eq!(
-        app.order(&customer, body).await.status,
-        StatusCode::CREATED
-    );
+    assert_eq!(app.order(&customer, body).await.status, StatusCode::CREATED);
 }
 
 #[tokio::test]
@@ -652,7 +660,11 @@ async fn logins_to_one_account_are_slowed_down_across_addresses() {
             .unwrap(),
     )
     .await;
-    let details = assert_error(&limited, StatusCode::TOO_MANY_REQUESTS, "RATE_LIMIT_EXCEEDED");
+    let details = assert_error(
+        &limited,
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMIT_EXCEEDED",
+    );
     // Not locked out for long: one attempt comes back every 60/8 = 7.5 seconds.
     assert!(details["retry_after_seconds"].as_u64().unwrap() <= 8);
     // Other accounts are not affected.
@@ -741,7 +753,11 @@ async fn a_full_disk_is_a_503_and_the_box_is_not_ready_until_a_write_succeeds() 
     assert!(refused.headers.contains_key("retry-after"));
     let placed_meanwhile = app.count("SELECT count(*) FROM orders") - orders_before;
     let ready = app.get("/readyz", None).await;
-    assert_error(&ready, StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE");
+    assert_error(
+        &ready,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "SERVICE_UNAVAILABLE",
+    );
     assert!(ready.headers.contains_key("retry-after"));
     // Health is about the process, which is fine.
     assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
