@@ -732,8 +732,8 @@ async fn a_full_disk_is_a_503_and_the_box_is_not_ready_until_a_write_succeeds() 
         let mut file = std::fs::File::create(&filler).unwrap();
         let chunk = vec![0u8; 64 * 1024];
         while file.write_all(&chunk).is_ok() {}
-        let mut small = [0u8; 512];
-        while file.write_all(&mut small[..]).is_ok() {}
+        let small = [0u8; 512];
+        while file.write_all(&small).is_ok() {}
         let _ = file.sync_all();
     }
     let mut refused = None;
