@@ -25,21 +25,28 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     crate::run(config, listeners, shutdown_signal()).await
 }
 
-/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                let _ = interrupt.await;
-                return;
+/// Resolves on SIGTERM (systemd stop) or SIGINT (Ctrl-C). The handlers are installed when this
+/// is called, not when the future is first polled: a stop that arrives while the server is
+/// still starting (migrating, seeding the demo) is then a graceful stop, not a kill.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (terminate, interrupt) {
+            (Ok(mut terminate), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
             }
-        };
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate.recv() => {}
+            (terminate, interrupt) => {
+                if let Err(err) = terminate.and(interrupt) {
+                    tracing::error!(error = %err, "cannot listen for SIGTERM/SIGINT");
+                }
+                std::future::pending::<()>().await;
+            }
+        }
     }
 }
 
