@@ -205,6 +205,100 @@ impl FromStr for PaymentMode {
     }
 }
 
+/// What a state-machine action will write, decided from the order as it was read. A store
+/// persists it only if the order still is `(from_status, from_payment)` (a compare-and-set on
+/// everything the decision read); otherwise it reads the order again and asks again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransitionPlan {
+    pub from_status: OrderStatus,
+    pub from_payment: PaymentStatus,
+    pub to_status: OrderStatus,
+    pub to_payment: PaymentStatus,
+    /// A paid order was rejected or cancelled: its payment owes a refund.
+    pub refund_owed: bool,
+    /// POSTPAY completed: the customer paid at the counter; record that payment.
+    pub paid_at_counter: bool,
+}
+
+/// Decides `action` on `order`, or refuses it with the reason.
+pub fn plan_transition(
+    status: OrderStatus,
+    payment: PaymentStatus,
+    mode: PaymentMode,
+    action: Action,
+) -> Result<TransitionPlan, &'static str> {
+    let to_status = status
+        .after(action)
+        .ok_or("not allowed from the order's current status")?;
+    if action == Action::Accept && mode == PaymentMode::Prepay && payment != PaymentStatus::Paid {
+        return Err("the order is not paid yet");
+    }
+    let paid_at_counter = action == Action::Complete
+        && mode == PaymentMode::Postpay
+        && payment == PaymentStatus::Pending;
+    let refund_owed =
+        matches!(action, Action::Reject | Action::Cancel) && payment == PaymentStatus::Paid;
+    let to_payment = if paid_at_counter {
+        PaymentStatus::Paid
+    } else if refund_owed {
+        PaymentStatus::RefundPending
+    } else {
+        payment
+    };
+    Ok(TransitionPlan {
+        from_status: status,
+        from_payment: payment,
+        to_status,
+        to_payment,
+        refund_owed,
+        paid_at_counter,
+    })
+}
+
+/// What recording an approved payment will write, decided from the order and its open payment
+/// as read; persisted with a compare-and-set on both, like `TransitionPlan`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SettlementPlan {
+    /// Mark the payment COMPLETED and the order `to_payment` (PAID, or REFUND_PENDING when the
+    /// order was closed before the money arrived: the customer is owed it back).
+    Pay {
+        order_status: OrderStatus,
+        to_payment: PaymentStatus,
+        refund_owed: bool,
+    },
+    /// The order's payment is already settled; nothing to record.
+    AlreadySettled,
+    /// The provider approved another amount than the order's: never recorded.
+    AmountMismatch,
+}
+
+pub fn plan_settlement(
+    status: OrderStatus,
+    payment: PaymentStatus,
+    payment_amount: i64,
+    approved_amount: i64,
+) -> SettlementPlan {
+    if payment != PaymentStatus::Pending {
+        return SettlementPlan::AlreadySettled;
+    }
+    if payment_amount != approved_amount {
+        return SettlementPlan::AmountMismatch;
+    }
+    let closed = matches!(status, OrderStatus::Rejected | OrderStatus::Cancelled);
+    SettlementPlan::Pay {
+        order_status: status,
+        to_payment: if closed {
+            PaymentStatus::RefundPending
+        } else {
+            PaymentStatus::Paid
+        },
+        refund_owed: closed,
+    }
+}
+
+/// How many times a store re-reads and re-plans when a compare-and-set finds the order changed.
+pub const PLAN_ATTEMPTS: usize = 5;
+
 /// The `n`-th order of a business day (1-based): A001 … A999, B001 … Z999, then AA001 ….
 pub fn order_number(n: u32) -> String {
     let n = n.max(1) - 1;
@@ -260,6 +354,56 @@ mod tests {
                 assert_eq!(from.after(action), expected, "{from:?} {action:?}");
             }
         }
+    }
+
+    #[test]
+    fn transitions_plan_payments_with_them() {
+        use OrderStatus::*;
+        use PaymentStatus as P;
+        let plan = |s, p, m, a| plan_transition(s, p, m, a);
+        assert_eq!(
+            plan(Pending, P::Pending, PaymentMode::Prepay, Action::Accept),
+            Err("the order is not paid yet")
+        );
+        let paid_reject = plan(Pending, P::Paid, PaymentMode::Prepay, Action::Reject).unwrap();
+        assert!(paid_reject.refund_owed);
+        assert_eq!(paid_reject.to_payment, P::RefundPending);
+        let counter = plan(Ready, P::Pending, PaymentMode::Postpay, Action::Complete).unwrap();
+        assert!(counter.paid_at_counter && counter.to_payment == P::Paid);
+        let unpaid_cancel = plan(Pending, P::Pending, PaymentMode::Prepay, Action::Cancel).unwrap();
+        assert!(!unpaid_cancel.refund_owed);
+        assert_eq!(unpaid_cancel.to_payment, P::Pending);
+        assert!(plan(Completed, P::Paid, PaymentMode::Prepay, Action::Cancel).is_err());
+    }
+
+    #[test]
+    fn money_for_a_closed_order_is_owed_back() {
+        use OrderStatus::*;
+        use PaymentStatus as P;
+        assert_eq!(
+            plan_settlement(Rejected, P::Pending, 18000, 18000),
+            SettlementPlan::Pay {
+                order_status: Rejected,
+                to_payment: P::RefundPending,
+                refund_owed: true
+            }
+        );
+        assert_eq!(
+            plan_settlement(Pending, P::Pending, 18000, 18000),
+            SettlementPlan::Pay {
+                order_status: Pending,
+                to_payment: P::Paid,
+                refund_owed: false
+            }
+        );
+        assert_eq!(
+            plan_settlement(Pending, P::Pending, 18000, 1000),
+            SettlementPlan::AmountMismatch
+        );
+        assert_eq!(
+            plan_settlement(Accepted, P::Paid, 18000, 18000),
+            SettlementPlan::AlreadySettled
+        );
     }
 
     #[test]

@@ -12,7 +12,8 @@ use super::users::parse_uuid;
 use super::writer::Tx;
 use crate::domain::ids::{OrderId, PaymentId, RestaurantId};
 use crate::domain::order::{
-    Action, Customer, Order, OrderStatus, PaymentMode, PaymentStatus, order_number,
+    Action, Customer, Order, OrderStatus, PLAN_ATTEMPTS, PaymentMode, PaymentStatus,
+    TransitionPlan, order_number, plan_transition,
 };
 use crate::domain::pricing::{ChosenOption, PricedLine};
 use crate::domain::{from_millis, to_millis};
@@ -287,67 +288,81 @@ fn belongs_to(order: &Order, actor: Actor) -> bool {
 }
 
 pub fn transition(c: &Tx<'_>, req: &TransitionRequest) -> StoreResult<TransitionOutcome> {
-    let Some(order) = by_id(c, req.order_id)? else {
-        return Ok(TransitionOutcome::NotFound);
-    };
-    if !belongs_to(&order, req.actor) {
-        return Ok(TransitionOutcome::NotFound);
+    for _ in 0..PLAN_ATTEMPTS {
+        let Some(order) = by_id(c, req.order_id)? else {
+            return Ok(TransitionOutcome::NotFound);
+        };
+        if !belongs_to(&order, req.actor) {
+            return Ok(TransitionOutcome::NotFound);
+        }
+        let plan = match plan_transition(
+            order.status,
+            order.payment_status,
+            order.payment_mode,
+            req.action,
+        ) {
+            Ok(plan) => plan,
+            Err(reason) => {
+                return Ok(TransitionOutcome::Refused {
+                    status: order.status,
+                    payment_status: order.payment_status,
+                    reason,
+                });
+            }
+        };
+        if apply_transition(c, &order, req, &plan)? {
+            let order = by_id(c, order.id)?.ok_or(StoreError::NotFound)?;
+            let kind = if plan.to_status == OrderStatus::Cancelled {
+                EventType::OrderCancelled
+            } else {
+                EventType::StatusChanged
+            };
+            let event = append_event(c, kind, &order, req.now)?;
+            return Ok(TransitionOutcome::Done {
+                order: Box::new(order),
+                event,
+            });
+        }
     }
-    let refuse = |reason| {
-        Ok(TransitionOutcome::Refused {
-            status: order.status,
-            payment_status: order.payment_status,
-            reason,
-        })
-    };
-    let Some(next) = order.status.after(req.action) else {
-        return refuse("not allowed from the order's current status");
-    };
-    let prepaid_unpaid =
-        order.payment_mode == PaymentMode::Prepay && order.payment_status != PaymentStatus::Paid;
-    if req.action == Action::Accept && prepaid_unpaid {
-        return refuse("the order is not paid yet");
-    }
-    // POSTPAY: completing the order is the moment the customer paid at the counter.
-    let paid_at_counter = req.action == Action::Complete
-        && order.payment_mode == PaymentMode::Postpay
-        && order.payment_status == PaymentStatus::Pending;
-    // A paid order that is rejected or cancelled owes the customer a refund.
-    let refund_owed = matches!(req.action, Action::Reject | Action::Cancel)
-        && order.payment_status == PaymentStatus::Paid;
-    let payment_status = if paid_at_counter {
-        PaymentStatus::Paid
-    } else if refund_owed {
-        PaymentStatus::RefundPending
-    } else {
-        order.payment_status
-    };
+    Err(StoreError::Unavailable(
+        "the order kept changing; try again".into(),
+    ))
+}
+
+/// Writes `plan` if the order is still as planned from; `false` if it changed meanwhile.
+fn apply_transition(
+    c: &Tx<'_>,
+    order: &Order,
+    req: &TransitionRequest,
+    plan: &TransitionPlan,
+) -> StoreResult<bool> {
     let now = to_millis(req.now);
     let changed = c
         .prepare_cached(
             "UPDATE orders SET
-                 status = ?3,
-                 payment_status = ?4,
-                 estimated_ready_at = coalesce(?5, estimated_ready_at),
-                 owner_message = CASE WHEN ?3 = 'ACCEPTED' THEN ?6 ELSE owner_message END,
-                 reject_reason = CASE WHEN ?3 = 'REJECTED' THEN ?6 ELSE reject_reason END,
-                 cancel_reason = CASE WHEN ?3 = 'CANCELLED' THEN ?6 ELSE cancel_reason END,
-                 updated_at = ?7
-             WHERE id = ?1 AND status = ?2",
+                 status = ?4,
+                 payment_status = ?5,
+                 estimated_ready_at = coalesce(?6, estimated_ready_at),
+                 owner_message = CASE WHEN ?4 = 'ACCEPTED' THEN ?7 ELSE owner_message END,
+                 reject_reason = CASE WHEN ?4 = 'REJECTED' THEN ?7 ELSE reject_reason END,
+                 cancel_reason = CASE WHEN ?4 = 'CANCELLED' THEN ?7 ELSE cancel_reason END,
+                 updated_at = ?8
+             WHERE id = ?1 AND status = ?2 AND payment_status = ?3",
         )?
         .execute(params![
             order.id.to_string(),
-            order.status.as_str(),
-            next.as_str(),
-            payment_status.as_str(),
+            plan.from_status.as_str(),
+            plan.from_payment.as_str(),
+            plan.to_status.as_str(),
+            plan.to_payment.as_str(),
             req.estimated_ready_at.map(to_millis),
             req.note,
             now,
         ])?;
     if changed != 1 {
-        return refuse("the order changed meanwhile");
+        return Ok(false);
     }
-    if refund_owed {
+    if plan.refund_owed {
         c.prepare_cached(
             "UPDATE payments SET refund_status = 'PENDING', refund_reason = ?2,
                  refund_next_at = ?3, updated_at = ?3
@@ -362,7 +377,7 @@ pub fn transition(c: &Tx<'_>, req: &TransitionRequest) -> StoreResult<Transition
             now,
         ])?;
     }
-    if paid_at_counter {
+    if plan.paid_at_counter {
         c.prepare_cached(
             "INSERT INTO payments (id, order_id, amount, status, method, approved_at, created_at,
                                    updated_at)
@@ -375,17 +390,7 @@ pub fn transition(c: &Tx<'_>, req: &TransitionRequest) -> StoreResult<Transition
             now,
         ])?;
     }
-    let order = by_id(c, order.id)?.ok_or(StoreError::NotFound)?;
-    let kind = if next == OrderStatus::Cancelled {
-        EventType::OrderCancelled
-    } else {
-        EventType::StatusChanged
-    };
-    let event = append_event(c, kind, &order, req.now)?;
-    Ok(TransitionOutcome::Done {
-        order: Box::new(order),
-        event,
-    })
+    Ok(true)
 }
 
 /// Lists orders matching `filter` (an SQL condition over `params`), newest first.
@@ -538,4 +543,28 @@ pub(super) fn set_payment_status(
     c.prepare_cached("UPDATE orders SET payment_status = ?2, updated_at = ?3 WHERE id = ?1")?
         .execute(params![order.to_string(), status.as_str(), to_millis(now)])?;
     by_id(c, order)?.ok_or(StoreError::NotFound)
+}
+
+/// Compare-and-set of an order's payment status: only if the order is still `(status, from)`.
+pub(super) fn swap_payment_status(
+    c: &Connection,
+    order: OrderId,
+    status: OrderStatus,
+    from: PaymentStatus,
+    to: PaymentStatus,
+    now: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let changed = c
+        .prepare_cached(
+            "UPDATE orders SET payment_status = ?4, updated_at = ?5
+             WHERE id = ?1 AND status = ?2 AND payment_status = ?3",
+        )?
+        .execute(params![
+            order.to_string(),
+            status.as_str(),
+            from.as_str(),
+            to.as_str(),
+            to_millis(now)
+        ])?;
+    Ok(changed == 1)
 }

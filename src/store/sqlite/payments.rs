@@ -8,7 +8,7 @@ use super::orders;
 use super::users::parse_uuid;
 use super::writer::Tx;
 use crate::domain::ids::{OrderId, PaymentId, RestaurantId};
-use crate::domain::order::{OrderStatus, PaymentStatus};
+use crate::domain::order::{PLAN_ATTEMPTS, PaymentStatus, SettlementPlan, plan_settlement};
 use crate::domain::payment::{Payment, PaymentState};
 use crate::domain::{from_millis, to_millis};
 use crate::events::EventType;
@@ -114,58 +114,83 @@ pub fn attach_key(
 }
 
 pub fn settle(c: &Tx<'_>, s: &Settlement) -> StoreResult<SettleOutcome> {
-    let Some(order) = orders::by_id(c, s.order_id)? else {
-        return Err(StoreError::NotFound);
-    };
-    let now = to_millis(s.now);
-    let payment = match live(c, s.order_id)? {
-        Some(p) if p.status != PaymentState::Pending => {
-            return Ok(SettleOutcome::AlreadyPaid {
-                payment_key: p.payment_key,
-            });
+    for _ in 0..PLAN_ATTEMPTS {
+        let Some(order) = orders::by_id(c, s.order_id)? else {
+            return Err(StoreError::NotFound);
+        };
+        let payment = match live(c, s.order_id)? {
+            Some(p) if p.status != PaymentState::Pending => {
+                return Ok(SettleOutcome::AlreadyPaid {
+                    payment_key: p.payment_key,
+                });
+            }
+            Some(p) => p,
+            None => open(c, s.order_id, order.total_amount, s.now)?,
+        };
+        let plan = plan_settlement(order.status, order.payment_status, payment.amount, s.amount);
+        let (order_status, to_payment, refund_owed) = match plan {
+            SettlementPlan::Pay {
+                order_status,
+                to_payment,
+                refund_owed,
+            } => (order_status, to_payment, refund_owed),
+            SettlementPlan::AlreadySettled => {
+                return Ok(SettleOutcome::AlreadyPaid {
+                    payment_key: payment.payment_key,
+                });
+            }
+            SettlementPlan::AmountMismatch => return Ok(SettleOutcome::AmountMismatch),
+        };
+        // The order first: if a transition slipped in since it was read, plan again.
+        if !orders::swap_payment_status(
+            c,
+            s.order_id,
+            order_status,
+            PaymentStatus::Pending,
+            to_payment,
+            s.now,
+        )? {
+            continue;
         }
-        Some(p) => p,
-        None => open(c, s.order_id, order.total_amount, s.now)?,
-    };
-    if payment.amount != s.amount {
-        return Ok(SettleOutcome::AmountMismatch);
+        let now = to_millis(s.now);
+        let updated = c
+            .prepare_cached(
+                "UPDATE payments SET status = 'COMPLETED', toss_payment_key = ?2, method = ?3,
+                     approved_at = ?4, failure_code = NULL, failure_message = NULL,
+                     refund_status = CASE WHEN ?5 THEN 'PENDING' ELSE refund_status END,
+                     refund_reason = CASE WHEN ?5
+                                          THEN 'order was closed before the payment completed'
+                                          ELSE refund_reason END,
+                     refund_next_at = CASE WHEN ?5 THEN ?6 ELSE refund_next_at END,
+                     simulated = ?7, updated_at = ?6
+                 WHERE id = ?1 AND status = 'PENDING'",
+            )?
+            .execute(params![
+                payment.id.to_string(),
+                s.payment_key,
+                s.method,
+                to_millis(s.approved_at),
+                refund_owed,
+                now,
+                s.simulated,
+            ])?;
+        if updated != 1 {
+            // Settled by someone else since it was read; the caller's transaction rolls back.
+            return Err(StoreError::Conflict("payment settled concurrently".into()));
+        }
+        if s.simulated {
+            c.prepare_cached("UPDATE orders SET test_payment = 1 WHERE id = ?1")?
+                .execute([s.order_id.to_string()])?;
+        }
+        let order = orders::by_id(c, s.order_id)?.ok_or(StoreError::NotFound)?;
+        orders::append_event(c, EventType::PaymentCompleted, &order, s.now)?;
+        return Ok(SettleOutcome::Paid {
+            order: Box::new(order),
+        });
     }
-    // Money arrived for an order that was meanwhile rejected or cancelled: keep the record,
-    // and owe the customer a refund.
-    let order_closed = matches!(order.status, OrderStatus::Rejected | OrderStatus::Cancelled);
-    c.prepare_cached(
-        "UPDATE payments SET status = 'COMPLETED', toss_payment_key = ?2, method = ?3,
-             approved_at = ?4, failure_code = NULL, failure_message = NULL,
-             refund_status = CASE WHEN ?5 THEN 'PENDING' ELSE refund_status END,
-             refund_reason = CASE WHEN ?5 THEN 'order was closed before the payment completed'
-                                  ELSE refund_reason END,
-             refund_next_at = CASE WHEN ?5 THEN ?6 ELSE refund_next_at END,
-             simulated = ?7, updated_at = ?6
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        payment.id.to_string(),
-        s.payment_key,
-        s.method,
-        to_millis(s.approved_at),
-        order_closed,
-        now,
-        s.simulated,
-    ])?;
-    if s.simulated {
-        c.prepare_cached("UPDATE orders SET test_payment = 1 WHERE id = ?1")?
-            .execute([s.order_id.to_string()])?;
-    }
-    let payment_status = if order_closed {
-        PaymentStatus::RefundPending
-    } else {
-        PaymentStatus::Paid
-    };
-    let order = orders::set_payment_status(c, s.order_id, payment_status, s.now)?;
-    orders::append_event(c, EventType::PaymentCompleted, &order, s.now)?;
-    Ok(SettleOutcome::Paid {
-        order: Box::new(order),
-    })
+    Err(StoreError::Unavailable(
+        "the order kept changing; try again".into(),
+    ))
 }
 
 pub fn fail(
