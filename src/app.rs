@@ -20,7 +20,7 @@ use crate::events::{EventBus, LiveEvent, LocalBus};
 use crate::http::metrics::Metrics;
 use crate::http::ratelimit::RateLimiter;
 use crate::live::LiveHub;
-use crate::payments::{self, OrderLocks, provider::PaymentProvider};
+use crate::payments::{self, PaymentSettings, Payments};
 use crate::secrets;
 use crate::store::{self, Store};
 use crate::surfaces::{PublicUrls, SurfaceMode};
@@ -47,9 +47,7 @@ pub struct AppState {
     pub tables: Arc<TableSigner>,
     pub events: Arc<dyn EventBus>,
     pub live: Arc<LiveHub>,
-    /// `None` while online payment is off (no Toss key, no simulation chosen).
-    pub payment_provider: Option<Arc<dyn PaymentProvider>>,
-    pub payment_locks: Arc<OrderLocks>,
+    pub payments: Arc<Payments>,
     pub clock: Clock,
     /// Where guests and owners reach this box: the base of every link it hands out.
     pub urls: PublicUrls,
@@ -107,9 +105,22 @@ impl AppState {
                  the counter; set TOSS_SECRET_KEY and TOSS_CLIENT_KEY to take card payments"
             ),
         }
-        Ok(AppState {
+        let payments = Payments::new(
+            store.clone(),
             payment_provider,
-            payment_locks: Arc::new(OrderLocks::default()),
+            metrics.clone(),
+            config.clock.clone(),
+            PaymentSettings {
+                guest_base: urls.guest.clone(),
+                reconcile_after: std::time::Duration::from_secs(
+                    config.payment_reconcile_after_secs,
+                ),
+                sweep_every: std::time::Duration::from_millis(config.payment_sweep_ms),
+                refund_retry_base: std::time::Duration::from_millis(config.refund_retry_base_ms),
+            },
+        );
+        Ok(AppState {
+            payments,
             live: Arc::new(LiveHub::new(config.ws_max_per_ip, metrics.clone())),
             metrics,
             clock: config.clock.clone(),
@@ -148,9 +159,8 @@ impl AppState {
         order.payment_required.then(|| self.checkout_url(order.id))
     }
 
-    /// The box's checkout page for an order, on the guest surface.
     pub fn checkout_url(&self, order: OrderId) -> String {
-        format!("{}/pay/{order}", self.urls.guest)
+        self.payments.checkout_url(order)
     }
 
     pub fn websocket_url(&self, order: OrderId) -> String {

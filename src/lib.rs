@@ -18,6 +18,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod live;
+pub mod orders;
 pub mod payments;
 pub mod qr;
 pub mod secrets;
@@ -60,7 +61,7 @@ pub async fn run(
     };
     let state = AppState::build(config, tls.ca_pem.clone(), urls).await?;
     announce(&state, &listeners);
-    if state.payment_provider.is_none() {
+    if state.payments.provider_kind().is_none() {
         warn_about_counter_only(&state).await?;
     }
     if state.config.demo {
@@ -68,7 +69,7 @@ pub async fn run(
         announce_demo(&state, &demo);
     }
     let watcher = tokio::spawn(housekeeping(state.clone()));
-    let payments = tokio::spawn(payments::run_background(state.clone()));
+    let payments = tokio::spawn(state.payments.clone().run_background());
     let result = server::serve(state, tls.server_config, listeners, shutdown).await;
     watcher.abort();
     payments.abort();

@@ -17,7 +17,6 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 
-use crate::api::orders::{order_json, visible_order};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::auth::extract::{authenticate, only_guests_in_clear};
@@ -27,6 +26,7 @@ use crate::domain::user::Role;
 use crate::error::AppError;
 use crate::events::{LiveEvent, MenuEvent, OrderEvent};
 use crate::http::metrics::Metrics;
+use crate::orders::{order_json, visible_order};
 
 /// How long a client has to send its token as the first message.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(5);

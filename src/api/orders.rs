@@ -15,14 +15,14 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::auth::{AuthUser, Customer};
 use crate::domain::error::FieldError;
-use crate::domain::ids::{GuestId, OrderId, RestaurantId};
+use crate::domain::ids::{OrderId, RestaurantId};
 use crate::domain::order::{self, Action, Order};
 use crate::domain::pricing::{self, LineRequest};
 use crate::domain::restaurant::{Restaurant, TableVerification};
 use crate::domain::table::parse_table_label;
-use crate::domain::user::Role;
 use crate::error::AppError;
 use crate::http::extract::{AppJson, AppPath, AppQuery, parse_json};
+use crate::orders::{customer_of, order_json, visible_order};
 use crate::store::{
     Actor, IdempotencyKey, NewOrder, OrderCursor, OrderPage, PlaceOutcome, TransitionOutcome,
     TransitionRequest,
@@ -54,14 +54,6 @@ struct CreateOrderRequest {
     table_sig: Option<String>,
 }
 
-/// The order as a customer or owner reads it, with this box's payment and live-update URLs.
-pub(crate) fn order_json(state: &AppState, order: &Order) -> Value {
-    let mut value = serde_json::to_value(order).expect("orders serialize");
-    value["payment_url"] = json!(state.payment_url(order));
-    value["websocket_url"] = json!(state.websocket_url(order.id));
-    value
-}
-
 /// The seed's 201 body. Built only from what never changes after creation, so an idempotent
 /// replay returns exactly the first response.
 fn creation_json(state: &AppState, order: &Order) -> Value {
@@ -76,13 +68,6 @@ fn creation_json(state: &AppState, order: &Order) -> Value {
         "payment_url": payment_required.then(|| state.checkout_url(order.id)),
         "websocket_url": state.websocket_url(order.id),
     })
-}
-
-pub(crate) fn customer_of(user: &AuthUser) -> order::Customer {
-    match user.table {
-        Some(_) => order::Customer::Guest(GuestId(user.user_id.0)),
-        None => order::Customer::User(user.user_id),
-    }
 }
 
 fn idempotency_key(
@@ -261,29 +246,6 @@ async fn placed_response(
     Ok((StatusCode::CREATED, Json(creation_json(state, &order))))
 }
 
-/// An order the caller may see: its customer, or the owner of its restaurant. Anyone else
-/// gets the same 404 as for a missing order, so existence is not revealed.
-pub(crate) async fn visible_order(
-    state: &AppState,
-    user: &AuthUser,
-    id: &str,
-) -> Result<Order, AppError> {
-    let id: OrderId = id.parse().map_err(|_| AppError::NotFound("order"))?;
-    let order = state
-        .store
-        .order(id)
-        .await?
-        .ok_or(AppError::NotFound("order"))?;
-    let allowed = match user.role {
-        Role::Owner => user.restaurant_id == Some(order.restaurant_id),
-        Role::Customer => order.customer == customer_of(user),
-    };
-    if !allowed {
-        return Err(AppError::NotFound("order"));
-    }
-    Ok(order)
-}
-
 async fn get_order(
     State(state): State<AppState>,
     user: AuthUser,
@@ -390,7 +352,7 @@ pub(crate) fn transition_result(
     match outcome {
         TransitionOutcome::Done { order, .. } => {
             if order.payment_status == crate::domain::order::PaymentStatus::RefundPending {
-                crate::payments::refund_soon(state.clone(), order.id);
+                state.payments.refund_soon(order.id);
             }
             state
                 .metrics

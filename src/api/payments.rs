@@ -8,14 +8,14 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::orders::visible_order;
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::domain::ids::OrderId;
 use crate::error::AppError;
 use crate::http::extract::{AppJson, parse_json};
+use crate::orders::visible_order;
 use crate::payments::provider::ProviderKind;
-use crate::payments::{self, Checkout, Confirmed, Reread};
+use crate::payments::{Checkout, Confirmed, PaymentError, Reread};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -47,8 +47,24 @@ async fn initiate(
         ));
     }
     Ok(Json(
-        payments::initiate(&state, &order, body.amount, method).await?,
+        state.payments.initiate(&order, body.amount, method).await?,
     ))
+}
+
+/// Payment outcomes in the API's terms.
+impl From<PaymentError> for AppError {
+    fn from(err: PaymentError) -> Self {
+        match err {
+            PaymentError::NotConfigured => AppError::PaymentsNotConfigured,
+            PaymentError::Invalid { field, reason } => AppError::validation(field, reason),
+            PaymentError::NotFound(what) => AppError::NotFound(what),
+            PaymentError::Conflict { message, details } => AppError::Conflict { message, details },
+            PaymentError::Declined { code, message } => AppError::PaymentDeclined { code, message },
+            PaymentError::ProviderUnavailable => AppError::ProviderUnavailable,
+            PaymentError::Busy => AppError::Unavailable,
+            PaymentError::Store(err) => err.into(),
+        }
+    }
 }
 
 /// Toss's success redirect carries these three; the box's success page posts them here.
@@ -78,10 +94,7 @@ async fn confirm(
         .order_id
         .parse()
         .map_err(|_| AppError::validation("orderId", "not an order id of this box"))?;
-    let simulated = state
-        .payment_provider
-        .as_ref()
-        .is_some_and(|p| p.kind() == ProviderKind::Simulated);
+    let simulated = state.payments.provider_kind() == Some(ProviderKind::Simulated);
     if simulated {
         let user = user.ok_or(AppError::Unauthorized(
             "a test-mode payment is confirmed only with the order's token",
@@ -89,7 +102,7 @@ async fn confirm(
         visible_order(&state, &user, &body.order_id).await?;
     }
     Ok(Json(
-        payments::confirm(&state, order_id, key, body.amount).await?,
+        state.payments.confirm(order_id, key, body.amount).await?,
     ))
 }
 
@@ -123,7 +136,11 @@ async fn webhook(
         return Ok(Json(json!({ "status": "ignored" })));
     };
     tokio::spawn(async move {
-        if let Err(err) = payments::reconcile_order(&state, order_id, Reread::Webhook).await {
+        if let Err(err) = state
+            .payments
+            .reconcile_order(order_id, Reread::Webhook)
+            .await
+        {
             tracing::warn!(%order_id, error = %err, "webhook re-read failed; the sweep will retry");
             return;
         }

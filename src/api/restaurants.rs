@@ -58,7 +58,7 @@ struct SettingsResponse {
 }
 
 fn settings_response(state: &AppState, r: Restaurant) -> SettingsResponse {
-    let provider = state.payment_provider.as_ref().map(|p| p.kind().as_str());
+    let provider = state.payments.provider_kind().map(|kind| kind.as_str());
     SettingsResponse {
         id: r.id,
         payment_mode_in_effect: r.payment_mode_in_effect(provider.is_some()),
@@ -115,7 +115,8 @@ async fn update_settings(
     if changes.is_empty() {
         return Err(AppError::validation("body", "nothing to change"));
     }
-    if changes.payment_mode == Some(PaymentMode::Prepay) && state.payment_provider.is_none() {
+    if changes.payment_mode == Some(PaymentMode::Prepay) && state.payments.provider_kind().is_none()
+    {
         return Err(AppError::PaymentsNotConfigured);
     }
     let restaurant = state

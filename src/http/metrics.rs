@@ -18,6 +18,7 @@ pub struct Metrics {
     pub connections_refused: IntCounter,
     pub connections_evicted: IntCounter,
     pub connections_timed_out: IntCounter,
+    pub payment_sweeps: IntCounter,
 }
 
 impl Metrics {
@@ -89,6 +90,10 @@ impl Metrics {
             "http_connections_timed_out_total",
             "Connections closed for sending a request too slowly or idling too long",
         );
+        let payment_sweeps = counter(
+            "payment_sweeps_total",
+            "Reconciliation passes this instance ran (one instance sweeps at a time)",
+        );
         registry
             .register(Box::new(payments.clone()))
             .expect("unique metric");
@@ -119,6 +124,7 @@ impl Metrics {
             connections_refused,
             connections_evicted,
             connections_timed_out,
+            payment_sweeps,
         }
     }
 

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../schema.sql"),
     include_str!("migrations/0002_shop_network.sql"),
+    include_str!("migrations/0003_leases.sql"),
 ];
 
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();

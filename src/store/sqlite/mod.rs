@@ -512,6 +512,36 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn acquire_lease(
+        &self,
+        name: String,
+        holder: String,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let now = crate::domain::to_millis(Utc::now());
+        self.write(move |c| {
+            let won = c
+                .prepare_cached(
+                    "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
+                         expires_at = excluded.expires_at
+                     WHERE leases.holder = excluded.holder OR leases.expires_at < ?4",
+                )?
+                .execute(params![name, holder, crate::domain::to_millis(until), now])?;
+            Ok(won == 1)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, name: String, holder: String) -> StoreResult<()> {
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM leases WHERE name = ?1 AND holder = ?2")?
+                .execute(params![name, holder])?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn latest_event_seq(&self, restaurant: RestaurantId) -> StoreResult<i64> {
         self.read(move |c| {
             Ok(

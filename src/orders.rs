@@ -1,0 +1,46 @@
+//! Orders as their readers see them: who may see an order (its customer, or its restaurant's
+//! owner; anyone else gets a 404), and the JSON an order is shown as, with this box's payment
+//! and live-update links. Used by the API and by live connections.
+
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::domain::ids::{GuestId, OrderId};
+use crate::domain::order::{self, Order};
+use crate::domain::user::Role;
+use crate::error::AppError;
+
+/// The order as a customer or owner reads it, with this box's payment and live-update URLs.
+pub fn order_json(state: &AppState, order: &Order) -> Value {
+    let mut value = serde_json::to_value(order).expect("orders serialize");
+    value["payment_url"] = json!(state.payment_url(order));
+    value["websocket_url"] = json!(state.websocket_url(order.id));
+    value
+}
+
+pub fn customer_of(user: &AuthUser) -> order::Customer {
+    match user.table {
+        Some(_) => order::Customer::Guest(GuestId(user.user_id.0)),
+        None => order::Customer::User(user.user_id),
+    }
+}
+
+/// An order the caller may see: its customer, or the owner of its restaurant. Anyone else
+/// gets the same 404 as for a missing order, so existence is not revealed.
+pub async fn visible_order(state: &AppState, user: &AuthUser, id: &str) -> Result<Order, AppError> {
+    let id: OrderId = id.parse().map_err(|_| AppError::NotFound("order"))?;
+    let order = state
+        .store
+        .order(id)
+        .await?
+        .ok_or(AppError::NotFound("order"))?;
+    let allowed = match user.role {
+        Role::Owner => user.restaurant_id == Some(order.restaurant_id),
+        Role::Customer => order.customer == customer_of(user),
+    };
+    if !allowed {
+        return Err(AppError::NotFound("order"));
+    }
+    Ok(order)
+}
