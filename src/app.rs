@@ -1,7 +1,6 @@
 //! `AppState`: everything a handler may use — the store, cache and token keys, settings,
 //! metrics and limiters. Built once at start; cheap to clone.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -18,7 +17,7 @@ use crate::domain::order::Order;
 use crate::error::AppError;
 use crate::events::{EventBus, LiveEvent, LocalBus};
 use crate::http::metrics::Metrics;
-use crate::http::ratelimit::RateLimiter;
+use crate::http::ratelimit::{Limiter, LocalLimiter};
 use crate::live::LiveHub;
 use crate::payments::{self, PaymentSettings, Payments};
 use crate::secrets;
@@ -27,11 +26,11 @@ use crate::surfaces::{PublicUrls, SurfaceMode};
 
 pub struct RateLimits {
     /// Every API request, per client IP.
-    pub api: RateLimiter<IpAddr>,
+    pub api: Arc<dyn Limiter>,
     /// Login attempts, per client IP and email.
-    pub login: RateLimiter<(IpAddr, String)>,
+    pub login: Arc<dyn Limiter>,
     /// Login attempts per email from every address together.
-    pub login_account: RateLimiter<String>,
+    pub login_account: Arc<dyn Limiter>,
 }
 
 #[derive(Clone)]
@@ -39,6 +38,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub revocations: Arc<dyn RevocationList>,
+    /// Redis's health when instances share one (`None`: this box shares nothing).
+    pub shared_health: Option<Arc<std::sync::atomic::AtomicBool>>,
     pub tokens: Arc<TokenKeys>,
     pub passwords: Arc<PasswordHasher>,
     pub metrics: Arc<Metrics>,
@@ -69,13 +70,24 @@ impl AppState {
             local: LocalBus::new(config.event_buffer),
             menus: menus.clone(),
         });
+        #[cfg(feature = "postgres")]
+        let redis = config
+            .redis_url
+            .as_deref()
+            .map(|url| crate::redis::RedisLink::new(url, &config.redis_key_prefix))
+            .transpose()?;
+        #[cfg(feature = "postgres")]
+        let events: Arc<dyn EventBus> = match &redis {
+            Some(link) => crate::redis::RedisBus::start(link.clone(), events),
+            None => events,
+        };
         let store = store::connect(&config.database_url, events.clone()).await?;
         let jwt_secret = match &config.jwt_secret {
             Some(secret) => secret.as_bytes().to_vec(),
-            None => secrets::load_or_create(&config.data_dir.join("jwt.secret"), 64)?,
+            None => shared_secret(&*store, &config.data_dir, "jwt", 64).await?,
         };
         let tokens = TokenKeys::new(&jwt_secret, config.jwt_expires_in_secs);
-        let tables = TableSigner::new(&load_table_secret(&config.data_dir)?);
+        let tables = TableSigner::new(&table_secret(&*store, &config.data_dir).await?);
         let passwords = PasswordHasher::new(config.bcrypt_cost)?;
 
         // Revocations survive restarts: reload the ones still in force.
@@ -89,10 +101,40 @@ impl AppState {
         }
 
         let limits = RateLimits {
-            api: RateLimiter::per_minute(config.rate_limit_per_minute),
-            login: RateLimiter::per_minute(config.login_rate_limit_per_minute),
-            login_account: RateLimiter::per_minute(config.login_account_rate_limit_per_minute),
+            api: Arc::new(LocalLimiter::per_minute(config.rate_limit_per_minute)),
+            login: Arc::new(LocalLimiter::per_minute(config.login_rate_limit_per_minute)),
+            login_account: Arc::new(LocalLimiter::per_minute(
+                config.login_account_rate_limit_per_minute,
+            )),
         };
+        let revocations: Arc<dyn RevocationList> = Arc::new(revocations);
+        #[cfg(feature = "postgres")]
+        let (limits, revocations, shared_health) = match &redis {
+            Some(link) => {
+                use crate::redis::{RedisLimiter, RedisRevocations};
+                let shared = |name, limit| -> Arc<dyn Limiter> {
+                    Arc::new(RedisLimiter::per_minute(link.clone(), name, limit))
+                };
+                let limits = RateLimits {
+                    api: shared("api", config.rate_limit_per_minute),
+                    login: shared("login", config.login_rate_limit_per_minute),
+                    login_account: shared(
+                        "login-account",
+                        config.login_account_rate_limit_per_minute,
+                    ),
+                };
+                let local = LocalRevocations::default();
+                for revocation in store.active_revocations(Utc::now()).await? {
+                    local.revoke(revocation.key, revocation.until).await;
+                }
+                let revocations: Arc<dyn RevocationList> =
+                    Arc::new(RedisRevocations::new(link.clone(), local));
+                (limits, revocations, Some(link.health()))
+            }
+            None => (limits, revocations, None),
+        };
+        #[cfg(not(feature = "postgres"))]
+        let shared_health: Option<Arc<std::sync::atomic::AtomicBool>> = None;
         let metrics = Arc::new(Metrics::new());
         match config.payment_backend() {
             PaymentBackend::Toss => {}
@@ -131,7 +173,8 @@ impl AppState {
             events,
             config: Arc::new(config),
             store,
-            revocations: Arc::new(revocations),
+            revocations,
+            shared_health,
             tokens: Arc::new(tokens),
             passwords: Arc::new(passwords),
             limits: Arc::new(limits),
@@ -140,9 +183,28 @@ impl AppState {
     }
 }
 
-/// The key of signed table URLs; kept in the data dir so printed QR codes stay valid.
-pub fn load_table_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    secrets::load_or_create(&data_dir.join("table.secret"), 32)
+/// The key of signed table URLs. Printed QR codes must stay valid: kept in the data dir of a
+/// box, or in the database that several instances share.
+pub async fn table_secret(store: &dyn Store, data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    shared_secret(store, data_dir, "table", 32).await
+}
+
+/// A generated secret: the database's when instances share one, else `<data dir>/<name>.secret`.
+async fn shared_secret(
+    store: &dyn Store,
+    data_dir: &std::path::Path,
+    name: &str,
+    len: usize,
+) -> anyhow::Result<Vec<u8>> {
+    let candidate = secrets::random_bytes(len);
+    match store
+        .shared_secret(name, candidate)
+        .await
+        .with_context(|| format!("loading the shared {name} secret"))?
+    {
+        Some(secret) => Ok(secret),
+        None => secrets::load_or_create(&data_dir.join(format!("{name}.secret")), len),
+    }
 }
 
 impl AppState {
@@ -182,8 +244,11 @@ struct InvalidatingBus {
 
 impl EventBus for InvalidatingBus {
     fn publish(&self, event: LiveEvent) {
-        if let LiveEvent::Menu(change) = &event {
-            self.menus.invalidate(change.restaurant_id);
+        match &event {
+            LiveEvent::Menu(change) => self.menus.invalidate(change.restaurant_id),
+            // Menu changes may have been missed too.
+            LiveEvent::Resync => self.menus.invalidate_all(),
+            _ => {}
         }
         self.local.publish(event);
     }

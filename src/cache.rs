@@ -22,6 +22,16 @@ use crate::domain::restaurant::Restaurant;
 pub trait RevocationList: Send + Sync + 'static {
     async fn revoke(&self, key: String, until: DateTime<Utc>);
     async fn is_revoked(&self, key: &str) -> bool;
+
+    /// Whether any of `keys` is revoked (one round trip where the list is remote).
+    async fn any_revoked(&self, keys: &[&str]) -> bool {
+        for key in keys {
+            if self.is_revoked(key).await {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 struct UntilExpiry;
@@ -205,6 +215,13 @@ impl MenuCache {
         let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
         *generations.entry(id).or_insert(0) += 1;
         self.entries.invalidate(&id);
+    }
+
+    pub fn invalidate_all(&self) {
+        let cached: Vec<RestaurantId> = self.entries.iter().map(|(id, _)| *id).collect();
+        for id in cached {
+            self.invalidate(id);
+        }
     }
 
     /// Drops snapshots older than the revisions the store reports; returns the restaurants

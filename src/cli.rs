@@ -145,6 +145,15 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
+    /// Redis shared by several instances (live events, revocations, rate limits), e.g.
+    /// redis://10.0.0.5:6379 (`postgres` build).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and channel (several deployments may share one Redis).
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "ordersync")]
+    pub redis_key_prefix: String,
+
     /// Create (once) a demo restaurant with a Korean menu and its owner, and print the
     /// customer table URL, the owner dashboard URL and the owner login.
     #[arg(long)]

@@ -61,7 +61,7 @@ pub async fn migrate(args: StoreArgs) -> anyhow::Result<()> {
     store::connect(&url, offline_bus()).await?;
     println!(
         "database is up to date (schema version {})",
-        store::sqlite::SCHEMA_VERSION
+        store::schema_version(&url)
     );
     Ok(())
 }
@@ -125,7 +125,7 @@ pub async fn table_url(args: TableUrlArgs) -> anyhow::Result<()> {
     let table = parse_table_label("table", &args.table)
         .map_err(|e| anyhow::anyhow!("--table: {}", e.reason))?;
     let base = table_base_url(&args.links)?;
-    let signer = TableSigner::new(&crate::app::load_table_secret(&args.store.data_dir)?);
+    let signer = TableSigner::new(&crate::app::table_secret(&*store, &args.store.data_dir).await?);
     println!("{}", signer.url(&base, restaurant.id, &table));
     Ok(())
 }
@@ -136,7 +136,7 @@ pub async fn qr(args: QrArgs) -> anyhow::Result<()> {
     let store = store::connect(&args.store.database_url(), offline_bus()).await?;
     let restaurant = existing_restaurant(&*store, &args.restaurant).await?;
     let base = table_base_url(&args.links)?;
-    let signer = TableSigner::new(&crate::app::load_table_secret(&args.store.data_dir)?);
+    let signer = TableSigner::new(&crate::app::table_secret(&*store, &args.store.data_dir).await?);
     let codes: Vec<_> = tables
         .iter()
         .map(|t| crate::qr::table_code(&signer, &base, restaurant.id, t))

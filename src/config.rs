@@ -42,6 +42,10 @@ pub enum PaymentBackend {
 pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
+    /// Redis, shared by several instances (`postgres` build).
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel, so several deployments can share one Redis.
+    pub redis_key_prefix: String,
     pub bind: IpAddr,
     pub port: u16,
     pub http_port: u16,
@@ -117,8 +121,31 @@ impl Config {
             .public_base_url
             .map(|url| normalise_base_url(&url))
             .transpose()?;
+        if let Some(url) = &args.redis_url
+            && !cfg!(feature = "postgres")
+        {
+            bail!(
+                "REDIS_URL is set ({}), but this binary was built without the `postgres` \
+                 feature; rebuild with `cargo build --release --features postgres`",
+                redact_url(url)
+            );
+        }
+        let database_url = args.store.database_url();
+        if environment == Environment::Production
+            && crate::store::is_postgres_url(&database_url)
+            && args.jwt_secret.is_none()
+        {
+            // Instances behind a load balancer must sign with one key; a generated one would
+            // differ per instance.
+            bail!(
+                "ENV=production with PostgreSQL needs JWT_SECRET (at least 32 characters), the \
+                 same on every instance"
+            );
+        }
         Ok(Config {
-            database_url: args.store.database_url(),
+            database_url,
+            redis_url: args.redis_url.filter(|u| !u.trim().is_empty()),
+            redis_key_prefix: args.redis_key_prefix,
             data_dir: args.store.data_dir,
             bind: args.bind,
             port: args.port,
@@ -164,6 +191,8 @@ impl Config {
         Config {
             database_url: data_dir.join("ordersync.db").to_string_lossy().into_owned(),
             data_dir,
+            redis_url: None,
+            redis_key_prefix: "ordersync".into(),
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             http_port: 0,
@@ -259,6 +288,8 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("data_dir", &self.data_dir)
             .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_key_prefix", &self.redis_key_prefix)
             .field("bind", &self.bind)
             .field("port", &self.port)
             .field("http_port", &self.http_port)

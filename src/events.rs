@@ -27,6 +27,19 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// The type of a logged event; an unknown name (written by a newer version) reads as a
+    /// status change, which clients treat as "look at the order again".
+    pub fn from_name(name: &str) -> EventType {
+        match name {
+            "NEW_ORDER" => EventType::NewOrder,
+            "PAYMENT_COMPLETED" => EventType::PaymentCompleted,
+            "PAYMENT_REFUNDED" => EventType::PaymentRefunded,
+            "ORDER_CANCELLED" => EventType::OrderCancelled,
+            "MENU_UPDATED" => EventType::MenuUpdated,
+            _ => EventType::StatusChanged,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::NewOrder => "NEW_ORDER",
@@ -142,6 +155,101 @@ pub enum LiveEvent {
     Order(OrderEvent),
     Menu(MenuEvent),
     SessionEnded(SessionEnded),
+    /// Events may have been missed (the link between instances was down): every live
+    /// connection catches up from the event log, and cached menus are dropped.
+    Resync,
+}
+
+/// How events travel between instances (JSON on Redis), with the instance that published them.
+#[derive(Serialize, serde::Deserialize)]
+struct Wire {
+    origin: String,
+    #[serde(flatten)]
+    event: WireEvent,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum WireEvent {
+    Order {
+        restaurant_id: RestaurantId,
+        order_id: OrderId,
+        seq: i64,
+        event_type: String,
+        payload: String,
+        at: DateTime<Utc>,
+    },
+    Menu {
+        restaurant_id: RestaurantId,
+        payload: String,
+    },
+    SessionEnded {
+        key: String,
+    },
+    Resync,
+}
+
+impl LiveEvent {
+    /// The event as another instance receives it.
+    pub fn to_wire(&self, origin: &str) -> String {
+        let event = match self {
+            LiveEvent::Order(e) => WireEvent::Order {
+                restaurant_id: e.restaurant_id,
+                order_id: e.order_id,
+                seq: e.seq,
+                event_type: e.kind.as_str().to_owned(),
+                payload: e.payload.to_string(),
+                at: e.at,
+            },
+            LiveEvent::Menu(e) => WireEvent::Menu {
+                restaurant_id: e.restaurant_id,
+                payload: e.payload.to_string(),
+            },
+            LiveEvent::SessionEnded(e) => WireEvent::SessionEnded {
+                key: e.key.to_string(),
+            },
+            LiveEvent::Resync => WireEvent::Resync,
+        };
+        serde_json::to_string(&Wire {
+            origin: origin.to_owned(),
+            event,
+        })
+        .expect("events serialize")
+    }
+
+    /// `(origin, event)`, or `None` for a message this version does not understand.
+    pub fn from_wire(text: &str) -> Option<(String, LiveEvent)> {
+        let wire: Wire = serde_json::from_str(text).ok()?;
+        let event = match wire.event {
+            WireEvent::Order {
+                restaurant_id,
+                order_id,
+                seq,
+                event_type,
+                payload,
+                at,
+            } => LiveEvent::Order(OrderEvent {
+                restaurant_id,
+                order_id,
+                seq,
+                kind: EventType::from_name(&event_type),
+                payload: payload.into(),
+                at,
+            }),
+            WireEvent::Menu {
+                restaurant_id,
+                payload,
+            } => LiveEvent::Menu(MenuEvent {
+                restaurant_id,
+                payload: payload.into(),
+            }),
+            WireEvent::SessionEnded { key } => {
+                LiveEvent::SessionEnded(SessionEnded { key: key.into() })
+            }
+            WireEvent::Resync => LiveEvent::Resync,
+        };
+        Some((wire.origin, event))
+    }
 }
 
 /// The event-bus seam: committed events go out through it to live clients. In-process it is a
@@ -151,6 +259,12 @@ pub enum LiveEvent {
 pub trait EventBus: Send + Sync + 'static {
     fn publish(&self, event: LiveEvent);
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LiveEvent>;
+
+    /// Resolves once everything published so far has left this instance (for a bus between
+    /// instances); at once for a local bus.
+    fn flushed(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 pub const DEFAULT_EVENT_BUFFER: usize = 1024;

@@ -21,6 +21,8 @@ pub mod live;
 pub mod orders;
 pub mod payments;
 pub mod qr;
+#[cfg(feature = "postgres")]
+pub mod redis;
 pub mod secrets;
 pub mod server;
 pub mod store;

@@ -343,6 +343,7 @@ impl Connection {
                             return self.end_session().await;
                         }
                     }
+                    Ok(LiveEvent::Resync) => self.catch_up().await?,
                     Ok(event) => self.forward(event).await?,
                     Err(RecvError::Lagged(missed)) => {
                         tracing::info!(missed, "WebSocket client lagged; sending a fresh snapshot");
@@ -378,9 +379,10 @@ impl Connection {
         let Some(session) = &self.session else {
             return false;
         };
-        let revocations = &self.state.revocations;
-        revocations.is_revoked(&session.access_key).await
-            || revocations.is_revoked(&session.session_key).await
+        self.state
+            .revocations
+            .any_revoked(&[&session.access_key, &session.session_key])
+            .await
     }
 
     async fn end_session(&mut self) -> anyhow::Result<()> {
@@ -433,6 +435,20 @@ impl Connection {
                 Ok(())
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Events may have been missed on the way here (the link between instances was down):
+    /// send what the log has after the last one this client saw.
+    async fn catch_up(&mut self) -> anyhow::Result<()> {
+        match self.scope {
+            Scope::Orders { .. } => {
+                if !self.replay_until(i64::MAX).await? {
+                    self.snapshot().await?;
+                }
+                Ok(())
+            }
+            Scope::Menu(_) => self.snapshot().await,
         }
     }
 

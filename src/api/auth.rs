@@ -169,13 +169,15 @@ async fn login(
     state
         .limits
         .login
-        .check((context.client_ip, email.as_str().to_owned()))
+        .check(&format!("login:{}:{}", context.client_ip, email.as_str()))
+        .await
         .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
     // The same account guessed at from many addresses: slowed down as a whole.
     state
         .limits
         .login_account
-        .check(email.as_str().to_owned())
+        .check(&format!("account:{}", email.as_str()))
+        .await
         .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
 
     let credentials = state.store.user_credentials(&email).await?;

@@ -45,14 +45,11 @@ impl AuthUser {
 /// token does not come from a header (WebSocket query parameter or first message).
 pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, AppError> {
     let claims = state.tokens.verify(token, TokenType::Access)?;
-    let revocations = &state.revocations;
-    if revocations
-        .is_revoked(&access_revocation_key(&claims.jti))
-        .await
-        || revocations
-            .is_revoked(&session_revocation_key(claims.sid))
-            .await
-    {
+    let (access, session) = (
+        access_revocation_key(&claims.jti),
+        session_revocation_key(claims.sid),
+    );
+    if state.revocations.any_revoked(&[&access, &session]).await {
         return Err(AppError::Unauthorized("token has been revoked"));
     }
     Ok(AuthUser::from_claims(claims))

@@ -199,7 +199,7 @@ async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> 
             .extensions()
             .get::<RequestContext>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.client_ip);
-        if let Err(retry_after_secs) = state.limits.api.check(ip) {
+        if let Err(retry_after_secs) = state.limits.api.check(&format!("ip:{ip}")).await {
             let mut response = AppError::RateLimited { retry_after_secs }.into_response();
             // Refused before the route ran, but counted under it in the metrics all the same.
             if let Some(template) = route_template(&req) {

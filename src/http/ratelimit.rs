@@ -3,6 +3,8 @@
 //! spent at once; after that requests are admitted at the refill rate.
 
 use std::collections::HashMap;
+
+use async_trait::async_trait;
 use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -57,6 +59,34 @@ impl<K: Hash + Eq> RateLimiter<K> {
         }
         state.insert(key, next);
         Ok(())
+    }
+}
+
+/// A rate limit as handlers see it: in-process (`LocalLimiter`), or shared by every instance
+/// (Redis, in the `postgres` build). Keys are strings ("ip:…", "login:…").
+#[async_trait]
+pub trait Limiter: Send + Sync + 'static {
+    fn is_enabled(&self) -> bool;
+    /// Admits a request for `key`, or says after how many whole seconds to retry.
+    async fn check(&self, key: &str) -> Result<(), u64>;
+}
+
+pub struct LocalLimiter(RateLimiter<String>);
+
+impl LocalLimiter {
+    pub fn per_minute(limit: u32) -> LocalLimiter {
+        LocalLimiter(RateLimiter::per_minute(limit))
+    }
+}
+
+#[async_trait]
+impl Limiter for LocalLimiter {
+    fn is_enabled(&self) -> bool {
+        self.0.is_enabled()
+    }
+
+    async fn check(&self, key: &str) -> Result<(), u64> {
+        self.0.check(key.to_owned())
     }
 }
 

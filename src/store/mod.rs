@@ -1,6 +1,8 @@
 //! The storage seam. Handlers see `Arc<dyn Store>` and call business intents; each method owns
 //! its transaction. Only the modules below this one know which database runs.
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 
 use std::path::Path;
@@ -230,8 +232,20 @@ pub enum SettleOutcome {
     AmountMismatch,
 }
 
+/// The store's contract: every method is one transaction of its own. Stores may run several
+/// writers at once (PostgreSQL at READ COMMITTED, several instances): state changes are decided
+/// by `domain` plans and written with a compare-and-set on what the plan read; a restaurant's
+/// events commit in sequence order; an order's number is unique within its business day.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`, for readiness reports and logs.
+    fn backend(&self) -> &'static str;
+
+    /// A secret every instance must share (the table-QR key; the JWT key when none is
+    /// configured): the stored one, or `candidate` stored now if there is none. `None` when this
+    /// backend belongs to one box, which keeps such secrets in its data directory instead.
+    async fn shared_secret(&self, name: &str, candidate: Vec<u8>) -> StoreResult<Option<Vec<u8>>>;
+
     /// Cheap round trip through reads and writes, for readiness checks. After a write failed
     /// for want of space, only a real write that succeeds makes this pass again.
     async fn ping(&self) -> StoreResult<()>;
@@ -457,10 +471,27 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<OrderEvent>>;
 }
 
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The schema version this binary brings the database named by `database_url` to.
+pub fn schema_version(database_url: &str) -> usize {
+    #[cfg(feature = "postgres")]
+    if is_postgres_url(database_url) {
+        return postgres::SCHEMA_VERSION;
+    }
+    let _ = database_url;
+    sqlite::SCHEMA_VERSION
+}
+
 /// Opens the backend named by `database_url` (a SQLite path, or a `postgres://` URL in the
 /// `postgres` build) and brings its schema up to date. Committed events go to `bus`.
 pub async fn connect(database_url: &str, bus: Arc<dyn EventBus>) -> anyhow::Result<Arc<dyn Store>> {
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+    if is_postgres_url(database_url) {
+        #[cfg(feature = "postgres")]
+        return Ok(Arc::new(postgres::PgStore::connect(database_url, bus).await?));
+        #[cfg(not(feature = "postgres"))]
         anyhow::bail!(
             "DATABASE_URL points at PostgreSQL, but this binary was built without the `postgres` \
              feature; rebuild with `cargo build --release --features postgres` or use a SQLite path"

@@ -7,19 +7,19 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 
 use crate::helpers::TestApp;
-use crate::process::{free_port, ordersync, run_with_stdin, terminate, wait_for_http};
+use crate::process::{free_port, ordersync, ordersync_at, run_with_stdin, terminate, wait_for_http};
 
 #[tokio::test]
 async fn create_owner_then_login_as_that_owner() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
 
-    let migrate = ordersync()
+    let migrate = ordersync_at(dir.path())
         .args(["migrate", "--data-dir", data])
         .output()
         .unwrap();
     assert!(migrate.status.success(), "{migrate:?}");
-    let again = ordersync()
+    let again = ordersync_at(dir.path())
         .args(["migrate", "--data-dir", data])
         .output()
         .unwrap();
@@ -29,7 +29,7 @@ async fn create_owner_then_login_as_that_owner() {
     );
 
     let out = run_with_stdin(
-        ordersync().args([
+        ordersync_at(dir.path()).args([
             "create-owner",
             "--data-dir",
             data,
@@ -53,7 +53,7 @@ async fn create_owner_then_login_as_that_owner() {
     assert!(stdout.contains("owner_id="));
 
     let dup = run_with_stdin(
-        ordersync().args([
+        ordersync_at(dir.path()).args([
             "create-owner",
             "--data-dir",
             data,
@@ -71,7 +71,7 @@ async fn create_owner_then_login_as_that_owner() {
     assert!(String::from_utf8_lossy(&dup.stderr).contains("already registered"));
 
     let weak = run_with_stdin(
-        ordersync().args([
+        ordersync_at(dir.path()).args([
             "create-owner",
             "--data-dir",
             data,
@@ -130,7 +130,7 @@ fn help_describes_every_command() {
 async fn the_binary_logs_json_in_production_without_secrets_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (https, http) = (free_port(), free_port());
-    let mut child = ordersync()
+    let mut child = ordersync_at(dir.path())
         .args([
             "serve",
             "--data-dir",
@@ -197,7 +197,7 @@ async fn table_url_and_menu_export_import_work_against_the_data_dir() {
     let shop = app.shop("cli-menu@example.com", "POSTPAY").await;
     let data = app.data_dir.to_str().unwrap().to_owned();
 
-    let out = ordersync()
+    let out = ordersync_at(&app.data_dir)
         .args([
             "table-url",
             "--data-dir",
@@ -223,7 +223,7 @@ async fn table_url_and_menu_export_import_work_against_the_data_dir() {
         )
         .await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
-    let bad = ordersync()
+    let bad = ordersync_at(&app.data_dir)
         .args([
             "table-url",
             "--data-dir",
@@ -237,7 +237,7 @@ async fn table_url_and_menu_export_import_work_against_the_data_dir() {
         .unwrap();
     assert!(!bad.status.success());
 
-    let export = ordersync()
+    let export = ordersync_at(&app.data_dir)
         .args([
             "menu",
             "export",
@@ -259,7 +259,7 @@ async fn table_url_and_menu_export_import_work_against_the_data_dir() {
     document["categories"][0]["items"][1]["price"] = serde_json::json!(21000);
     let file = app.data_dir.join("menu.json");
     std::fs::write(&file, serde_json::to_vec(&document).unwrap()).unwrap();
-    let import = ordersync()
+    let import = ordersync_at(&app.data_dir)
         .args([
             "menu",
             "import",
@@ -297,7 +297,7 @@ async fn table_url_and_menu_export_import_work_against_the_data_dir() {
     // A broken document is refused with the offending field and changes nothing.
     document["categories"][0]["items"][0]["price"] = serde_json::json!(-1);
     std::fs::write(&file, serde_json::to_vec(&document).unwrap()).unwrap();
-    let refused = ordersync()
+    let refused = ordersync_at(&app.data_dir)
         .args([
             "menu",
             "import",
@@ -342,16 +342,15 @@ fn the_demo_refuses_to_run_in_production() {
 async fn the_demo_is_created_once_and_announced_every_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
+    let database = crate::backend::database_url(dir.path());
     let mut announcements = Vec::new();
     for run in 0..2 {
         if run == 1 {
             // As if the first start had stopped before the menu was stored: the next repairs it.
-            let db = rusqlite::Connection::open(dir.path().join("ordersync.db")).unwrap();
-            db.execute_batch("PRAGMA foreign_keys = ON; DELETE FROM menu_categories;")
-                .unwrap();
+            crate::backend::execute(&database, "DELETE FROM menu_categories");
         }
         let (https, http) = (free_port(), free_port());
-        let mut child = ordersync()
+        let mut child = ordersync_at(dir.path())
             .args(["serve", "--demo", "--data-dir", data, "--bind", "127.0.0.1"])
             .args([
                 "--port",
@@ -456,7 +455,7 @@ async fn qr_writes_a_printable_sheet_of_signed_codes() {
     let app = TestApp::spawn().await;
     let shop = app.shop("cli-qr@example.com", "POSTPAY").await;
     let out = app.data_dir.join("tables.svg");
-    let run = ordersync()
+    let run = ordersync_at(&app.data_dir)
         .args([
             "qr",
             "--data-dir",
@@ -477,7 +476,7 @@ async fn qr_writes_a_printable_sheet_of_signed_codes() {
         svg.contains("height=\"594mm\""),
         "14 codes take two A4 pages"
     );
-    let bad = ordersync()
+    let bad = ordersync_at(&app.data_dir)
         .args([
             "qr",
             "--data-dir",

@@ -13,7 +13,7 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use crate::helpers::TestApp;
 use crate::process::{
-    free_port, ordersync, ordersync_with_file_limit, run_with_stdin, terminate, wait_for_http,
+    free_port, ordersync_at, ordersync_with_file_limit, run_with_stdin, terminate, wait_for_http,
 };
 
 /// Reads until the server closes the connection; how long after `since` that was (`None`:
@@ -157,7 +157,7 @@ async fn two_thousand_idle_connections_cannot_starve_a_box_with_1024_open_files(
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap();
     let created = run_with_stdin(
-        ordersync().args([
+        ordersync_at(dir.path()).args([
             "create-owner",
             "--data-dir",
             data,
@@ -174,6 +174,7 @@ async fn two_thousand_idle_connections_cannot_starve_a_box_with_1024_open_files(
     assert!(created.status.success(), "{created:?}");
     let (https, http) = (free_port(), free_port());
     let mut server = ordersync_with_file_limit(1024)
+        .env("DATABASE_URL", crate::backend::database_url(dir.path()))
         .args(["serve", "--data-dir", data, "--bind", "127.0.0.1"])
         .args(["--port", &https.to_string()])
         .args(["--http-port", &http.to_string()])

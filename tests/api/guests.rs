@@ -125,12 +125,7 @@ async fn guests_who_never_ordered_are_forgotten_after_a_day() {
     app.place(&orderer, order).await;
     assert_eq!(app.count("SELECT count(*) FROM guests"), 2);
 
-    let store = ordersync::store::connect(
-        &app.db_path(),
-        std::sync::Arc::new(ordersync::events::LocalBus::new(1)),
-    )
-    .await
-    .unwrap();
+    let store = app.store().await;
     // A fresh guest (whose token may still be in use) is kept.
     store.purge_expired(chrono::Utc::now()).await.unwrap();
     assert_eq!(app.count("SELECT count(*) FROM guests"), 2);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::Duration;
 
+use crate::backend;
 use ordersync::config::Config;
 use ordersync::server::Listeners;
 use reqwest::{Method, StatusCode};
@@ -33,6 +34,8 @@ pub struct TestApp {
     pub https_port: u16,
     pub http_port: u16,
     pub data_dir: PathBuf,
+    /// The server's `DATABASE_URL` (see `backend`).
+    pub database_url: String,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -63,7 +66,13 @@ impl TestApp {
     pub async fn spawn_in(data_dir: &Path, configure: impl FnOnce(&mut Config)) -> TestApp {
         init();
         let mut config = Config::for_test(data_dir);
+        config.database_url = backend::database_url(data_dir);
+        if let Some((url, prefix)) = backend::redis() {
+            config.redis_url = Some(url);
+            config.redis_key_prefix = prefix;
+        }
         configure(&mut config);
+        let database_url = config.database_url.clone();
         let https = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let http = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let https_port = https.local_addr().unwrap().port();
@@ -87,6 +96,7 @@ impl TestApp {
             https_port,
             http_port,
             data_dir: data_dir.to_owned(),
+            database_url,
             client,
             shutdown: Some(shutdown),
             task: Some(task),
@@ -186,10 +196,7 @@ impl TestApp {
     /// Creates an owner and restaurant through the library (as the CLI does) and logs in.
     /// Returns (access token, restaurant id).
     pub async fn owner(&self, email: &str, restaurant: &str) -> (String, String) {
-        let bus = std::sync::Arc::new(ordersync::events::LocalBus::new(1));
-        let store = ordersync::store::connect(&self.db_path(), bus)
-            .await
-            .unwrap();
+        let store = self.store().await;
         let passwords = ordersync::auth::password::PasswordHasher::new(4).unwrap();
         let account = ordersync::accounts::NewAccount {
             email,
@@ -219,17 +226,22 @@ impl TestApp {
         res.text().await.unwrap()
     }
 
-    pub fn db_path(&self) -> String {
-        self.data_dir
-            .join("ordersync.db")
-            .to_string_lossy()
-            .into_owned()
+    /// The server's store, opened beside it (as the command-line tools do).
+    pub async fn store(&self) -> std::sync::Arc<dyn ordersync::store::Store> {
+        let bus = std::sync::Arc::new(ordersync::events::LocalBus::new(1));
+        ordersync::store::connect(&self.database_url, bus)
+            .await
+            .unwrap()
     }
 
-    /// A fresh read-only look at the database, for asserting what (didn't) change.
+    /// A fresh look at the database, for asserting what (didn't) change; portable SQL that
+    /// yields one number.
     pub fn count(&self, sql: &str) -> i64 {
-        let conn = rusqlite::Connection::open(self.db_path()).unwrap();
-        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+        backend::count(&self.database_url, sql)
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        backend::is_postgres(&self.database_url)
     }
 }
 
@@ -405,7 +417,7 @@ impl TestApp {
     }
 
     pub fn table_signature(&self, restaurant: &str, table: &str) -> String {
-        let secret = ordersync::app::load_table_secret(&self.data_dir).unwrap();
+        let secret = backend::table_secret(&self.database_url, &self.data_dir);
         ordersync::auth::table::TableSigner::new(&secret).sign(restaurant.parse().unwrap(), table)
     }
 

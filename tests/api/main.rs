@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test starts a real server (real SQLite file in a
 //! temp dir, real HTTP/HTTPS) on ephemeral ports and drives it as a client would.
 
+mod backend;
 mod fake_toss;
 mod helpers;
 mod process;

@@ -10,6 +10,14 @@ pub fn ordersync() -> Command {
     clean(Command::new(env!("CARGO_BIN_EXE_ordersync")))
 }
 
+/// `ordersync` working on the database of the test whose files are in `data_dir` (SQLite there,
+/// or its PostgreSQL schema; see `backend`).
+pub fn ordersync_at(data_dir: &std::path::Path) -> Command {
+    let mut cmd = ordersync();
+    cmd.env("DATABASE_URL", crate::backend::database_url(data_dir));
+    cmd
+}
+
 /// `ordersync` started by a shell that first lowers the open-file limit (soft and hard) to
 /// `files`, as a small box or a strict service manager would.
 pub fn ordersync_with_file_limit(files: u32) -> Command {
@@ -24,6 +32,10 @@ fn clean(mut cmd: Command) -> Command {
     // Tests must not pick up a developer's .env or environment.
     for var in [
         "DATABASE_URL",
+        "REDIS_URL",
+        "REDIS_KEY_PREFIX",
+        "PAYMENTS",
+        "TOSS_SECRET_KEY",
         "ORDERSYNC_DATA_DIR",
         "JWT_SECRET",
         "PORT",

@@ -347,25 +347,22 @@ async fn every_change_appends_one_event_with_increasing_seq() {
     app.act(&shop.owner, &b, "accept", Some(accept_body()))
         .await;
 
-    let conn = rusqlite::Connection::open(app.db_path()).unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT seq, order_id, type, payload FROM order_events
-             WHERE restaurant_id = ?1 ORDER BY seq",
-        )
-        .unwrap();
-    let events: Vec<(i64, String, String, Value)> = stmt
-        .query_map([&shop.id], |r| {
-            let payload: String = r.get(3)?;
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                serde_json::from_str(&payload).unwrap(),
-            ))
-        })
+    // The log as the store keeps it (what live clients replay from).
+    let events: Vec<(i64, String, String, Value)> = app
+        .store()
+        .await
+        .events_since(shop.id.parse().unwrap(), 0, 100)
+        .await
         .unwrap()
-        .map(Result::unwrap)
+        .into_iter()
+        .map(|e| {
+            (
+                e.seq,
+                e.order_id.to_string(),
+                e.kind.as_str().to_owned(),
+                serde_json::from_str(&e.payload).unwrap(),
+            )
+        })
         .collect();
     let summary: Vec<(i64, &str, &str)> = events
         .iter()

@@ -189,6 +189,18 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn shared_secret(
+        &self,
+        _name: &str,
+        _candidate: Vec<u8>,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.read(|c| {
             c.query_row("SELECT 1", [], |_| Ok(()))?;

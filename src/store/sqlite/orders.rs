@@ -491,13 +491,7 @@ pub fn events_since(
             restaurant_id: restaurant,
             order_id: parse_uuid(row, 1)?,
             seq: row.get(0)?,
-            kind: match kind.as_str() {
-                "NEW_ORDER" => EventType::NewOrder,
-                "PAYMENT_COMPLETED" => EventType::PaymentCompleted,
-                "PAYMENT_REFUNDED" => EventType::PaymentRefunded,
-                "ORDER_CANCELLED" => EventType::OrderCancelled,
-                _ => EventType::StatusChanged,
-            },
+            kind: EventType::from_name(&kind),
             payload: payload.into(),
             at: from_millis(row.get(4)?),
         })

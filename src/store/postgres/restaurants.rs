@@ -1,0 +1,126 @@
+//! SQL for restaurants, their settings, guests and event sequence numbers (PostgreSQL).
+
+use chrono::Utc;
+use tokio_postgres::Row;
+
+use super::{Db, Fail, Outbox, PgResult, id};
+use crate::domain::from_millis;
+use crate::domain::ids::RestaurantId;
+use crate::domain::order::PaymentMode;
+use crate::domain::restaurant::{
+    DEFAULT_TIME_ZONE, Restaurant, RestaurantChanges, TableVerification,
+};
+use crate::domain::to_millis;
+use crate::events::{LiveEvent, MenuEvent};
+use crate::store::{NewGuest, StoreError};
+
+const COLUMNS: &str = "id, owner_id, name, table_ordering_enabled, payment_mode, time_zone, \
+                       revision, created_at, table_verification";
+
+fn from_row(row: &Row) -> PgResult<Restaurant> {
+    let mode: String = row.try_get(4)?;
+    let zone: String = row.try_get(5)?;
+    let verification: String = row.try_get(8)?;
+    Ok(Restaurant {
+        id: id(row, 0)?,
+        owner_id: id(row, 1)?,
+        name: row.try_get(2)?,
+        table_ordering_enabled: row.try_get(3)?,
+        payment_mode: mode.parse().unwrap_or(PaymentMode::Prepay),
+        time_zone: zone.parse().unwrap_or(DEFAULT_TIME_ZONE),
+        table_verification: verification.parse().unwrap_or(TableVerification::Qr),
+        revision: row.try_get(6)?,
+        created_at: from_millis(row.try_get(7)?),
+    })
+}
+
+pub async fn by_id(db: Db<'_>, restaurant: RestaurantId) -> PgResult<Option<Restaurant>> {
+    let sql = format!("SELECT {COLUMNS} FROM restaurants WHERE id = $1");
+    db.query_opt(&sql, &[&restaurant.to_string()])
+        .await?
+        .map(|row| from_row(&row))
+        .transpose()
+}
+
+pub async fn revisions(db: Db<'_>) -> PgResult<Vec<(RestaurantId, i64)>> {
+    db.query("SELECT id, revision FROM restaurants", &[])
+        .await?
+        .iter()
+        .map(|row| Ok((id(row, 0)?, row.try_get(1)?)))
+        .collect()
+}
+
+/// Marks the menu document as changed; returns the new revision.
+pub async fn bump_revision(db: Db<'_>, restaurant: RestaurantId) -> PgResult<i64> {
+    Ok(db
+        .query_one(
+            "UPDATE restaurants SET revision = revision + 1 WHERE id = $1 RETURNING revision",
+            &[&restaurant.to_string()],
+        )
+        .await?
+        .try_get(0)?)
+}
+
+pub async fn update(
+    db: Db<'_>,
+    outbox: &mut Outbox,
+    restaurant: RestaurantId,
+    changes: &RestaurantChanges,
+) -> PgResult<Restaurant> {
+    let updated = db
+        .execute(
+            "UPDATE restaurants SET
+                name = coalesce($2, name),
+                table_ordering_enabled = coalesce($3, table_ordering_enabled),
+                payment_mode = coalesce($4, payment_mode),
+                time_zone = coalesce($5, time_zone),
+                table_verification = coalesce($6, table_verification),
+                revision = revision + 1
+             WHERE id = $1",
+            &[
+                &restaurant.to_string(),
+                &changes.name.as_ref().map(|n| n.as_str()),
+                &changes.table_ordering_enabled,
+                &changes.payment_mode.map(PaymentMode::as_str),
+                &changes.time_zone.map(|tz| tz.name()),
+                &changes.table_verification.map(TableVerification::as_str),
+            ],
+        )
+        .await?;
+    if updated == 0 {
+        return Err(Fail::Store(StoreError::NotFound));
+    }
+    // The menu document shows the name and whether table ordering is on.
+    outbox.push(LiveEvent::Menu(MenuEvent::reload(restaurant, Utc::now())));
+    by_id(db, restaurant)
+        .await?
+        .ok_or(Fail::Store(StoreError::NotFound))
+}
+
+pub async fn insert_guest(db: Db<'_>, guest: &NewGuest) -> PgResult<()> {
+    db.execute(
+        "INSERT INTO guests (id, restaurant_id, table_number, created_at)
+         VALUES ($1, $2, $3, $4)",
+        &[
+            &guest.id.to_string(),
+            &guest.restaurant_id.to_string(),
+            &guest.table_number,
+            &to_millis(guest.created_at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Hands out the restaurant's next event sequence number and its menu revision. The row stays
+/// locked until the transaction ends: a restaurant's events commit in sequence order.
+pub async fn next_event_seq(db: Db<'_>, restaurant: RestaurantId) -> PgResult<(i64, i64)> {
+    let row = db
+        .query_one(
+            "UPDATE restaurants SET event_seq = event_seq + 1 WHERE id = $1
+             RETURNING event_seq, revision",
+            &[&restaurant.to_string()],
+        )
+        .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}
