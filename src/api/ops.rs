@@ -24,9 +24,19 @@ pub(crate) async fn healthz() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
 }
 
+/// Ready when the database answers (and takes writes). With instances sharing a Redis, a Redis
+/// outage is reported as "degraded": orders still commit, live events between instances,
+/// shared revocations and rate limits run on this instance alone until it is back.
 async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
     state.store.ping().await?;
-    Ok(axum::Json(json!({ "status": "ready" })))
+    let database = state.store.backend();
+    Ok(axum::Json(match &state.shared_health {
+        None => json!({ "status": "ready", "database": database }),
+        Some(health) if health.load(std::sync::atomic::Ordering::Acquire) => {
+            json!({ "status": "ready", "database": database, "redis": "up" })
+        }
+        Some(_) => json!({ "status": "degraded", "database": database, "redis": "down" }),
+    }))
 }
 
 /// Metrics name the box's routes and load: for the box itself (loopback) or a scraper that

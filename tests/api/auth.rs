@@ -160,10 +160,7 @@ async fn bad_credentials_and_bad_tokens_are_401() {
         "UNAUTHORIZED",
     );
 
-    let secret = std::fs::read_to_string(app.data_dir.join("jwt.secret")).unwrap();
-    let secret = base64::engine::general_purpose::STANDARD
-        .decode(secret.trim())
-        .unwrap();
+    let secret = crate::backend::generated_secret(&app.database_url, &app.data_dir, "jwt");
     let now = chrono::Utc::now().timestamp();
     let claims = |exp: i64, typ: &str| {
         json!({

@@ -79,16 +79,21 @@ pub fn execute(url: &str, sql: &str) {
         .unwrap();
 }
 
-/// The table-QR signing key the server under test uses.
-pub fn table_secret(url: &str, data_dir: &Path) -> Vec<u8> {
+/// A secret the server under test generated for itself (`table`: the QR signing key; `jwt`:
+/// the token key): in its data dir, or in the database its instances share.
+pub fn generated_secret(url: &str, data_dir: &Path, name: &str) -> Vec<u8> {
     use base64::Engine;
-    if is_postgres(url) {
-        let encoded = postgres::text(url, "SELECT value FROM secrets WHERE name = 'table'");
-        return base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .unwrap();
-    }
-    ordersync::secrets::load_or_create(&data_dir.join("table.secret"), 32).unwrap()
+    let encoded = if is_postgres(url) {
+        postgres::text(
+            url,
+            &format!("SELECT value FROM secrets WHERE name = '{name}'"),
+        )
+    } else {
+        std::fs::read_to_string(data_dir.join(format!("{name}.secret"))).unwrap()
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .unwrap()
 }
 
 #[cfg(feature = "postgres")]

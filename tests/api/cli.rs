@@ -146,6 +146,8 @@ async fn the_binary_logs_json_in_production_without_secrets_and_stops_on_sigterm
         ])
         .args(["--allow-plain-http", "--env", "production"])
         .env_remove("ENV")
+        // Production on PostgreSQL needs the key every instance shares.
+        .env("JWT_SECRET", "a-production-signing-key-0123456789abcdef")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

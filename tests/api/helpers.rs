@@ -417,7 +417,7 @@ impl TestApp {
     }
 
     pub fn table_signature(&self, restaurant: &str, table: &str) -> String {
-        let secret = backend::table_secret(&self.database_url, &self.data_dir);
+        let secret = backend::generated_secret(&self.database_url, &self.data_dir, "table");
         ordersync::auth::table::TableSigner::new(&secret).sign(restaurant.parse().unwrap(), table)
     }
 

@@ -13,6 +13,24 @@ async fn health_and_readiness() {
     assert_eq!(ready.body["status"], "ready");
 }
 
+/// The suite runs on the backend the environment asks for, never silently on another.
+#[tokio::test]
+async fn the_suite_runs_on_the_backend_the_environment_names() {
+    let app = TestApp::spawn().await;
+    let ready = app.get("/readyz", None).await.body;
+    let expected = if crate::backend::postgres_base().is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(ready["database"], expected, "{ready}");
+    if crate::backend::redis_base().is_some() {
+        assert_eq!(ready["redis"], "up", "{ready}");
+    } else {
+        assert!(ready.get("redis").is_none(), "{ready}");
+    }
+}
+
 #[tokio::test]
 async fn https_with_the_generated_ca_and_http_redirects() {
     let app = TestApp::spawn_with(|c| c.allow_plain_http = false).await;
