@@ -185,7 +185,10 @@ impl AppState {
 
 /// The key of signed table URLs. Printed QR codes must stay valid: kept in the data dir of a
 /// box, or in the database that several instances share.
-pub async fn table_secret(store: &dyn Store, data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+pub async fn table_secret(
+    store: &dyn Store,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Vec<u8>> {
     shared_secret(store, data_dir, "table", 32).await
 }
 

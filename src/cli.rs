@@ -280,6 +280,12 @@ pub struct ServeArgs {
     )]
     pub toss_api_base: String,
 
+    /// Seconds between two passes of the payment sweep (reconciliation of pending payments,
+    /// refunds owed). One instance sweeps at a time.
+    #[arg(long, env = "PAYMENT_SWEEP_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub payment_sweep_seconds: u64,
+
     /// `production` switches to JSON logs and stricter checks.
     #[arg(long = "env", env = "ENV", default_value = "development")]
     pub environment: String,

@@ -169,7 +169,7 @@ impl Config {
             toss_client_key: args.toss_client_key.filter(|k| !k.trim().is_empty()),
             toss_api_base: args.toss_api_base,
             toss_timeout_ms: 10_000,
-            payment_sweep_ms: 30_000,
+            payment_sweep_ms: args.payment_sweep_seconds.saturating_mul(1000),
             payment_reconcile_after_secs: 180,
             refund_retry_base_ms: 5_000,
             event_buffer: crate::events::DEFAULT_EVENT_BUFFER,

@@ -95,6 +95,11 @@ impl RedisLink {
         if Utc::now().timestamp_millis() < self.down_until.load(Ordering::Acquire) {
             return None;
         }
+        self.run_now(cmd).await
+    }
+
+    /// Runs a command whatever the backoff says (for the publisher, which retries on its own).
+    async fn run_now<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
         let mut conn = self.conn.clone();
         match tokio::time::timeout(COMMAND_TIMEOUT, cmd.query_async::<T>(&mut conn)).await {
             Ok(Ok(value)) => {
@@ -112,13 +117,15 @@ impl RedisLink {
         }
     }
 
-    async fn invoke<T: redis::FromRedisValue>(&self, invocation: &redis::ScriptInvocation<'_>) -> Option<T> {
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Option<T> {
         if Utc::now().timestamp_millis() < self.down_until.load(Ordering::Acquire) {
             return None;
         }
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(COMMAND_TIMEOUT, invocation.invoke_async::<T>(&mut conn)).await
-        {
+        match tokio::time::timeout(COMMAND_TIMEOUT, invocation.invoke_async::<T>(&mut conn)).await {
             Ok(Ok(value)) => {
                 self.mark_up();
                 Some(value)
@@ -155,7 +162,12 @@ impl RedisBus {
         let origin = uuid::Uuid::new_v4().to_string();
         let channel = link.key("events");
         let (outgoing, queue) = mpsc::unbounded_channel();
-        tokio::spawn(publish_loop(link.clone(), channel.clone(), queue, origin.clone()));
+        tokio::spawn(publish_loop(
+            link.clone(),
+            channel.clone(),
+            queue,
+            origin.clone(),
+        ));
         tokio::spawn(subscribe_loop(link, channel, local.clone(), origin.clone()));
         Arc::new(RedisBus {
             local,
@@ -186,38 +198,69 @@ impl EventBus for RedisBus {
     }
 }
 
+/// Events waiting for Redis, at most; beyond this the oldest are dropped (they are in the event
+/// log, and the others are told to catch up from it).
+const BACKLOG: usize = 10_000;
+
 async fn publish_loop(
     link: Arc<RedisLink>,
     channel: String,
     mut queue: mpsc::UnboundedReceiver<Outgoing>,
     origin: String,
 ) {
-    // Events dropped while Redis was down: once it is back, everyone is told to catch up.
+    let mut backlog: std::collections::VecDeque<Outgoing> = std::collections::VecDeque::new();
+    // Events were dropped while Redis was down: once it is back, everyone catches up.
     let mut dropped = false;
-    while let Some(next) = queue.recv().await {
-        let wire = match next {
-            Outgoing::Flush(done) => {
+    loop {
+        if backlog.is_empty() {
+            match queue.recv().await {
+                Some(next) => backlog.push_back(next),
+                None => return,
+            }
+        }
+        while let Ok(next) = queue.try_recv() {
+            backlog.push_back(next);
+        }
+        while backlog.len() > BACKLOG {
+            if let Some(Outgoing::Flush(done)) = backlog.pop_front() {
                 let _ = done.send(());
+            }
+            dropped = true;
+        }
+        let Some(next) = backlog.front() else {
+            continue;
+        };
+        let wire = match next {
+            Outgoing::Flush(_) => {
+                if let Some(Outgoing::Flush(done)) = backlog.pop_front() {
+                    let _ = done.send(());
+                }
                 continue;
             }
-            Outgoing::Event(wire) => wire,
+            Outgoing::Event(wire) => wire.clone(),
         };
         if dropped {
             let resync = LiveEvent::Resync.to_wire(&origin);
             if link
-                .run::<i64>(redis::cmd("PUBLISH").arg(&channel).arg(resync))
+                .run_now::<i64>(redis::cmd("PUBLISH").arg(&channel).arg(resync))
                 .await
-                .is_some()
+                .is_none()
             {
-                dropped = false;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
             }
+            dropped = false;
         }
         if link
-            .run::<i64>(redis::cmd("PUBLISH").arg(&channel).arg(&wire))
+            .run_now::<i64>(redis::cmd("PUBLISH").arg(&channel).arg(&wire))
             .await
-            .is_none()
+            .is_some()
         {
-            dropped = true;
+            backlog.pop_front();
+        } else {
+            // Kept, in order, and tried again shortly; this instance's own sockets already
+            // have it.
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 }
@@ -232,13 +275,11 @@ async fn subscribe_loop(
     let mut wait = Duration::from_millis(100);
     loop {
         let subscribed = async {
-            let mut pubsub = tokio::time::timeout(
-                Duration::from_secs(2),
-                link.client.get_async_pubsub(),
-            )
-            .await
-            .map_err(|_| "connecting timed out".to_owned())?
-            .map_err(|e| e.to_string())?;
+            let mut pubsub =
+                tokio::time::timeout(Duration::from_secs(2), link.client.get_async_pubsub())
+                    .await
+                    .map_err(|_| "connecting timed out".to_owned())?
+                    .map_err(|e| e.to_string())?;
             pubsub
                 .subscribe(&channel)
                 .await
@@ -361,7 +402,11 @@ impl RedisLimiter {
         RedisLimiter {
             link,
             name,
-            interval_ms: if limit == 0 { 0 } else { 60_000 / u64::from(limit) },
+            interval_ms: if limit == 0 {
+                0
+            } else {
+                60_000 / u64::from(limit)
+            },
             script: redis::Script::new(GCRA),
             fallback: LocalLimiter::per_minute(limit),
         }

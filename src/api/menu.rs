@@ -114,6 +114,8 @@ async fn replace_menu(
     AppJson(document): AppJson<MenuDocument>,
 ) -> Result<Response, AppError> {
     store_menu(&*state.store, owner.restaurant_id, document).await?;
+    // Other instances drop their cached copy before the owner hears "done".
+    state.events.flushed().await;
     menu_response(&state, owner.restaurant_id, &headers).await
 }
 
@@ -172,6 +174,7 @@ async fn update_item(
         .update_menu_item(owner.restaurant_id, id, changes)
         .await?
         .ok_or(AppError::NotFound("menu item"))?;
+    state.events.flushed().await;
     Ok(Json(item))
 }
 

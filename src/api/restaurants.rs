@@ -123,6 +123,7 @@ async fn update_settings(
         .store
         .update_restaurant(owner.restaurant_id, changes)
         .await?;
+    state.events.flushed().await;
     Ok(Json(settings_response(&state, restaurant)))
 }
 

@@ -490,7 +490,9 @@ pub fn schema_version(database_url: &str) -> usize {
 pub async fn connect(database_url: &str, bus: Arc<dyn EventBus>) -> anyhow::Result<Arc<dyn Store>> {
     if is_postgres_url(database_url) {
         #[cfg(feature = "postgres")]
-        return Ok(Arc::new(postgres::PgStore::connect(database_url, bus).await?));
+        return Ok(Arc::new(
+            postgres::PgStore::connect(database_url, bus).await?,
+        ));
         #[cfg(not(feature = "postgres"))]
         anyhow::bail!(
             "DATABASE_URL points at PostgreSQL, but this binary was built without the `postgres` \

@@ -10,11 +10,12 @@ pub fn postgres_base() -> Option<String> {
     let url = std::env::var("ORDERSYNC_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())?;
-    assert!(
-        cfg!(feature = "postgres"),
-        "ORDERSYNC_TEST_DATABASE_URL is set, but the tests were built without `--features \
-         postgres`: they would run on SQLite instead"
+    #[cfg(not(feature = "postgres"))]
+    panic!(
+        "ORDERSYNC_TEST_DATABASE_URL is set ({url}), but the tests were built without \
+         `--features postgres`: they would run on SQLite instead"
     );
+    #[cfg(feature = "postgres")]
     Some(url)
 }
 
@@ -22,10 +23,12 @@ pub fn redis_base() -> Option<String> {
     let url = std::env::var("ORDERSYNC_TEST_REDIS_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())?;
-    assert!(
-        cfg!(feature = "postgres"),
-        "ORDERSYNC_TEST_REDIS_URL is set, but the tests were built without `--features postgres`"
+    #[cfg(not(feature = "postgres"))]
+    panic!(
+        "ORDERSYNC_TEST_REDIS_URL is set ({url}), but the tests were built without `--features \
+         postgres`"
     );
+    #[cfg(feature = "postgres")]
     Some(url)
 }
 

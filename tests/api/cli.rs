@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 
 use crate::helpers::TestApp;
-use crate::process::{free_port, ordersync, ordersync_at, run_with_stdin, terminate, wait_for_http};
+use crate::process::{
+    free_port, ordersync, ordersync_at, run_with_stdin, terminate, wait_for_http,
+};
 
 #[tokio::test]
 async fn create_owner_then_login_as_that_owner() {

@@ -11,6 +11,8 @@ mod cli;
 mod connections;
 mod errors;
 mod guests;
+#[cfg(feature = "postgres")]
+mod instances;
 mod live;
 mod menus;
 mod ops;

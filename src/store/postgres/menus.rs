@@ -81,7 +81,10 @@ pub async fn known_ids(db: Db<'_>, restaurant: RestaurantId) -> PgResult<KnownId
     let rid = restaurant.to_string();
     let mut known = KnownIds::default();
     for row in db
-        .query("SELECT id FROM menu_categories WHERE restaurant_id = $1", &[&rid])
+        .query(
+            "SELECT id FROM menu_categories WHERE restaurant_id = $1",
+            &[&rid],
+        )
         .await?
     {
         known.categories.insert(id(&row, 0)?);

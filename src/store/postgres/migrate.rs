@@ -1,5 +1,5 @@
 //! Versioned schema migrations for PostgreSQL, tracked in `schema_migrations`. Steps are
-//! applied under a transaction-scoped advisory lock, so instances starting together (or
+//! applied under an advisory lock, so instances starting together (or
 //! `ordersync migrate` beside a running server) apply each step once. Append new steps; never
 //! edit a released one.
 
@@ -13,6 +13,19 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 const MIGRATION_LOCK: i64 = 0x4f72_6465_7253_796e; // "OrderSyn"
 
 pub async fn migrate(client: &mut deadpool_postgres::Client) -> anyhow::Result<()> {
+    // Session-wide for the bookkeeping table too: two instances creating it at once would
+    // collide in PostgreSQL's catalog even with IF NOT EXISTS.
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let result = apply(client).await;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    result
+}
+
+async fn apply(client: &mut deadpool_postgres::Client) -> anyhow::Result<()> {
     client
         .batch_execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -24,8 +37,6 @@ pub async fn migrate(client: &mut deadpool_postgres::Client) -> anyhow::Result<(
         .context("creating schema_migrations")?;
     loop {
         let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await?;
         let current: i32 = tx
             .query_one(
                 "SELECT coalesce(max(version), 0) FROM schema_migrations",
@@ -50,10 +61,7 @@ pub async fn migrate(client: &mut deadpool_postgres::Client) -> anyhow::Result<(
             .with_context(|| format!("applying PostgreSQL migration {version}"))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
-            &[
-                &(version as i32),
-                &chrono::Utc::now().timestamp_millis(),
-            ],
+            &[&(version as i32), &chrono::Utc::now().timestamp_millis()],
         )
         .await?;
         tx.commit().await?;

@@ -184,11 +184,7 @@ impl Db<'_> {
         })
     }
 
-    pub(super) async fn execute(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> PgResult<u64> {
+    pub(super) async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> PgResult<u64> {
         let statement = self.statement(sql).await?;
         Ok(match self {
             Db::Client(c) => c.execute(&statement, params).await?,
@@ -574,11 +570,7 @@ impl Store for PgStore {
         limit: usize,
     ) -> StoreResult<OrderPage> {
         on_connection!(self, |db| orders::for_restaurant(
-            db,
-            restaurant,
-            &statuses,
-            after,
-            limit
+            db, restaurant, &statuses, after, limit
         ))
     }
 

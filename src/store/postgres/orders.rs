@@ -279,10 +279,8 @@ pub async fn place(
                                   line_total, position, created_at) VALUES {}",
         values.join(", ")
     );
-    let refs: Vec<&(dyn ToSql + Sync)> = params
-        .iter()
-        .map(|p| &**p as &(dyn ToSql + Sync))
-        .collect();
+    let refs: Vec<&(dyn ToSql + Sync)> =
+        params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
     db.execute(&sql, &refs).await?;
     if let Some(key) = idempotency {
         db.execute(
@@ -455,10 +453,8 @@ async fn page(
         " ORDER BY created_at DESC, id DESC LIMIT {}",
         limit + 1
     ));
-    let refs: Vec<&(dyn ToSql + Sync)> = params
-        .iter()
-        .map(|p| &**p as &(dyn ToSql + Sync))
-        .collect();
+    let refs: Vec<&(dyn ToSql + Sync)> =
+        params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
     let mut orders: Vec<Order> = db
         .query(&sql, &refs)
         .await?

@@ -143,12 +143,7 @@ pub async fn settle(db: Db<'_>, outbox: &mut Outbox, s: &Settlement) -> PgResult
             Some(p) => p,
             None => open(db, s.order_id, order.total_amount, s.now).await?,
         };
-        let plan = plan_settlement(
-            order.status,
-            order.payment_status,
-            payment.amount,
-            s.amount,
-        );
+        let plan = plan_settlement(order.status, order.payment_status, payment.amount, s.amount);
         let (order_status, to_payment, refund_owed) = match plan {
             SettlementPlan::Pay {
                 order_status,
@@ -293,7 +288,8 @@ pub async fn refund_done(
     let found = by_id(db, payment)
         .await?
         .ok_or(Fail::Store(StoreError::NotFound))?;
-    let order = orders::set_payment_status(db, found.order_id, PaymentStatus::Refunded, now).await?;
+    let order =
+        orders::set_payment_status(db, found.order_id, PaymentStatus::Refunded, now).await?;
     orders::append_event(db, outbox, EventType::PaymentRefunded, &order, now).await?;
     Ok(())
 }
@@ -324,7 +320,11 @@ pub async fn delivery_seen(db: Db<'_>, transmission_id: &str) -> PgResult<bool> 
         .is_some())
 }
 
-pub async fn record_delivery(db: Db<'_>, transmission_id: &str, now: DateTime<Utc>) -> PgResult<()> {
+pub async fn record_delivery(
+    db: Db<'_>,
+    transmission_id: &str,
+    now: DateTime<Utc>,
+) -> PgResult<()> {
     db.execute(
         "INSERT INTO webhook_deliveries (transmission_id, received_at) VALUES ($1, $2)
          ON CONFLICT (transmission_id) DO NOTHING",

@@ -137,11 +137,7 @@ pub async fn rotate_refresh_token(
     let expires_at: i64 = row.try_get(3)?;
     let used: bool = row.try_get(4)?;
     let revoked: bool = row.try_get(5)?;
-    if hash != presented_hash
-        || revoked
-        || user != next.user_id
-        || session != next.session_id
-    {
+    if hash != presented_hash || revoked || user != next.user_id || session != next.session_id {
         return Ok(RefreshOutcome::Invalid);
     }
     if used {
