@@ -20,4 +20,5 @@ mod orders;
 mod payments;
 mod shop_network;
 mod state_machine;
+mod store_contract;
 mod web;
