@@ -117,6 +117,25 @@ impl RedisLink {
         }
     }
 
+    /// Sends a pipeline of commands in one round trip; `None` when it failed.
+    async fn run_pipeline(&self, pipeline: &redis::Pipeline) -> Option<()> {
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(COMMAND_TIMEOUT, pipeline.query_async::<()>(&mut conn)).await {
+            Ok(Ok(())) => {
+                self.mark_up();
+                Some(())
+            }
+            Ok(Err(err)) => {
+                self.mark_down(&err);
+                None
+            }
+            Err(_) => {
+                self.mark_down(&"timed out");
+                None
+            }
+        }
+    }
+
     async fn invoke<T: redis::FromRedisValue>(
         &self,
         invocation: &redis::ScriptInvocation<'_>,
@@ -198,6 +217,9 @@ impl EventBus for RedisBus {
     }
 }
 
+/// Events sent to Redis in one round trip, at most.
+const PIPELINE: usize = 256;
+
 /// Events waiting for Redis, at most; beyond this the oldest are dropped (they are in the event
 /// log, and the others are told to catch up from it).
 const BACKLOG: usize = 10_000;
@@ -227,39 +249,35 @@ async fn publish_loop(
             }
             dropped = true;
         }
-        let Some(next) = backlog.front() else {
+        if let Some(Outgoing::Flush(_)) = backlog.front() {
+            if let Some(Outgoing::Flush(done)) = backlog.pop_front() {
+                let _ = done.send(());
+            }
             continue;
-        };
-        let wire = match next {
-            Outgoing::Flush(_) => {
-                if let Some(Outgoing::Flush(done)) = backlog.pop_front() {
-                    let _ = done.send(());
-                }
-                continue;
-            }
-            Outgoing::Event(wire) => wire.clone(),
-        };
-        if dropped {
-            let resync = LiveEvent::Resync.to_wire(&origin);
-            if link
-                .run_now::<i64>(redis::cmd("PUBLISH").arg(&channel).arg(resync))
-                .await
-                .is_none()
-            {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-            dropped = false;
         }
-        if link
-            .run_now::<i64>(redis::cmd("PUBLISH").arg(&channel).arg(&wire))
-            .await
-            .is_some()
-        {
-            backlog.pop_front();
+        // The events at the front, in order, in one round trip.
+        let mut pipeline = redis::pipe();
+        if dropped {
+            pipeline
+                .cmd("PUBLISH")
+                .arg(&channel)
+                .arg(LiveEvent::Resync.to_wire(&origin))
+                .ignore();
+        }
+        let mut sending = 0;
+        for next in backlog.iter().take(PIPELINE) {
+            let Outgoing::Event(wire) = next else {
+                break;
+            };
+            pipeline.cmd("PUBLISH").arg(&channel).arg(wire).ignore();
+            sending += 1;
+        }
+        if link.run_pipeline(&pipeline).await.is_some() {
+            backlog.drain(..sending);
+            dropped = false;
         } else {
             // Kept, in order, and tried again shortly; this instance's own sockets already
-            // have it.
+            // have them.
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }

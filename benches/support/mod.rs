@@ -65,11 +65,25 @@ pub const OWNER_PASSWORD: &str = "bench-password";
 
 /// Starts the server with rate limiting off, on an owner made with `bcrypt_cost`.
 pub fn start_server(bcrypt_cost: u32) -> Server {
+    launch(bcrypt_cost, &[], true)
+}
+
+/// Starts a server with `env` (e.g. `DATABASE_URL`, `REDIS_URL`); makes the owner first
+/// unless another instance on the same database already did.
+pub fn launch(bcrypt_cost: u32, env: &[(&str, &str)], create_owner: bool) -> Server {
     let bin = env!("CARGO_BIN_EXE_ordersync");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_str().unwrap().to_owned();
+    if create_owner {
+        make_owner(bin, &data, bcrypt_cost, env);
+    }
+    serve(bin, dir, env)
+}
+
+fn make_owner(bin: &str, data: &str, bcrypt_cost: u32, env: &[(&str, &str)]) {
     let mut create = Command::new(bin)
-        .args(["create-owner", "--data-dir", &data, "--email", OWNER_EMAIL])
+        .envs(env.iter().copied())
+        .args(["create-owner", "--data-dir", data, "--email", OWNER_EMAIL])
         .args([
             "--name",
             "Bench",
@@ -89,10 +103,14 @@ pub fn start_server(bcrypt_cost: u32) -> Server {
         .write_all(format!("{OWNER_PASSWORD}\n").as_bytes())
         .unwrap();
     assert!(create.wait().unwrap().success());
+}
 
+fn serve(bin: &str, dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
+    let data = dir.path().to_str().unwrap().to_owned();
     let (https, http) = (free_port(), free_port());
     let started = Instant::now();
     let child = Command::new(bin)
+        .envs(env.iter().copied())
         .args(["serve", "--data-dir", &data, "--bind", "127.0.0.1"])
         .args([
             "--port",
@@ -179,7 +197,8 @@ pub async fn shop(server: &Server, client: &reqwest::Client) -> (String, String,
     client
         .patch(format!("{}/api/v1/restaurants/me", server.base))
         .bearer_auth(&owner)
-        .json(&json!({"payment_mode": "POSTPAY"}))
+        // Registered customers name their table freely here (no QR signature in a benchmark).
+        .json(&json!({"payment_mode": "POSTPAY", "table_verification": "OPEN"}))
         .send()
         .await
         .unwrap();

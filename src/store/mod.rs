@@ -490,9 +490,7 @@ pub fn schema_version(database_url: &str) -> usize {
 pub async fn connect(database_url: &str, bus: Arc<dyn EventBus>) -> anyhow::Result<Arc<dyn Store>> {
     if is_postgres_url(database_url) {
         #[cfg(feature = "postgres")]
-        return Ok(Arc::new(
-            postgres::PgStore::connect(database_url, bus).await?,
-        ));
+        return Ok(postgres::PgStore::connect(database_url, bus).await?);
         #[cfg(not(feature = "postgres"))]
         anyhow::bail!(
             "DATABASE_URL points at PostgreSQL, but this binary was built without the `postgres` \

@@ -80,7 +80,7 @@ impl Cluster {
                 ])
                 .args(extra)
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
                 .spawn()
                 .unwrap();
             instances.push(Instance {
@@ -90,8 +90,17 @@ impl Cluster {
             });
             dirs.push(dir);
         }
-        for instance in &instances {
-            wait_for_http(instance.http_port);
+        for (instance, dir) in instances.iter_mut().zip(&dirs[1..]) {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while std::net::TcpStream::connect(("127.0.0.1", instance.http_port)).is_err() {
+                let exited = instance.child.try_wait().unwrap();
+                if exited.is_some() || Instant::now() > deadline {
+                    let log =
+                        std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+                    panic!("instance did not start ({exited:?}):\n{log}");
+                }
+                std::thread::park_timeout(Duration::from_millis(50));
+            }
         }
         Cluster {
             instances,

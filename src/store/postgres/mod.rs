@@ -8,6 +8,7 @@
 //! come from a counter row locked the same way. Serialization failures and deadlocks are
 //! retried. Committed events go to the bus after the commit.
 
+mod batch;
 mod menus;
 mod migrate;
 mod orders;
@@ -230,6 +231,8 @@ pub struct PgStore {
     bus: Arc<dyn EventBus>,
     /// A write failed for want of space; cleared by the next write that succeeds.
     out_of_space: AtomicBool,
+    /// Where new orders queue to be placed together (group commit, see `batch`).
+    batcher: std::sync::OnceLock<tokio::sync::mpsc::Sender<batch::Request>>,
 }
 
 /// Runs `$body` (an expression using `$db: Db` and `$outbox: &mut Outbox`, evaluating to a
@@ -314,7 +317,7 @@ macro_rules! in_snapshot {
 impl PgStore {
     /// Connects to the database at `url` and brings its schema up to date. Committed events
     /// are published on `bus`.
-    pub async fn connect(url: &str, bus: Arc<dyn EventBus>) -> anyhow::Result<PgStore> {
+    pub async fn connect(url: &str, bus: Arc<dyn EventBus>) -> anyhow::Result<Arc<PgStore>> {
         let config: tokio_postgres::Config = url
             .parse()
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
@@ -338,11 +341,41 @@ impl PgStore {
             })?;
             migrate::migrate(&mut client).await?;
         }
-        Ok(PgStore {
+        let store = Arc::new(PgStore {
             pool,
             bus,
             out_of_space: AtomicBool::new(false),
-        })
+            batcher: std::sync::OnceLock::new(),
+        });
+        let _ = store.batcher.set(batch::start(Arc::downgrade(&store)));
+        Ok(store)
+    }
+
+    fn mark_written(&self) {
+        self.out_of_space.store(false, Ordering::Release);
+    }
+
+    /// One order in a transaction of its own.
+    async fn place_one(
+        &self,
+        order: NewOrder,
+        idempotency: Option<IdempotencyKey>,
+        revision: i64,
+    ) -> StoreResult<PlaceOutcome> {
+        let placed = in_transaction!(self, |db, outbox| orders::place(
+            db,
+            outbox,
+            &order,
+            idempotency.as_ref(),
+            revision
+        ));
+        match placed {
+            // Rolled back: the order was priced against a menu that has changed since.
+            Err(StoreError::Conflict(why)) if why == orders::MENU_CHANGED => {
+                Ok(PlaceOutcome::MenuChanged)
+            }
+            other => other,
+        }
     }
 }
 
@@ -525,20 +558,25 @@ impl Store for PgStore {
         idempotency: Option<IdempotencyKey>,
         revision: i64,
     ) -> StoreResult<PlaceOutcome> {
-        let placed = in_transaction!(self, |db, outbox| orders::place(
-            db,
-            outbox,
-            &order,
-            idempotency.as_ref(),
-            revision
-        ));
-        match placed {
-            // Rolled back: the order was priced against a menu that has changed since.
-            Err(StoreError::Conflict(why)) if why == orders::MENU_CHANGED => {
-                Ok(PlaceOutcome::MenuChanged)
-            }
-            other => other,
+        let Some(batcher) = self.batcher.get() else {
+            return self.place_one(order, idempotency, revision).await;
+        };
+        let (reply, placed) = tokio::sync::oneshot::channel();
+        let request = batch::Request {
+            order,
+            idempotency,
+            revision,
+            reply,
+        };
+        if let Err(refused) = batcher.send(request).await {
+            let request = refused.0;
+            return self
+                .place_one(request.order, request.idempotency, request.revision)
+                .await;
         }
+        placed
+            .await
+            .map_err(|_| StoreError::Unavailable("the order batcher stopped".into()))?
     }
 
     async fn remembered_order(

@@ -140,7 +140,7 @@ async fn insert_event(
     Ok(event)
 }
 
-fn customer_columns(customer: Customer) -> (Option<String>, Option<String>) {
+pub(super) fn customer_columns(customer: Customer) -> (Option<String>, Option<String>) {
     match customer {
         Customer::User(id) => (Some(id.to_string()), None),
         Customer::Guest(id) => (None, Some(id.to_string())),
