@@ -494,3 +494,34 @@ async fn qr_writes_a_printable_sheet_of_signed_codes() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+/// Without the `postgres` feature, a PostgreSQL or Redis URL stops the start with a message
+/// naming the feature, instead of quietly falling back to SQLite.
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn a_postgres_url_on_the_default_build_names_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = ordersync()
+        .args(["migrate", "--data-dir", dir.path().to_str().unwrap()])
+        .args([
+            "--database-url",
+            "postgres://ordersync@127.0.0.1:5432/ordersync",
+        ])
+        .output()
+        .unwrap();
+    assert!(!migrate.status.success());
+    let err = String::from_utf8_lossy(&migrate.stderr);
+    assert!(err.contains("`postgres` feature"), "{err}");
+    let serve = ordersync()
+        .args(["serve", "--data-dir", dir.path().to_str().unwrap()])
+        .args(["--redis-url", "redis://127.0.0.1:6379"])
+        .output()
+        .unwrap();
+    assert!(!serve.status.success());
+    let err = String::from_utf8_lossy(&serve.stderr);
+    assert!(err.contains("`postgres`"), "{err}");
+    assert!(
+        !dir.path().join("ordersync.db").exists(),
+        "nothing fell back to SQLite"
+    );
+}
