@@ -156,9 +156,10 @@ impl Payments {
     }
 }
 
-/// How long one instance may hold an order's payment lock (longer than a provider call with
-/// its retries); a crashed holder's lock lapses after this.
-const ORDER_LOCK_TTL: chrono::Duration = chrono::Duration::seconds(90);
+/// How long one caller may hold an order's payment lock: well beyond the longest chain of
+/// provider calls made under it (a lookup and a confirm, each up to 3 attempts × 10 s, and the
+/// confirm's own lookups after a failure); a crashed holder's lock lapses after this.
+const ORDER_LOCK_TTL: Duration = Duration::from_secs(300);
 /// How long to wait for another instance to finish with an order before giving up.
 const ORDER_LOCK_WAIT: Duration = Duration::from_secs(30);
 
@@ -209,19 +210,21 @@ impl PaymentLocks {
         };
         let local = local.lock_owned().await;
         let lease = format!("payment:{order}");
+        // This acquisition's own name: a release that arrives late can only give back its own
+        // lease, never the next holder's.
+        let holder = format!("{}:{}", self.holder, uuid::Uuid::new_v4().simple());
         let started = tokio::time::Instant::now();
         loop {
-            let until = Utc::now() + ORDER_LOCK_TTL;
             if self
                 .store
-                .acquire_lease(lease.clone(), self.holder.clone(), until)
+                .acquire_lease(lease.clone(), holder.clone(), ORDER_LOCK_TTL)
                 .await?
             {
                 return Ok(PaymentLock {
                     _local: local,
                     store: self.store.clone(),
                     lease,
-                    holder: self.holder.clone(),
+                    holder,
                 });
             }
             if started.elapsed() > ORDER_LOCK_WAIT {
@@ -717,16 +720,12 @@ impl Payments {
         loop {
             tick.tick().await;
             // One instance sweeps at a time: the holder renews its lease every pass; if it dies,
-            // another takes over once three passes went by.
-            let lease_for =
-                chrono::Duration::from_std(interval * 3).unwrap_or(chrono::Duration::MAX);
+            // another takes over once three passes went by. (A pass longer than that may
+            // overlap another instance's: harmless, as every provider call holds its order's
+            // lock.)
             let lead = self
                 .store
-                .acquire_lease(
-                    SWEEP_LEASE.into(),
-                    self.instance.clone(),
-                    Utc::now() + lease_for,
-                )
+                .acquire_lease(SWEEP_LEASE.into(), self.instance.clone(), interval * 3)
                 .await;
             match lead {
                 Ok(true) => {

@@ -445,15 +445,15 @@ pub trait Store: Send + Sync + 'static {
     /// guests older than a day who never ordered.
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<()>;
 
-    /// Takes, or renews, the lease `name` for `holder` until `until`: `false` while another
-    /// holder's lease has not expired. Among instances sharing a database this elects the one
-    /// that runs a job (the payment sweep) and serializes work on one thing (an order's
-    /// payment).
+    /// Takes, or renews, the lease `name` for `holder` for `ttl`, timed by the database's
+    /// clock (instances' clocks may differ): `false` while another holder's lease has not
+    /// expired. Among instances sharing a database this elects the one that runs a job (the
+    /// payment sweep) and serializes work on one thing (an order's payment).
     async fn acquire_lease(
         &self,
         name: String,
         holder: String,
-        until: DateTime<Utc>,
+        ttl: std::time::Duration,
     ) -> StoreResult<bool>;
 
     /// Gives the lease back, if `holder` still has it.

@@ -175,6 +175,38 @@ async fn the_contract(url: &str, backend: &str) {
         .unwrap();
     assert!(matches!(reused, Some(PlaceOutcome::KeyReused)));
 
+    // The same request sent several times at once (a phone retrying on bad Wi-Fi): one order,
+    // and every other answer is that order replayed.
+    let created_at = Utc::now();
+    let key = IdempotencyKey {
+        key: "k-2".into(),
+        request_hash: "h-2".into(),
+    };
+    let answers = futures_util::future::join_all((0..6).map(|_| {
+        let order = NewOrder {
+            created_at,
+            ..f.new_order(PaymentMode::Postpay, "2026-12-02")
+        };
+        store.place_order(order, Some(key.clone()), f.revision)
+    }))
+    .await;
+    let placed: Vec<OrderId> = answers
+        .iter()
+        .filter_map(|a| match a {
+            Ok(PlaceOutcome::Placed { order, .. }) => Some(order.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(placed.len(), 1, "one order for one key");
+    for answer in &answers {
+        match answer {
+            Ok(PlaceOutcome::Placed { .. }) => {}
+            Ok(PlaceOutcome::Replayed(id)) => assert_eq!(*id, placed[0]),
+            Ok(_) => panic!("a retry was refused"),
+            Err(err) => panic!("a retry failed: {err}"),
+        }
+    }
+
     // Of concurrent accepts, exactly one wins; the rest see the current state.
     let (order, _) = f.place(PaymentMode::Postpay, "2026-12-03").await;
     let accepts = futures_util::future::join_all(
@@ -245,7 +277,7 @@ async fn the_contract(url: &str, backend: &str) {
     );
 
     // Leases: one holder at a time, renewable by it, free once released or expired.
-    let until = Utc::now() + Duration::seconds(30);
+    let until = std::time::Duration::from_secs(30);
     assert!(
         store
             .acquire_lease("job".into(), "a".into(), until)
@@ -271,13 +303,14 @@ async fn the_contract(url: &str, backend: &str) {
             .await
             .unwrap()
     );
-    let past = Utc::now() - Duration::seconds(1);
+    let past = std::time::Duration::ZERO;
     assert!(
         store
             .acquire_lease("old".into(), "a".into(), past)
             .await
             .unwrap()
     );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     assert!(
         store
             .acquire_lease("old".into(), "b".into(), until)

@@ -350,17 +350,16 @@ impl PgStore {
         for &i in &placing {
             events.push(placed[&i].1.clone());
         }
-        let mut outcomes: Vec<Option<PlaceOutcome>> = Vec::with_capacity(batch.len());
+        // A repeat of an earlier request in this batch gets what that one got, as a replay.
+        let mut outcomes: Vec<PlaceOutcome> = Vec::with_capacity(batch.len());
         for (i, decision) in decided.into_iter().enumerate() {
-            outcomes.push(Some(match decision {
+            let outcome = match decision {
                 Decided::Answer(outcome) => outcome,
-                Decided::SameAs(earlier) => match placed.get(&earlier) {
-                    Some((order, _)) => PlaceOutcome::Replayed(order.id),
-                    None => match outcomes[earlier].as_ref() {
-                        Some(PlaceOutcome::Replayed(id)) => PlaceOutcome::Replayed(*id),
-                        Some(PlaceOutcome::MenuChanged) => PlaceOutcome::MenuChanged,
-                        _ => PlaceOutcome::KeyReused,
-                    },
+                Decided::SameAs(earlier) => match &outcomes[earlier] {
+                    PlaceOutcome::Placed { order, .. } => PlaceOutcome::Replayed(order.id),
+                    PlaceOutcome::Replayed(id) => PlaceOutcome::Replayed(*id),
+                    PlaceOutcome::MenuChanged => PlaceOutcome::MenuChanged,
+                    PlaceOutcome::KeyReused => PlaceOutcome::KeyReused,
                 },
                 Decided::Insert => match placed.remove(&i) {
                     Some((order, event)) => PlaceOutcome::Placed {
@@ -369,12 +368,10 @@ impl PgStore {
                     },
                     None => PlaceOutcome::MenuChanged,
                 },
-            }));
+            };
+            outcomes.push(outcome);
         }
-        Ok((
-            outcomes.into_iter().map(|o| o.expect("decided")).collect(),
-            events,
-        ))
+        Ok((outcomes, events))
     }
 }
 

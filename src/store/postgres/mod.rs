@@ -776,17 +776,23 @@ impl Store for PgStore {
         &self,
         name: String,
         holder: String,
-        until: DateTime<Utc>,
+        ttl: Duration,
     ) -> StoreResult<bool> {
-        let (now, until) = (to_millis(Utc::now()), to_millis(until));
+        let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        // Timed by the database's clock, the one every instance shares.
         on_connection!(self, |db| async move {
             let won = db
                 .execute(
-                    "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+                    "WITH clock AS (
+                         SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT AS now
+                     )
+                     INSERT INTO leases (name, holder, expires_at)
+                     SELECT $1, $2, now + $3 FROM clock
                      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
                          expires_at = excluded.expires_at
-                     WHERE leases.holder = excluded.holder OR leases.expires_at < $4",
-                    &[&name, &holder, &until, &now],
+                     WHERE leases.holder = excluded.holder
+                        OR leases.expires_at < (SELECT now FROM clock)",
+                    &[&name, &holder, &ttl],
                 )
                 .await?;
             Ok(won == 1)

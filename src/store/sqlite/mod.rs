@@ -507,6 +507,7 @@ impl Store for SqliteStore {
                 [now - DAY_MS],
             )?;
             c.execute("DELETE FROM revoked_tokens WHERE expires_at <= ?1", [now])?;
+            c.execute("DELETE FROM leases WHERE expires_at < ?1", [now])?;
             // Toss retries a webhook for about four days.
             c.execute(
                 "DELETE FROM webhook_deliveries WHERE received_at < ?1",
@@ -528,9 +529,11 @@ impl Store for SqliteStore {
         &self,
         name: String,
         holder: String,
-        until: DateTime<Utc>,
+        ttl: Duration,
     ) -> StoreResult<bool> {
+        // One box: its clock is the database's.
         let now = crate::domain::to_millis(Utc::now());
+        let until = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
         self.write(move |c| {
             let won = c
                 .prepare_cached(
@@ -539,7 +542,7 @@ impl Store for SqliteStore {
                          expires_at = excluded.expires_at
                      WHERE leases.holder = excluded.holder OR leases.expires_at < ?4",
                 )?
-                .execute(params![name, holder, crate::domain::to_millis(until), now])?;
+                .execute(params![name, holder, until, now])?;
             Ok(won == 1)
         })
         .await
