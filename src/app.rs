@@ -31,6 +31,9 @@ pub struct RateLimits {
     pub login: Arc<dyn Limiter>,
     /// Login attempts per email from every address together.
     pub login_account: Arc<dyn Limiter>,
+    /// `address|email` pairs that logged in successfully lately: the owner's own devices,
+    /// which the per-account limit never holds back (a guesser elsewhere cannot lock them out).
+    pub known_logins: moka::sync::Cache<String, ()>,
 }
 
 #[derive(Clone)]
@@ -106,6 +109,7 @@ impl AppState {
             login_account: Arc::new(LocalLimiter::per_minute(
                 config.login_account_rate_limit_per_minute,
             )),
+            known_logins: known_logins(),
         };
         let revocations: Arc<dyn RevocationList> = Arc::new(revocations);
         #[cfg(feature = "postgres")]
@@ -122,6 +126,7 @@ impl AppState {
                         "login-account",
                         config.login_account_rate_limit_per_minute,
                     ),
+                    known_logins: known_logins(),
                 };
                 let local = LocalRevocations::default();
                 for revocation in store.active_revocations(Utc::now()).await? {
@@ -181,6 +186,13 @@ impl AppState {
             ca_certificate: ca_certificate.map(Arc::from),
         })
     }
+}
+
+fn known_logins() -> moka::sync::Cache<String, ()> {
+    moka::sync::Cache::builder()
+        .max_capacity(100_000)
+        .time_to_live(std::time::Duration::from_secs(30 * 24 * 3600))
+        .build()
 }
 
 /// The key of signed table URLs. Printed QR codes must stay valid: kept in the data dir of a

@@ -23,6 +23,12 @@ pub trait RevocationList: Send + Sync + 'static {
     async fn revoke(&self, key: String, until: DateTime<Utc>);
     async fn is_revoked(&self, key: &str) -> bool;
 
+    /// Takes note of a revocation another instance made (and stored in the shared list
+    /// itself): this instance's own memory only.
+    async fn remember(&self, key: String, until: DateTime<Utc>) {
+        self.revoke(key, until).await;
+    }
+
     /// Whether any of `keys` is revoked (one round trip where the list is remote).
     async fn any_revoked(&self, keys: &[&str]) -> bool {
         for key in keys {

@@ -95,6 +95,9 @@ pub struct Conn {
     epoch: Instant,
     in_flight: AtomicU32,
     upgraded: AtomicBool,
+    /// HTTP/2: frames flow while idle (window updates, pings), so no byte starts a request
+    /// head; only the idle deadline applies between requests.
+    multiplexed: AtomicBool,
     evicted: AtomicBool,
     /// Milliseconds since `epoch`: when the connection last became idle (or wrote while idle).
     idle_since: AtomicU64,
@@ -116,6 +119,9 @@ impl Conn {
         }
         match self.head_started.load(Ordering::Acquire) {
             0 => Some(self.idle_since.load(Ordering::Acquire) + millis(limits.idle_timeout)),
+            _ if self.multiplexed.load(Ordering::Acquire) => {
+                Some(self.idle_since.load(Ordering::Acquire) + millis(limits.idle_timeout))
+            }
             started => Some(started - 1 + millis(limits.header_timeout)),
         }
     }
@@ -192,6 +198,7 @@ impl Connections {
             epoch: self.epoch,
             in_flight: AtomicU32::new(0),
             upgraded: AtomicBool::new(false),
+            multiplexed: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
             idle_since: AtomicU64::new(now),
             head_started: AtomicU64::new(0),
@@ -428,6 +435,9 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        if req.version() == axum::http::Version::HTTP_2 {
+            self.conn.multiplexed.store(true, Ordering::Release);
+        }
         self.conn.in_flight.fetch_add(1, Ordering::AcqRel);
         self.conn.head_started.store(0, Ordering::Release);
         let conn = self.conn.clone();

@@ -147,6 +147,8 @@ impl MenuEvent {
 #[derive(Clone, Debug)]
 pub struct SessionEnded {
     pub key: Arc<str>,
+    /// Until when the revocation matters (the longest any affected token could live).
+    pub until: DateTime<Utc>,
 }
 
 /// What travels on the bus.
@@ -185,8 +187,11 @@ enum WireEvent {
     },
     SessionEnded {
         key: String,
+        until: DateTime<Utc>,
     },
     Resync,
+    /// Proof that the link between instances carries messages; delivered to nobody.
+    Heartbeat,
 }
 
 impl LiveEvent {
@@ -207,6 +212,7 @@ impl LiveEvent {
             },
             LiveEvent::SessionEnded(e) => WireEvent::SessionEnded {
                 key: e.key.to_string(),
+                until: e.until,
             },
             LiveEvent::Resync => WireEvent::Resync,
         };
@@ -217,7 +223,17 @@ impl LiveEvent {
         .expect("events serialize")
     }
 
-    /// `(origin, event)`, or `None` for a message this version does not understand.
+    /// A heartbeat from `origin`, for the link between instances.
+    pub fn heartbeat_wire(origin: &str) -> String {
+        serde_json::to_string(&Wire {
+            origin: origin.to_owned(),
+            event: WireEvent::Heartbeat,
+        })
+        .expect("heartbeats serialize")
+    }
+
+    /// `(origin, event)`, or `None` for a heartbeat or a message this version does not
+    /// understand.
     pub fn from_wire(text: &str) -> Option<(String, LiveEvent)> {
         let wire: Wire = serde_json::from_str(text).ok()?;
         let event = match wire.event {
@@ -243,10 +259,12 @@ impl LiveEvent {
                 restaurant_id,
                 payload: payload.into(),
             }),
-            WireEvent::SessionEnded { key } => {
-                LiveEvent::SessionEnded(SessionEnded { key: key.into() })
-            }
+            WireEvent::SessionEnded { key, until } => LiveEvent::SessionEnded(SessionEnded {
+                key: key.into(),
+                until,
+            }),
             WireEvent::Resync => LiveEvent::Resync,
+            WireEvent::Heartbeat => return None,
         };
         Some((wire.origin, event))
     }

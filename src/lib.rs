@@ -71,10 +71,12 @@ pub async fn run(
         announce_demo(&state, &demo);
     }
     let watcher = tokio::spawn(housekeeping(state.clone()));
+    let revocations = tokio::spawn(follow_revocations(state.clone()));
     let payments = tokio::spawn(state.payments.clone().run_background());
     let result = server::serve(state, tls.server_config, listeners, shutdown).await;
     watcher.abort();
     payments.abort();
+    revocations.abort();
     result
 }
 
@@ -100,6 +102,38 @@ async fn housekeeping(state: AppState) {
                 }
             }
             Err(err) => tracing::warn!(error = %err, "checking menu revisions failed"),
+        }
+    }
+}
+
+/// Revocations made on other instances arrive as `SessionEnded` events: kept in this instance's
+/// list too, so they hold here even while the shared list (Redis) cannot be reached. After the
+/// link between instances was down, the store's list is read again.
+async fn follow_revocations(state: AppState) {
+    let mut events = state.events.subscribe();
+    loop {
+        match events.recv().await {
+            Ok(LiveEvent::SessionEnded(ended)) => {
+                state
+                    .revocations
+                    .remember(ended.key.to_string(), ended.until)
+                    .await;
+            }
+            Ok(LiveEvent::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                match state.store.active_revocations(chrono::Utc::now()).await {
+                    Ok(active) => {
+                        for revocation in active {
+                            state
+                                .revocations
+                                .remember(revocation.key, revocation.until)
+                                .await;
+                        }
+                    }
+                    Err(err) => tracing::warn!(error = %err, "reloading revocations failed"),
+                }
+            }
+            Ok(_) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
     }
 }

@@ -24,6 +24,9 @@ use crate::cache::{LocalRevocations, RevocationList};
 use crate::events::{EventBus, LiveEvent};
 use crate::http::ratelimit::{Limiter, LocalLimiter};
 
+/// How often each instance proves the channel alive.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
 /// After a failed command Redis is left alone for this long (requests use the local fallback
 /// instead of waiting on a dead connection).
 const BACKOFF: Duration = Duration::from_secs(1);
@@ -315,17 +318,19 @@ async fn subscribe_loop(
                 }
                 connected_before = true;
                 let mut messages = pubsub.into_on_message();
-                while let Some(message) = messages.next().await {
+                while let Ok(Some(message)) =
+                    tokio::time::timeout(HEARTBEAT * 3, messages.next()).await
+                {
                     let Ok(text) = std::str::from_utf8(message.get_payload_bytes()) else {
                         continue;
                     };
                     match LiveEvent::from_wire(text) {
                         Some((from, _)) if from == origin => {} // delivered locally already
                         Some((_, event)) => local.publish(event),
-                        None => tracing::debug!("ignoring a bus message this version cannot read"),
+                        None => {} // a heartbeat, or a message of a newer version
                     }
                 }
-                link.mark_down(&"the subscription ended");
+                link.mark_down(&"the subscription ended or went silent");
             }
             Err(why) => link.mark_down(&why),
         }
@@ -369,6 +374,10 @@ impl RevocationList for RedisRevocations {
                 );
             }
         }
+        self.local.revoke(key, until).await;
+    }
+
+    async fn remember(&self, key: String, until: DateTime<Utc>) {
         self.local.revoke(key, until).await;
     }
 

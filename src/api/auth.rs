@@ -172,13 +172,17 @@ async fn login(
         .check(&format!("login:{}:{}", context.client_ip, email.as_str()))
         .await
         .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
-    // The same account guessed at from many addresses: slowed down as a whole.
-    state
-        .limits
-        .login_account
-        .check(&format!("account:{}", email.as_str()))
-        .await
-        .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
+    // The same account guessed at from many addresses: slowed down as a whole — except from
+    // an address it logged in from lately (the owner's tablet), so nobody can lock it out.
+    let device = format!("{}|{}", context.client_ip, email.as_str());
+    if !state.limits.known_logins.contains_key(&device) {
+        state
+            .limits
+            .login_account
+            .check(&format!("account:{}", email.as_str()))
+            .await
+            .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
+    }
 
     let credentials = state.store.user_credentials(&email).await?;
     let stored_hash = credentials.as_ref().map(|c| c.password_hash.as_str());
@@ -187,6 +191,7 @@ async fn login(
     }
     let user = credentials.expect("verified credentials exist").user;
     context.set_user(user.id);
+    state.limits.known_logins.insert(device, ());
     Ok(Json(start_session(&state, &user).await?))
 }
 
@@ -263,6 +268,7 @@ async fn refresh(
                 .await;
             state.events.publish(LiveEvent::SessionEnded(SessionEnded {
                 key: Arc::from(key),
+                until: now + revoked_for,
             }));
             Err(AppError::Unauthorized(
                 "refresh token was already used; the session has been revoked",
@@ -377,16 +383,20 @@ async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusC
             .revoke(revocation.key.clone(), revocation.until)
             .await;
     }
-    let keys: Vec<String> = revocations.iter().map(|r| r.key.clone()).collect();
+    let ended: Vec<SessionEnded> = revocations
+        .iter()
+        .map(|r| SessionEnded {
+            key: Arc::from(r.key.as_str()),
+            until: r.until,
+        })
+        .collect();
     state
         .store
         .revoke_session(user.session_id, revocations)
         .await?;
     // Sockets opened with this session close now, on every instance.
-    for key in keys {
-        state.events.publish(LiveEvent::SessionEnded(SessionEnded {
-            key: Arc::from(key),
-        }));
+    for session in ended {
+        state.events.publish(LiveEvent::SessionEnded(session));
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -370,6 +370,10 @@ impl Payments {
         amount: i64,
     ) -> Result<Confirmed, PaymentError> {
         let provider = self.provider()?;
+        // An order that does not exist takes no lock (the confirm endpoint is public).
+        if self.store.order(order_id).await?.is_none() {
+            return Err(PaymentError::NotFound("order"));
+        }
         let _serialized = self.locks.lock(order_id).await?;
         let order = self
             .store
@@ -523,6 +527,10 @@ impl Payments {
         let Some(provider) = self.provider.as_ref() else {
             return Ok(()); // online payment is off: nothing to ask anyone
         };
+        // A webhook may name any order id: one that does not exist takes no lock.
+        if self.store.order(order_id).await?.is_none() {
+            return Ok(());
+        }
         let _serialized = self.locks.lock(order_id).await?;
         let Some(order) = self.store.order(order_id).await? else {
             return Ok(());

@@ -667,6 +667,9 @@ async fn logins_to_one_account_are_slowed_down_across_addresses() {
     // Other accounts are not affected.
     let other = app.login("nobody@example.com", "whatever-pass").await;
     assert_eq!(other.status, StatusCode::UNAUTHORIZED);
+    // And the owner's own device (it logged in from here before) is never held back.
+    let owner = app.login("guessed@example.com", "owner-password").await;
+    assert_eq!(owner.status, StatusCode::OK, "{}", owner.body);
 }
 
 #[tokio::test]

@@ -287,7 +287,13 @@ macro_rules! on_connection {
             $body.await
         }
         .await;
-        result.map_err(Fail::into_store)
+        result.map_err(|fail| {
+            let err = fail.into_store();
+            if matches!(err, StoreError::OutOfSpace(_)) {
+                $store.out_of_space.store(true, Ordering::Release);
+            }
+            err
+        })
     }};
 }
 
