@@ -22,7 +22,7 @@
       if (r.status === 200) restaurant = r.body.name;
     }
     const q = new URLSearchParams({ tables: tables.value, base_url: base.value });
-    const res = await Owner.call(`/api/v1/restaurants/me/tables?${q}`);
+    const res = await Owner.call(`/api/v1/restaurants/me/qr-codes?${q}`);
     if (res.status !== 200) { error.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
     error.replaceChildren();
     base.value = res.body.base_url;

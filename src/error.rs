@@ -46,6 +46,10 @@ pub enum AppError {
     /// An owner-surface request arrived over plain HTTP (see `surfaces`).
     #[error("HTTPS required")]
     HttpsRequired,
+    /// The guest's party has left (its table was closed): scanning the QR code again starts
+    /// the next party's session.
+    #[error("table session closed")]
+    TableSessionClosed,
     /// Online payment was asked for, but the box has neither a Toss key nor the simulated
     /// provider.
     #[error("online payments are not configured")]
@@ -83,6 +87,7 @@ impl AppError {
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::HttpsRequired => StatusCode::FORBIDDEN,
             AppError::PaymentsNotConfigured => StatusCode::CONFLICT,
+            AppError::TableSessionClosed => StatusCode::CONFLICT,
             AppError::PaymentDeclined { .. } => StatusCode::PAYMENT_REQUIRED,
             AppError::ProviderUnavailable => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -93,6 +98,7 @@ impl AppError {
         match self {
             AppError::HttpsRequired => "HTTPS_REQUIRED",
             AppError::PaymentsNotConfigured => "PAYMENTS_NOT_CONFIGURED",
+            AppError::TableSessionClosed => "TABLE_SESSION_CLOSED",
             other => code_for_status(other.status()),
         }
     }
@@ -113,6 +119,9 @@ impl AppError {
             AppError::Unavailable => "service temporarily unavailable; try again".into(),
             AppError::HttpsRequired => {
                 "this part of OrderSync is only served over HTTPS; open it with https://".into()
+            }
+            AppError::TableSessionClosed => {
+                "this table's session has ended; scan the QR code on the table again".into()
             }
             AppError::PaymentsNotConfigured => {
                 "online payment is not set up on this box (no Toss Payments key); customers \

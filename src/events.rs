@@ -10,9 +10,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::domain::ids::{OrderId, RestaurantId};
+use crate::domain::ids::{OrderId, RestaurantId, TableSessionId};
 use crate::domain::menu::MenuItem;
 use crate::domain::order::Order;
+use crate::domain::table::TableCall;
+use crate::store::TableSummary;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -24,6 +26,12 @@ pub enum EventType {
     PaymentRefunded,
     OrderCancelled,
     MenuUpdated,
+    /// A guest called staff (water, cutlery, the bill, a person).
+    TableCall,
+    TableCallAck,
+    /// A table's tab changed (an order, a payment, a move or a merge).
+    TableUpdated,
+    TableClosed,
 }
 
 impl EventType {
@@ -36,6 +44,10 @@ impl EventType {
             "PAYMENT_REFUNDED" => EventType::PaymentRefunded,
             "ORDER_CANCELLED" => EventType::OrderCancelled,
             "MENU_UPDATED" => EventType::MenuUpdated,
+            "TABLE_CALL" => EventType::TableCall,
+            "TABLE_CALL_ACK" => EventType::TableCallAck,
+            "TABLE_UPDATED" => EventType::TableUpdated,
+            "TABLE_CLOSED" => EventType::TableClosed,
             _ => EventType::StatusChanged,
         }
     }
@@ -48,6 +60,10 @@ impl EventType {
             EventType::PaymentRefunded => "PAYMENT_REFUNDED",
             EventType::OrderCancelled => "ORDER_CANCELLED",
             EventType::MenuUpdated => "MENU_UPDATED",
+            EventType::TableCall => "TABLE_CALL",
+            EventType::TableCallAck => "TABLE_CALL_ACK",
+            EventType::TableUpdated => "TABLE_UPDATED",
+            EventType::TableClosed => "TABLE_CLOSED",
         }
     }
 }
@@ -56,12 +72,48 @@ impl EventType {
 #[derive(Clone, Debug)]
 pub struct OrderEvent {
     pub restaurant_id: RestaurantId,
-    pub order_id: OrderId,
+    /// The order it is about; `None` for a table event.
+    pub order_id: Option<OrderId>,
+    /// The table session it concerns (an order's, or a table event's).
+    pub table_session_id: Option<TableSessionId>,
     pub seq: i64,
     pub kind: EventType,
     /// The live message, serialized once.
     pub payload: Arc<str>,
     pub at: DateTime<Utc>,
+}
+
+/// Builds the live message for a table event: the party's figures, and `call` for call events.
+pub fn table_message(
+    kind: EventType,
+    table: &TableSummary,
+    seq: i64,
+    at: DateTime<Utc>,
+    call: Option<&TableCall>,
+) -> Value {
+    let mut value = json!({
+        "type": kind.as_str(),
+        "seq": seq,
+        "at": at,
+        "table_number": table.table_number,
+        "session_id": table.session_id,
+        "status": table.status,
+        "opened_at": table.opened_at,
+        "last_order_at": table.last_order_at,
+        "orders_count": table.orders_count,
+        "orders_waiting": table.orders_waiting,
+        "total_amount": table.totals.total_amount,
+        "paid_amount": table.totals.paid_amount,
+        "remaining_amount": table.totals.remaining_amount,
+        "open_calls": table.open_calls,
+    });
+    if let Some(call) = call {
+        value["call"] = serde_json::to_value(call).expect("calls serialize");
+    }
+    if kind == EventType::TableClosed {
+        value["unpaid_amount"] = json!(table.totals.remaining_amount);
+    }
+    value
 }
 
 /// Builds the live message for `kind` about `order`.
@@ -175,7 +227,10 @@ struct Wire {
 enum WireEvent {
     Order {
         restaurant_id: RestaurantId,
-        order_id: OrderId,
+        #[serde(default)]
+        order_id: Option<OrderId>,
+        #[serde(default)]
+        table_session_id: Option<TableSessionId>,
         seq: i64,
         event_type: String,
         payload: String,
@@ -201,6 +256,7 @@ impl LiveEvent {
             LiveEvent::Order(e) => WireEvent::Order {
                 restaurant_id: e.restaurant_id,
                 order_id: e.order_id,
+                table_session_id: e.table_session_id,
                 seq: e.seq,
                 event_type: e.kind.as_str().to_owned(),
                 payload: e.payload.to_string(),
@@ -240,6 +296,7 @@ impl LiveEvent {
             WireEvent::Order {
                 restaurant_id,
                 order_id,
+                table_session_id,
                 seq,
                 event_type,
                 payload,
@@ -247,6 +304,7 @@ impl LiveEvent {
             } => LiveEvent::Order(OrderEvent {
                 restaurant_id,
                 order_id,
+                table_session_id,
                 seq,
                 kind: EventType::from_name(&event_type),
                 payload: payload.into(),

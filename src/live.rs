@@ -404,7 +404,7 @@ impl Connection {
     fn wants(&self, event: &OrderEvent) -> bool {
         match self.scope {
             Scope::Orders { restaurant, order } => {
-                event.restaurant_id == restaurant && order.is_none_or(|o| o == event.order_id)
+                event.restaurant_id == restaurant && order.is_none_or(|o| Some(o) == event.order_id)
             }
             Scope::Menu(_) => false,
         }

@@ -130,7 +130,8 @@ pub fn is_guest_surface(method: &Method, path: &str) -> bool {
         ["api", "v1", "orders", _, "cancel"] => true,
         ["api", "v1", "payments", _] => true,
         ["api", "v1", "restaurants", id, "menu"] => *id != "me" && *method == Method::GET,
-        ["ws", "orders", _] => true,
+        ["api", "v1", "tables", "me"] | ["api", "v1", "tables", "me", "calls"] => true,
+        ["ws", "orders", _] | ["ws", "tables", "me"] => true,
         ["ws", "restaurants", id, "menu"] => *id != "me",
         _ => false,
     }

@@ -6,6 +6,7 @@ pub mod ops;
 pub mod orders;
 pub mod payments;
 pub mod restaurants;
+pub mod tables;
 pub mod ws;
 
 use axum::Router;
@@ -18,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .nest("/api/v1/auth", auth::router())
         .merge(menu::router())
         .merge(restaurants::router())
+        .merge(tables::router())
         .merge(orders::router())
         .merge(payments::router())
         .merge(ws::router())

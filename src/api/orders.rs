@@ -242,6 +242,7 @@ async fn placed_response(
             });
         }
         PlaceOutcome::MenuChanged => return Err(AppError::Unavailable),
+        PlaceOutcome::TableSessionClosed => return Err(AppError::TableSessionClosed),
     };
     Ok((StatusCode::CREATED, Json(creation_json(state, &order))))
 }

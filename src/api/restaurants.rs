@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/v1/restaurants/me/orders", get(board))
         .route("/api/v1/restaurants/me/summary", get(summary))
-        .route("/api/v1/restaurants/me/tables", get(table_codes))
+        .route("/api/v1/restaurants/me/qr-codes", get(table_codes))
         .route("/api/v1/restaurants/me/orders/{id}/accept", post(accept))
         .route("/api/v1/restaurants/me/orders/{id}/reject", post(reject))
         .route("/api/v1/restaurants/me/orders/{id}/ready", post(ready))

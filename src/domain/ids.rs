@@ -51,3 +51,6 @@ id_type!(OptionId);
 id_type!(OrderId);
 id_type!(PaymentId);
 id_type!(GuestId);
+id_type!(TableSessionId);
+id_type!(CallId);
+id_type!(SettlementId);

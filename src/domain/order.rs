@@ -53,6 +53,8 @@ pub struct Order {
     pub updated_at: DateTime<Utc>,
     /// Paid through the simulated provider (test mode): nothing was charged.
     pub test_payment: bool,
+    /// The table's party (tab) this order belongs to.
+    pub table_session_id: Option<super::ids::TableSessionId>,
     #[serde(skip)]
     pub customer: Customer,
 }
@@ -220,11 +222,14 @@ pub struct TransitionPlan {
     pub paid_at_counter: bool,
 }
 
-/// Decides `action` on `order`, or refuses it with the reason.
+/// Decides `action` on `order`, or refuses it with the reason. `on_tab`: the order belongs to a
+/// table's party, whose tab is paid at the counter as a whole (so completing a POSTPAY order
+/// records no payment of its own).
 pub fn plan_transition(
     status: OrderStatus,
     payment: PaymentStatus,
     mode: PaymentMode,
+    on_tab: bool,
     action: Action,
 ) -> Result<TransitionPlan, &'static str> {
     let to_status = status
@@ -235,7 +240,8 @@ pub fn plan_transition(
     }
     let paid_at_counter = action == Action::Complete
         && mode == PaymentMode::Postpay
-        && payment == PaymentStatus::Pending;
+        && payment == PaymentStatus::Pending
+        && !on_tab;
     let refund_owed =
         matches!(action, Action::Reject | Action::Cancel) && payment == PaymentStatus::Paid;
     let to_payment = if paid_at_counter {
@@ -360,7 +366,7 @@ mod tests {
     fn transitions_plan_payments_with_them() {
         use OrderStatus::*;
         use PaymentStatus as P;
-        let plan = |s, p, m, a| plan_transition(s, p, m, a);
+        let plan = |s, p, m, a| plan_transition(s, p, m, false, a);
         assert_eq!(
             plan(Pending, P::Pending, PaymentMode::Prepay, Action::Accept),
             Err("the order is not paid yet")
@@ -370,6 +376,16 @@ mod tests {
         assert_eq!(paid_reject.to_payment, P::RefundPending);
         let counter = plan(Ready, P::Pending, PaymentMode::Postpay, Action::Complete).unwrap();
         assert!(counter.paid_at_counter && counter.to_payment == P::Paid);
+        // On a table's tab, the tab is paid as a whole.
+        let tab = plan_transition(
+            Ready,
+            P::Pending,
+            PaymentMode::Postpay,
+            true,
+            Action::Complete,
+        )
+        .unwrap();
+        assert!(!tab.paid_at_counter && tab.to_payment == P::Pending);
         let unpaid_cancel = plan(Pending, P::Pending, PaymentMode::Prepay, Action::Cancel).unwrap();
         assert!(!unpaid_cancel.refund_owed);
         assert_eq!(unpaid_cancel.to_payment, P::Pending);

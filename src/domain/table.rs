@@ -1,8 +1,15 @@
-//! Table labels ("3", "A-12", "테라스1") as printed on the QR codes.
+//! Tables: their labels ("3", "A-12", "테라스1") as printed on the QR codes, and the table
+//! session — one party's running tab from its first order (or call) until the owner closes it:
+//! every order from every phone at the table, staff calls, and what has been paid.
 
-use serde::{Deserialize, Deserializer};
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::error::{Checked, FieldError};
+use super::ids::{CallId, RestaurantId, TableSessionId};
+use super::order::{Order, OrderStatus, PaymentStatus};
 
 pub const MAX_TABLE_CHARS: usize = 10;
 
@@ -56,9 +63,217 @@ pub fn optional_label_or_number<'de, D: Deserializer<'de>>(
     Ok(Option::<Wrapper>::deserialize(d)?.map(|Wrapper(label)| label))
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SessionStatus {
+    Open,
+    Closed,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Open => "OPEN",
+            SessionStatus::Closed => "CLOSED",
+        }
+    }
+}
+
+impl FromStr for SessionStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "OPEN" => Ok(SessionStatus::Open),
+            "CLOSED" => Ok(SessionStatus::Closed),
+            other => Err(format!("unknown table session status {other:?}")),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TableSession {
+    pub id: TableSessionId,
+    #[serde(skip)]
+    pub restaurant_id: RestaurantId,
+    #[serde(skip)]
+    pub table_number: String,
+    pub status: SessionStatus,
+    pub opened_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub last_order_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// What a guest asks staff for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum CallKind {
+    Water,
+    Cutlery,
+    /// The bill, please.
+    Bill,
+    Staff,
+}
+
+impl CallKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallKind::Water => "WATER",
+            CallKind::Cutlery => "CUTLERY",
+            CallKind::Bill => "BILL",
+            CallKind::Staff => "STAFF",
+        }
+    }
+}
+
+impl FromStr for CallKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            CallKind::Water,
+            CallKind::Cutlery,
+            CallKind::Bill,
+            CallKind::Staff,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| format!("unknown call kind {s:?}"))
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TableCall {
+    pub id: CallId,
+    pub kind: CallKind,
+    pub note: Option<String>,
+    /// `OPEN` until staff acknowledge it, then `ACKED`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub acked_at: Option<DateTime<Utc>>,
+}
+
+/// How a tab (or part of it) was paid at the counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SettleMethod {
+    Card,
+    Cash,
+    Other,
+}
+
+impl SettleMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettleMethod::Card => "CARD",
+            SettleMethod::Cash => "CASH",
+            SettleMethod::Other => "OTHER",
+        }
+    }
+}
+
+/// A table's running bill: what its orders cost, what has been paid, what remains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct TabTotals {
+    pub total_amount: i64,
+    pub paid_amount: i64,
+    pub remaining_amount: i64,
+}
+
+/// Orders rejected or cancelled cost nothing. An order paid on its own (online before the
+/// kitchen started, or at the counter on completion) is paid; the rest is paid by settling the
+/// tab (`settled`: counter settlements of the session so far).
+pub fn tab_totals(orders: &[Order], settled: i64) -> TabTotals {
+    let live = orders
+        .iter()
+        .filter(|o| counts_on_tab(o.status))
+        .map(|o| (o.total_amount, o.payment_status));
+    let (mut total, mut paid) = (0i64, 0i64);
+    for (amount, payment) in live {
+        total += amount;
+        if payment == PaymentStatus::Paid {
+            paid += amount;
+        }
+    }
+    TabTotals::from_sums(total, paid, settled)
+}
+
+/// Whether an order in `status` is on the bill (what the stores' sums filter on).
+pub fn counts_on_tab(status: OrderStatus) -> bool {
+    !matches!(status, OrderStatus::Rejected | OrderStatus::Cancelled)
+}
+
+impl TabTotals {
+    /// From the sums of the tab's live orders (`total`), those of them paid on their own
+    /// (`orders_paid`), and the counter settlements.
+    pub fn from_sums(total: i64, orders_paid: i64, settled: i64) -> TabTotals {
+        let paid = orders_paid + settled;
+        TabTotals {
+            total_amount: total,
+            paid_amount: paid,
+            remaining_amount: (total - paid).max(0),
+        }
+    }
+}
+
+/// An amount paid at the counter towards a tab: at least 1 won, at most what remains.
+pub fn check_settlement(amount: i64, remaining: i64) -> Checked<i64> {
+    if remaining <= 0 {
+        return Err(FieldError::new("amount", "nothing remains to be paid"));
+    }
+    if !(1..=remaining).contains(&amount) {
+        return Err(FieldError::new(
+            "amount",
+            format!("must be between 1 and the remaining {remaining} won"),
+        ));
+    }
+    Ok(amount)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tab_adds_up_its_live_orders() {
+        use crate::domain::ids::{GuestId, OrderId};
+        use crate::domain::order::{Customer, PaymentMode};
+        let order = |total, status, payment| Order {
+            id: OrderId::new(),
+            order_number: "A001".into(),
+            restaurant_id: RestaurantId::new(),
+            table_number: Some("1".into()),
+            status,
+            payment_status: payment,
+            payment_mode: PaymentMode::Postpay,
+            payment_required: false,
+            total_amount: total,
+            special_requests: None,
+            items: Vec::new(),
+            estimated_ready_at: None,
+            message: None,
+            reject_reason: None,
+            cancel_reason: None,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            test_payment: false,
+            table_session_id: None,
+            customer: Customer::Guest(GuestId::new()),
+        };
+        let orders = [
+            order(18000, OrderStatus::Completed, PaymentStatus::Pending),
+            order(9000, OrderStatus::Accepted, PaymentStatus::Paid),
+            order(5000, OrderStatus::Rejected, PaymentStatus::Pending),
+        ];
+        let tab = tab_totals(&orders, 10000);
+        assert_eq!(tab.total_amount, 27000);
+        assert_eq!(tab.paid_amount, 19000);
+        assert_eq!(tab.remaining_amount, 8000);
+        assert!(check_settlement(8000, tab.remaining_amount).is_ok());
+        assert!(check_settlement(8001, tab.remaining_amount).is_err());
+        assert!(check_settlement(0, tab.remaining_amount).is_err());
+        assert!(check_settlement(1, 0).is_err());
+    }
 
     #[test]
     fn labels_are_trimmed_and_bounded() {

@@ -12,13 +12,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::ids::{
-    GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, UserId,
+    CallId, GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, TableSessionId,
+    UserId,
 };
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Action, Customer, Order, OrderStatus, PaymentMode, PaymentStatus};
 use crate::domain::payment::Payment;
 use crate::domain::pricing::PricedLine;
 use crate::domain::restaurant::{Restaurant, RestaurantChanges, RestaurantName};
+use crate::domain::table::{
+    CallKind, SessionStatus, SettleMethod, TabTotals, TableCall, TableSession,
+};
 use crate::domain::user::{Email, PersonName, Role, User};
 use crate::events::{EventBus, OrderEvent};
 
@@ -129,6 +133,97 @@ pub struct IdempotencyKey {
     pub request_hash: String,
 }
 
+/// A table's party as the store keeps it: the session, its orders (with lines), what the tab
+/// adds up to, and its staff calls.
+#[derive(Clone, Debug)]
+pub struct TableTab {
+    pub restaurant_id: RestaurantId,
+    pub table_number: String,
+    pub session: TableSession,
+    pub orders: Vec<Order>,
+    pub totals: TabTotals,
+    pub calls: Vec<TableCall>,
+}
+
+/// A guest's call for staff at a table.
+pub struct NewCall {
+    pub id: CallId,
+    pub restaurant_id: RestaurantId,
+    pub table_number: String,
+    /// The guest calling (their party's session); `None` for a registered customer.
+    pub guest: Option<GuestId>,
+    pub kind: CallKind,
+    pub note: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+pub enum CallOutcome {
+    Created {
+        call: TableCall,
+        event: OrderEvent,
+    },
+    /// The same kind of call is already open at this table: that one.
+    Existing(TableCall),
+    /// The guest's party has left (its table was closed): scan again.
+    SessionClosed,
+}
+
+/// What the owner does to a table's open session.
+#[derive(Clone, Debug)]
+pub enum TableAction {
+    AckCall(CallId),
+    /// A counter payment of `amount` towards the tab (at most what remains).
+    Settle {
+        method: SettleMethod,
+        amount: i64,
+        business_day: String,
+    },
+    /// Closing with money still owed needs `confirm_unpaid` (and is recorded).
+    Close {
+        confirm_unpaid: bool,
+    },
+    /// The party moves to table `to` (which must be free).
+    Move {
+        to: String,
+    },
+    /// The party joins the one at table `into` (합석): its orders and payments go there.
+    Merge {
+        into: String,
+    },
+}
+
+pub enum TableOutcome {
+    /// Done: the tab as it now is (for a move or merge, the destination's).
+    Done(Box<TableTab>),
+    /// No open session at that table (or no such call there).
+    NotFound,
+    /// Bad input for this tab (e.g. an amount over what remains).
+    Invalid(crate::domain::error::FieldError),
+    /// Not allowed as things stand; `remaining` is what the tab still owes.
+    Refused {
+        reason: &'static str,
+        remaining: i64,
+    },
+}
+
+/// A table's party at a glance: the owner's table view, and what table events carry.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TableSummary {
+    #[serde(skip)]
+    pub restaurant_id: RestaurantId,
+    pub table_number: String,
+    pub session_id: TableSessionId,
+    pub status: SessionStatus,
+    pub opened_at: DateTime<Utc>,
+    pub last_order_at: Option<DateTime<Utc>>,
+    pub orders_count: usize,
+    /// Orders the kitchen has not finished (pending or accepted): the table waits for food.
+    pub orders_waiting: usize,
+    #[serde(flatten)]
+    pub totals: TabTotals,
+    pub open_calls: Vec<TableCall>,
+}
+
 pub enum PlaceOutcome {
     Placed {
         order: Box<Order>,
@@ -140,6 +235,8 @@ pub enum PlaceOutcome {
     KeyReused,
     /// The menu or settings changed since the order was priced (`revision` moved on).
     MenuChanged,
+    /// The guest's party has left (its table was closed): scan the QR code again.
+    TableSessionClosed,
 }
 
 /// Who asks for a transition; the order must be theirs.
@@ -444,6 +541,40 @@ pub trait Store: Send + Sync + 'static {
     /// refresh tokens and revocations, webhook delivery ids older than Toss's retry window,
     /// guests older than a day who never ordered.
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<()>;
+
+    /// The tab of a table's party: the guest's own (after their table was closed too, so they
+    /// can read their past orders), or for `guest: None` the open session at `table`.
+    async fn table_tab(
+        &self,
+        restaurant: RestaurantId,
+        table: String,
+        guest: Option<GuestId>,
+    ) -> StoreResult<Option<TableTab>>;
+
+    /// Every table with an open session, by table.
+    async fn open_tables(&self, restaurant: RestaurantId) -> StoreResult<Vec<TableSummary>>;
+
+    /// A guest's call for staff; joins (or opens) the table's session, and returns an open call
+    /// of the same kind instead of doubling it. Appends TABLE_CALL.
+    async fn call_staff(&self, call: NewCall) -> StoreResult<CallOutcome>;
+
+    /// The owner acts on the open session at `table`, appending its table events.
+    async fn table_action(
+        &self,
+        restaurant: RestaurantId,
+        table: String,
+        action: TableAction,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TableOutcome>;
+
+    /// Every order of a business day, any status, newest first; `query` matches the order
+    /// number or the table.
+    async fn orders_of_day(
+        &self,
+        restaurant: RestaurantId,
+        business_day: String,
+        query: Option<String>,
+    ) -> StoreResult<Vec<Order>>;
 
     /// Takes, or renews, the lease `name` for `holder` for `ttl`, timed by the database's
     /// clock (instances' clocks may differ): `false` while another holder's lease has not

@@ -510,3 +510,16 @@ pub async fn next_json(socket: &mut Ws, wait: Duration) -> Value {
         other => panic!("expected a message, got {other:?}"),
     }
 }
+
+/// The next message about an order (skipping the table events that follow order events on the
+/// owner's feed), which must arrive within `wait`.
+pub async fn next_order_json(socket: &mut Ws, wait: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let message = next_json(socket, left).await;
+        if !message["type"].as_str().unwrap_or("").starts_with("TABLE_") {
+            return message;
+        }
+    }
+}

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fake_toss::{CLIENT_KEY, Endpoint, FakeToss, SECRET_KEY};
-use crate::helpers::{Seen, into_response, next_json, next_seen, test_menu};
+use crate::helpers::{Seen, into_response, next_json, next_order_json, next_seen, test_menu};
 use crate::process::{free_port, ordersync_at, terminate, wait_for_http};
 
 /// One server process of the cluster.
@@ -555,7 +555,7 @@ async fn no_event_is_lost_when_redis_restarts() {
     next_json(&mut board, Duration::from_secs(5)).await;
     let first = cluster.order(0, &customer, &restaurant, &menu).await;
     assert_eq!(
-        next_json(&mut board, Duration::from_secs(2)).await["order_id"],
+        next_order_json(&mut board, Duration::from_secs(2)).await["order_id"],
         first.as_str()
     );
 
@@ -593,7 +593,7 @@ async fn no_event_is_lost_when_redis_restarts() {
     assert_eq!(seen, missed);
     // And live again: a new order travels through the restarted Redis.
     let after = cluster.order(0, &customer, &restaurant, &menu).await;
-    let event = next_json(&mut board, Duration::from_secs(3)).await;
+    let event = next_order_json(&mut board, Duration::from_secs(3)).await;
     assert_eq!(event["order_id"], after.as_str());
     let ready = cluster.get(1, "/readyz", None).await;
     assert_eq!(ready.body["status"], "ready", "{}", ready.body);

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{Seen, TestApp, next_json, next_seen};
+use crate::helpers::{Seen, TestApp, next_json, next_order_json, next_seen};
 
 const SOON: Duration = Duration::from_secs(1);
 
@@ -49,7 +49,8 @@ async fn owners_and_customers_see_every_change_live() {
     assert_eq!(snapshot["type"], "SNAPSHOT");
     assert_eq!(snapshot["order"]["order_id"], order.as_str());
     assert_eq!(snapshot["order"]["status"], "PENDING");
-    assert_eq!(snapshot["seq"], 1);
+    // The order (1), then its table's tab (2).
+    assert_eq!(snapshot["seq"], 2);
 
     app.act(&shop.owner, &order, "accept", Some(accept_body()))
         .await;
@@ -58,20 +59,23 @@ async fn owners_and_customers_see_every_change_live() {
     assert_eq!(accepted["status"], "ACCEPTED");
     assert!(accepted["estimated_ready_at"].is_string());
     assert_eq!(accepted["message"], "곧 준비됩니다!");
-    assert_eq!(accepted["seq"], 2);
-    assert_eq!(next_json(&mut board, SOON).await["status"], "ACCEPTED");
+    assert_eq!(accepted["seq"], 3);
+    assert_eq!(
+        next_order_json(&mut board, SOON).await["status"],
+        "ACCEPTED"
+    );
 
     for (action, status) in [("ready", "READY"), ("complete", "COMPLETED")] {
         app.act(&shop.owner, &order, action, None).await;
         let message = next_json(&mut mine, SOON).await;
         assert_eq!(message["type"], "STATUS_CHANGED");
         assert_eq!(message["status"], status);
-        assert_eq!(next_json(&mut board, SOON).await["status"], status);
+        assert_eq!(next_order_json(&mut board, SOON).await["status"], status);
     }
 
     // A rejection carries its reason; the customer's socket only hears about its own order.
     let other = app.place(&customer, shop.simple_order()).await;
-    assert_eq!(next_json(&mut board, SOON).await["type"], "NEW_ORDER");
+    assert_eq!(next_order_json(&mut board, SOON).await["type"], "NEW_ORDER");
     app.act(
         &shop.owner,
         &other,
@@ -79,7 +83,7 @@ async fn owners_and_customers_see_every_change_live() {
         Some(json!({"reason": "재료 소진"})),
     )
     .await;
-    let rejected = next_json(&mut board, SOON).await;
+    let rejected = next_order_json(&mut board, SOON).await;
     assert_eq!(rejected["status"], "REJECTED");
     assert_eq!(rejected["reason"], "재료 소진");
     assert!(matches!(
@@ -161,12 +165,13 @@ async fn a_reconnect_with_since_gets_exactly_what_it_missed_then_live_events() {
     let mut board = app.ws(&feed).await;
     let snapshot = next_json(&mut board, SOON).await;
     let seen = snapshot["seq"].as_i64().unwrap();
-    assert_eq!(seen, 2);
+    // Each order's event is followed by its table's (both are at table 3).
+    assert_eq!(seen, 4);
     assert_eq!(snapshot["orders"].as_array().unwrap().len(), 2);
     let mut mine = app
         .ws(&format!("/ws/orders/{order}?token={customer}"))
         .await;
-    assert_eq!(next_json(&mut mine, SOON).await["seq"], 2);
+    assert_eq!(next_json(&mut mine, SOON).await["seq"], 4);
     drop(board);
     drop(mine);
 
@@ -180,20 +185,25 @@ async fn a_reconnect_with_since_gets_exactly_what_it_missed_then_live_events() {
 
     let mut board = app.ws(&format!("{feed}&since={seen}")).await;
     let mut replayed = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..8 {
         let event = next_json(&mut board, SOON).await;
-        replayed.push((
-            event["seq"].as_i64().unwrap(),
-            event["status"].as_str().unwrap().to_owned(),
-        ));
+        let what = match event["type"].as_str().unwrap() {
+            "TABLE_UPDATED" => format!("table {}", event["table_number"].as_str().unwrap()),
+            _ => event["status"].as_str().unwrap().to_owned(),
+        };
+        replayed.push((event["seq"].as_i64().unwrap(), what));
     }
     assert_eq!(
         replayed,
         [
-            (3, "ACCEPTED"),
-            (4, "REJECTED"),
-            (5, "READY"),
-            (6, "COMPLETED")
+            (5, "ACCEPTED"),
+            (6, "table 3"),
+            (7, "REJECTED"),
+            (8, "table 3"),
+            (9, "READY"),
+            (10, "table 3"),
+            (11, "COMPLETED"),
+            (12, "table 3"),
         ]
         .map(|(s, t)| (s, t.to_owned()))
     );
@@ -206,7 +216,7 @@ async fn a_reconnect_with_since_gets_exactly_what_it_missed_then_live_events() {
         assert_eq!(event["order_id"], order.as_str());
         order_events.push(event["seq"].as_i64().unwrap());
     }
-    assert_eq!(order_events, [3, 5, 6]);
+    assert_eq!(order_events, [5, 9, 11]);
     assert!(matches!(
         next_seen(&mut mine, Duration::from_millis(300)).await,
         Seen::Nothing
@@ -217,7 +227,8 @@ async fn a_reconnect_with_since_gets_exactly_what_it_missed_then_live_events() {
     let live = next_json(&mut board, SOON).await;
     assert_eq!(live["type"], "NEW_ORDER");
     assert_eq!(live["order_id"], later.as_str());
-    assert_eq!(live["seq"], 7);
+    assert_eq!(live["seq"], 13);
+    assert_eq!(next_json(&mut board, SOON).await["seq"], 14);
     assert!(matches!(
         next_seen(&mut board, Duration::from_millis(300)).await,
         Seen::Nothing
@@ -227,7 +238,7 @@ async fn a_reconnect_with_since_gets_exactly_what_it_missed_then_live_events() {
     let mut confused = app.ws(&format!("{feed}&since=999")).await;
     let first = next_json(&mut confused, SOON).await;
     assert_eq!(first["type"], "SNAPSHOT");
-    assert_eq!(first["seq"], 7);
+    assert_eq!(first["seq"], 14);
 }
 
 #[tokio::test]
@@ -261,14 +272,23 @@ async fn a_stalled_client_does_not_hold_up_others_and_is_resynced() {
     // Enough traffic to fill the stalled client's socket buffers (loopback's large segments let
     // the kernel buffer a megabyte or more) and then the bus buffer: big orders, ~12 KB each.
     let orders = 300;
+    // Every order's event, and table 3's new tab after it (after each order, or after each
+    // group of orders placed together).
     let healthy_reader = tokio::spawn(async move {
         let mut seqs = Vec::new();
-        while seqs.len() < orders {
-            let event = next_json(&mut healthy, Duration::from_secs(10)).await;
-            assert_eq!(
-                event["type"], "NEW_ORDER",
-                "the healthy client was resynced"
-            );
+        let mut new_orders = 0;
+        loop {
+            let wait = if new_orders < orders { 10_000 } else { 500 };
+            let event = match next_seen(&mut healthy, Duration::from_millis(wait)).await {
+                Seen::Json(event) => event,
+                Seen::Nothing if new_orders == orders => break,
+                other => panic!("the healthy client stopped hearing: {other:?}"),
+            };
+            match event["type"].as_str().unwrap() {
+                "NEW_ORDER" => new_orders += 1,
+                "TABLE_UPDATED" => {}
+                other => panic!("the healthy client was resynced ({other})"),
+            }
             seqs.push(event["seq"].as_i64().unwrap());
         }
         seqs
@@ -287,14 +307,17 @@ async fn a_stalled_client_does_not_hold_up_others_and_is_resynced() {
         .await
         .expect("the healthy client got every event promptly")
         .unwrap();
-    assert_eq!(seqs, (1..=orders as i64).collect::<Vec<_>>());
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
 
     // The stalled client, reading again, is brought up to date by a fresh snapshot.
     let mut resynced = None;
     while resynced.is_none() {
         match next_seen(&mut stalled, Duration::from_secs(10)).await {
             Seen::Json(message) if message["type"] == "SNAPSHOT" => resynced = Some(message),
-            Seen::Json(message) => assert_eq!(message["type"], "NEW_ORDER"),
+            Seen::Json(message) => assert!(
+                message["type"] == "NEW_ORDER" || message["type"] == "TABLE_UPDATED",
+                "{message}"
+            ),
             other => panic!("the stalled client never got a snapshot: {other:?}"),
         }
     }
@@ -333,7 +356,8 @@ async fn a_reconnect_while_orders_keep_coming_loses_and_repeats_nothing() {
     for _ in 0..5 {
         app.place(&customer, shop.simple_order()).await;
     }
-    let total = 5 + 60;
+    // Each order's event and its table's.
+    let total = (5 + 60) * 2;
     // Orders keep arriving while the owner's board reconnects from seq 3, so the replay from
     // the log and the live stream overlap.
     let placed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -372,7 +396,10 @@ async fn a_reconnect_while_orders_keep_coming_loses_and_repeats_nothing() {
     let mut seqs = Vec::new();
     while seqs.last() != Some(&total) {
         let event = next_json(&mut board, Duration::from_secs(10)).await;
-        assert_eq!(event["type"], "NEW_ORDER", "{event}");
+        assert!(
+            event["type"] == "NEW_ORDER" || event["type"] == "TABLE_UPDATED",
+            "{event}"
+        );
         seqs.push(event["seq"].as_i64().unwrap());
     }
     producer.await.unwrap();

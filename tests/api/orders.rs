@@ -400,7 +400,8 @@ async fn orders_are_visible_only_to_their_customer_and_restaurant() {
         .get("/api/v1/restaurants/me/orders", Some(&other_shop.owner))
         .await;
     assert_eq!(board.body["orders"], json!([]));
-    assert_eq!(app.count("SELECT count(*) FROM order_events"), 1);
+    // The order, and its table's tab.
+    assert_eq!(app.count("SELECT count(*) FROM order_events"), 2);
     assert_eq!(
         app.count("SELECT count(*) FROM orders WHERE status = 'PENDING'"),
         1

@@ -269,7 +269,7 @@ async fn a_trusted_certificate_puts_everything_on_https_with_hsts() {
         .unwrap();
     let shop = owner_over_https(&app, &device, "trusted@example.com").await;
     let codes = device
-        .get(app.https_url("/api/v1/restaurants/me/tables?tables=1"))
+        .get(app.https_url("/api/v1/restaurants/me/qr-codes?tables=1"))
         .bearer_auth(&shop.0)
         .send()
         .await
@@ -465,6 +465,10 @@ async fn logout_closes_the_owners_socket_and_a_revoked_guests_order_socket() {
     assert!(matches!(
         next_seen(&mut board, Duration::from_secs(5)).await,
         Seen::Json(m) if m["type"] == "NEW_ORDER"
+    ));
+    assert!(matches!(
+        next_seen(&mut board, Duration::from_secs(5)).await,
+        Seen::Json(m) if m["type"] == "TABLE_UPDATED"
     ));
     let out = app
         .post_empty("/api/v1/auth/logout", Some(&shop.owner))

@@ -63,12 +63,51 @@ async fn the_happy_path_of_a_postpay_order() {
         .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert_eq!(done.body["status"], "COMPLETED");
-    // POSTPAY: completing records the payment taken at the counter.
-    assert_eq!(done.body["payment_status"], "PAID");
+    // POSTPAY at a table: the order goes on the table's tab, paid when the table settles.
+    assert_eq!(done.body["payment_status"], "PENDING");
+    assert_eq!(app.count("SELECT count(*) FROM payments"), 0);
+    let settled = app
+        .post(
+            "/api/v1/restaurants/me/tables/3/settle",
+            Some(&shop.owner),
+            json!({"method": "CASH", "amount": 18000}),
+        )
+        .await;
+    assert_eq!(settled.status, StatusCode::OK, "{}", settled.body);
+    assert_eq!(settled.body["remaining_amount"], 0);
+    let summary = app
+        .get("/api/v1/restaurants/me/summary", Some(&shop.owner))
+        .await;
+    assert_eq!(summary.body["revenue"], 18000);
+
+    // Without a table (a restaurant that lets customers order without naming one), completing
+    // records the payment taken at the counter.
+    app.patch(
+        "/api/v1/restaurants/me",
+        Some(&shop.owner),
+        json!({"table_verification": "OPEN"}),
+    )
+    .await;
+    let mut away = shop.simple_order();
+    away.as_object_mut().unwrap().remove("table_number");
+    away.as_object_mut().unwrap().remove("table_sig");
+    let order = app.place(&customer, away).await;
+    for action in ["accept", "ready", "complete"] {
+        let body = (action == "accept").then(accept_body);
+        let res = app.act(&shop.owner, &order, action, body).await;
+        assert_eq!(res.status, StatusCode::OK, "{action}: {}", res.body);
+        if action == "complete" {
+            assert_eq!(res.body["payment_status"], "PAID");
+        }
+    }
     assert_eq!(
         app.count("SELECT count(*) FROM payments WHERE method = 'COUNTER' AND status = 'COMPLETED' AND amount = 18000"),
         1
     );
+    let summary = app
+        .get("/api/v1/restaurants/me/summary", Some(&shop.owner))
+        .await;
+    assert_eq!(summary.body["revenue"], 36000);
 }
 
 #[tokio::test]
@@ -217,7 +256,8 @@ async fn transition_bodies_are_validated() {
         status_of(&app, &customer, &order).await["status"],
         "PENDING"
     );
-    assert_eq!(app.count("SELECT count(*) FROM order_events"), 1);
+    // The order and its table's tab; nothing since.
+    assert_eq!(app.count("SELECT count(*) FROM order_events"), 2);
     // 1 and 180 minutes are the inclusive bounds.
     let res = app
         .act(
@@ -347,21 +387,33 @@ async fn every_change_appends_one_event_with_increasing_seq() {
     app.act(&shop.owner, &b, "accept", Some(accept_body()))
         .await;
 
-    // The log as the store keeps it (what live clients replay from).
-    let events: Vec<(i64, String, String, Value)> = app
+    // The log as the store keeps it (what live clients replay from): every order event, each
+    // followed by its table's new tab (both orders are at table 3).
+    let log = app
         .store()
         .await
         .events_since(shop.id.parse().unwrap(), 0, 100)
         .await
-        .unwrap()
+        .unwrap();
+    let seqs: Vec<i64> = log.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=12).collect::<Vec<i64>>());
+    for pair in log.chunks(2) {
+        assert!(pair[0].order_id.is_some());
+        assert_eq!(pair[1].order_id, None);
+        assert_eq!(pair[1].kind.as_str(), "TABLE_UPDATED");
+        let tab: Value = serde_json::from_str(&pair[1].payload).unwrap();
+        assert_eq!(tab["table_number"], "3");
+        assert_eq!(tab["seq"], pair[1].seq);
+    }
+    let events: Vec<(i64, String, String, Value)> = log
         .into_iter()
-        .map(|e| {
-            (
+        .filter_map(|e| {
+            Some((
                 e.seq,
-                e.order_id.to_string(),
+                e.order_id?.to_string(),
                 e.kind.as_str().to_owned(),
                 serde_json::from_str(&e.payload).unwrap(),
-            )
+            ))
         })
         .collect();
     let summary: Vec<(i64, &str, &str)> = events
@@ -372,11 +424,11 @@ async fn every_change_appends_one_event_with_increasing_seq() {
         summary,
         vec![
             (1, a.as_str(), "NEW_ORDER"),
-            (2, b.as_str(), "NEW_ORDER"),
-            (3, a.as_str(), "STATUS_CHANGED"),
-            (4, a.as_str(), "STATUS_CHANGED"),
+            (3, b.as_str(), "NEW_ORDER"),
             (5, a.as_str(), "STATUS_CHANGED"),
-            (6, b.as_str(), "ORDER_CANCELLED"),
+            (7, a.as_str(), "STATUS_CHANGED"),
+            (9, a.as_str(), "STATUS_CHANGED"),
+            (11, b.as_str(), "ORDER_CANCELLED"),
         ]
     );
     let statuses: Vec<&str> = events
@@ -403,13 +455,14 @@ async fn every_change_appends_one_event_with_increasing_seq() {
     assert_eq!(events[0].3["order"]["items"][0]["name"], "후라이드");
     assert!(events[2].3["estimated_ready_at"].is_string());
     assert_eq!(events[2].3["message"], "곧 준비됩니다!");
-    assert_eq!(events[4].3["payment_status"], "PAID");
+    // Served on a tab: the table pays when it settles, not when the order completes.
+    assert_eq!(events[4].3["payment_status"], "PENDING");
     // The other restaurant counts on its own.
     assert_eq!(
         app.count(&format!(
             "SELECT max(seq) FROM order_events WHERE restaurant_id = '{}'",
             other.id
         )),
-        1
+        2
     );
 }

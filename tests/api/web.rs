@@ -108,7 +108,7 @@ async fn the_owner_gets_signed_table_codes_and_todays_totals() {
     let shop = app.shop("qr@example.com", "POSTPAY").await;
     let res = app
         .get(
-            "/api/v1/restaurants/me/tables?tables=1-3,테라스&base_url=https://shop.local:8443",
+            "/api/v1/restaurants/me/qr-codes?tables=1-3,테라스&base_url=https://shop.local:8443",
             Some(&shop.owner),
         )
         .await;
@@ -138,7 +138,7 @@ async fn the_owner_gets_signed_table_codes_and_todays_totals() {
     for bad in ["tables=20-1", "tables=", "base_url=ftp://x"] {
         let res = app
             .get(
-                &format!("/api/v1/restaurants/me/tables?{bad}"),
+                &format!("/api/v1/restaurants/me/qr-codes?{bad}"),
                 Some(&shop.owner),
             )
             .await;
@@ -146,7 +146,7 @@ async fn the_owner_gets_signed_table_codes_and_todays_totals() {
     }
     let customer = app.customer("qr-customer@example.com").await;
     let res = app
-        .get("/api/v1/restaurants/me/tables", Some(&customer))
+        .get("/api/v1/restaurants/me/qr-codes", Some(&customer))
         .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
 
@@ -164,6 +164,15 @@ async fn the_owner_gets_signed_table_codes_and_todays_totals() {
     }
     app.act(&shop.owner, &b, "reject", Some(json!({"reason": "x"})))
         .await;
+    // Table 3's tab: the completed order and the pending one; the party pays half so far.
+    let settled = app
+        .post(
+            "/api/v1/restaurants/me/tables/3/settle",
+            Some(&shop.owner),
+            json!({"method": "CARD", "amount": 18000}),
+        )
+        .await;
+    assert_eq!(settled.body["remaining_amount"], 18000, "{}", settled.body);
     let summary = app
         .get("/api/v1/restaurants/me/summary", Some(&shop.owner))
         .await;

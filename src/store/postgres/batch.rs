@@ -13,7 +13,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 
-use super::{Db, Fail, PgResult, PgStore, orders};
+use super::{Db, Fail, Outbox, PgResult, PgStore, orders, tables};
+use crate::domain::ids::TableSessionId;
 use crate::domain::order::{Order, OrderStatus, PaymentStatus, order_number};
 use crate::domain::to_millis;
 use crate::events::{EventType, LiveEvent, OrderEvent, order_message};
@@ -151,6 +152,7 @@ impl PgStore {
             }
         }
         let mut seq_of: HashMap<usize, i64> = HashMap::new();
+        let mut seat_of: HashMap<usize, (Option<TableSessionId>, Option<String>)> = HashMap::new();
         for (restaurant, members) in &by_restaurant {
             let revision: i64 = db
                 .query_one(
@@ -159,17 +161,28 @@ impl PgStore {
                 )
                 .await?
                 .try_get(0)?;
-            let placing: Vec<usize> = members
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    let current = batch[i].revision == revision;
-                    if !current {
-                        decided[i] = Decided::Answer(PlaceOutcome::MenuChanged);
+            let mut placing = Vec::with_capacity(members.len());
+            for &i in members {
+                if batch[i].revision != revision {
+                    decided[i] = Decided::Answer(PlaceOutcome::MenuChanged);
+                    continue;
+                }
+                // Each order's party at its table (joined, or opened by the first of them).
+                let order = &batch[i].order;
+                match tables::seat(db, order, order.created_at).await? {
+                    tables::Seat::Closed => {
+                        decided[i] = Decided::Answer(PlaceOutcome::TableSessionClosed);
                     }
-                    current
-                })
-                .collect();
+                    tables::Seat::Table { session, table } => {
+                        seat_of.insert(i, (Some(session), Some(table)));
+                        placing.push(i);
+                    }
+                    tables::Seat::None => {
+                        seat_of.insert(i, (None, order.table_number.clone()));
+                        placing.push(i);
+                    }
+                }
+            }
             if placing.is_empty() {
                 continue;
             }
@@ -228,11 +241,12 @@ impl PgStore {
         for &i in &placing {
             let new = &batch[i].order;
             let number = u32::try_from(number_of[&i]).unwrap_or(u32::MAX);
+            let (table_session_id, table_number) = seat_of.remove(&i).unwrap_or_default();
             let order = Order {
                 id: new.id,
                 order_number: order_number(number),
                 restaurant_id: new.restaurant_id,
-                table_number: new.table_number.clone(),
+                table_number,
                 status: OrderStatus::Pending,
                 payment_status: PaymentStatus::Pending,
                 payment_mode: new.payment_mode,
@@ -247,6 +261,7 @@ impl PgStore {
                 created_at: new.created_at,
                 updated_at: new.created_at,
                 test_payment: false,
+                table_session_id,
                 customer: new.customer,
             };
             let now = to_millis(new.created_at);
@@ -266,6 +281,7 @@ impl PgStore {
                 Box::new(order.special_requests.clone()),
                 Box::new(now),
                 Box::new(now),
+                Box::new(order.table_session_id.map(|s| s.to_string())),
             ]);
             for (position, line) in order.items.iter().enumerate() {
                 let options = serde_json::to_string(&line.options)
@@ -300,13 +316,15 @@ impl PgStore {
                 Box::new(order.restaurant_id.to_string()),
                 Box::new(seq),
                 Box::new(order.id.to_string()),
+                Box::new(order.table_session_id.map(|s| s.to_string())),
                 Box::new(EventType::NewOrder.as_str().to_owned()),
                 Box::new(payload.to_string()),
                 Box::new(now),
             ]);
             let event = OrderEvent {
                 restaurant_id: order.restaurant_id,
-                order_id: order.id,
+                order_id: Some(order.id),
+                table_session_id: order.table_session_id,
                 seq,
                 kind: EventType::NewOrder,
                 payload,
@@ -319,7 +337,7 @@ impl PgStore {
             "INSERT INTO orders (id, restaurant_id, customer_id, guest_id, order_number,
                                  business_day, table_number, total_amount, status,
                                  payment_status, payment_mode, special_requests, created_at,
-                                 updated_at) VALUES ",
+                                 updated_at, table_session_id) VALUES ",
             &order_rows,
         )
         .await?;
@@ -339,17 +357,33 @@ impl PgStore {
         .await?;
         insert_rows(
             db,
-            "INSERT INTO order_events (restaurant_id, seq, order_id, type, payload, created_at)
-             VALUES ",
+            "INSERT INTO order_events (restaurant_id, seq, order_id, table_session_id, type, payload,
+                                       created_at) VALUES ",
             &event_rows,
         )
         .await?;
+        // Each party that ordered sees its new tab (after the orders' own events).
+        let mut outbox = Outbox::default();
+        let mut announced: Vec<TableSessionId> = Vec::new();
+        for &i in &placing {
+            let order = &placed[&i].0;
+            if let Some(session) = order.table_session_id
+                && !announced.contains(&session)
+            {
+                announced.push(session);
+                tables::announce(db, &mut outbox, session, order.created_at).await?;
+            }
+        }
         tx.commit().await?;
 
-        let mut events = Vec::with_capacity(placing.len());
+        let mut events = Vec::with_capacity(placing.len() + outbox.0.len());
         for &i in &placing {
             events.push(placed[&i].1.clone());
         }
+        events.extend(outbox.0.into_iter().filter_map(|event| match event {
+            LiveEvent::Order(event) => Some(event),
+            _ => None,
+        }));
         // A repeat of an earlier request in this batch gets what that one got, as a replay.
         let mut outcomes: Vec<PlaceOutcome> = Vec::with_capacity(batch.len());
         for (i, decision) in decided.into_iter().enumerate() {
@@ -360,6 +394,7 @@ impl PgStore {
                     PlaceOutcome::Replayed(id) => PlaceOutcome::Replayed(*id),
                     PlaceOutcome::MenuChanged => PlaceOutcome::MenuChanged,
                     PlaceOutcome::KeyReused => PlaceOutcome::KeyReused,
+                    PlaceOutcome::TableSessionClosed => PlaceOutcome::TableSessionClosed,
                 },
                 Decided::Insert => match placed.remove(&i) {
                     Some((order, event)) => PlaceOutcome::Placed {

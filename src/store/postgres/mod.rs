@@ -14,6 +14,7 @@ mod migrate;
 mod orders;
 mod payments;
 mod restaurants;
+mod tables;
 mod users;
 
 use std::sync::Arc;
@@ -28,7 +29,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-use crate::domain::ids::{MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, UserId};
+use crate::domain::ids::{
+    GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, UserId,
+};
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Customer, Order, OrderStatus};
 use crate::domain::payment::Payment;
@@ -37,9 +40,10 @@ use crate::domain::to_millis;
 use crate::domain::user::{Email, User};
 use crate::events::{EventBus, LiveEvent, OrderEvent};
 use crate::store::{
-    DaySummary, IdempotencyKey, MenuItemChanges, NewGuest, NewOrder, NewRestaurant, NewUser,
-    OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome, RefreshTokenRecord, RefundOwed,
-    Revocation, SettleOutcome, Settlement, Store, StoreError, StoreResult, TransitionOutcome,
+    CallOutcome, DaySummary, IdempotencyKey, MenuItemChanges, NewCall, NewGuest, NewOrder,
+    NewRestaurant, NewUser, OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome,
+    RefreshTokenRecord, RefundOwed, Revocation, SettleOutcome, Settlement, Store, StoreError,
+    StoreResult, TableAction, TableOutcome, TableSummary, TableTab, TransitionOutcome,
     TransitionRequest, UserCredentials,
 };
 
@@ -376,9 +380,13 @@ impl PgStore {
             revision
         ));
         match placed {
-            // Rolled back: the order was priced against a menu that has changed since.
+            // Rolled back: the order was priced against a menu that has changed since, or the
+            // guest's party has left.
             Err(StoreError::Conflict(why)) if why == orders::MENU_CHANGED => {
                 Ok(PlaceOutcome::MenuChanged)
+            }
+            Err(StoreError::Conflict(why)) if why == orders::TABLE_CLOSED => {
+                Ok(PlaceOutcome::TableSessionClosed)
             }
             other => other,
         }
@@ -723,8 +731,10 @@ impl Store for PgStore {
                     "SELECT
                          count(*) FILTER (WHERE status NOT IN ('REJECTED', 'CANCELLED')),
                          count(*) FILTER (WHERE status = 'COMPLETED'),
-                         coalesce(sum(total_amount)
-                             FILTER (WHERE payment_status = 'PAID' AND NOT test_payment), 0)::BIGINT,
+                         (coalesce(sum(total_amount)
+                             FILTER (WHERE payment_status = 'PAID' AND NOT test_payment), 0)
+                          + (SELECT coalesce(sum(amount), 0) FROM table_settlements
+                             WHERE restaurant_id = $1 AND business_day = $2))::BIGINT,
                          coalesce(sum(total_amount)
                              FILTER (WHERE payment_status = 'PAID' AND test_payment), 0)::BIGINT
                      FROM orders WHERE restaurant_id = $1 AND business_day = $2",
@@ -814,6 +824,49 @@ impl Store for PgStore {
             .await?;
             Ok(())
         })
+    }
+
+    async fn table_tab(
+        &self,
+        restaurant: RestaurantId,
+        table: String,
+        guest: Option<GuestId>,
+    ) -> StoreResult<Option<TableTab>> {
+        in_snapshot!(self, |db| tables::tab_for(db, restaurant, &table, guest))
+    }
+
+    async fn open_tables(&self, restaurant: RestaurantId) -> StoreResult<Vec<TableSummary>> {
+        in_snapshot!(self, |db| tables::open_tables(db, restaurant))
+    }
+
+    async fn call_staff(&self, call: NewCall) -> StoreResult<CallOutcome> {
+        in_transaction!(self, |db, outbox| tables::call_staff(db, outbox, &call))
+    }
+
+    async fn table_action(
+        &self,
+        restaurant: RestaurantId,
+        table: String,
+        action: TableAction,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TableOutcome> {
+        in_transaction!(self, |db, outbox| tables::action(
+            db, outbox, restaurant, &table, &action, now
+        ))
+    }
+
+    async fn orders_of_day(
+        &self,
+        restaurant: RestaurantId,
+        business_day: String,
+        query: Option<String>,
+    ) -> StoreResult<Vec<Order>> {
+        on_connection!(self, |db| orders::of_day(
+            db,
+            restaurant,
+            &business_day,
+            query.as_deref()
+        ))
     }
 
     async fn latest_event_seq(&self, restaurant: RestaurantId) -> StoreResult<i64> {

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use super::{Db, Fail, Outbox, PgResult, id, restaurants, text_enum};
-use crate::domain::ids::{OrderId, PaymentId, RestaurantId};
+use super::{Db, Fail, Outbox, PgResult, id, restaurants, tables, text_enum};
+use crate::domain::ids::{OrderId, PaymentId, RestaurantId, TableSessionId};
 use crate::domain::order::{
     Action, Customer, Order, OrderStatus, PLAN_ATTEMPTS, PaymentMode, PaymentStatus,
     TransitionPlan, order_number, plan_transition,
@@ -24,7 +24,8 @@ use crate::store::{
 
 const ORDER_COLUMNS: &str = "id, restaurant_id, customer_id, guest_id, order_number, table_number, \
      total_amount, status, payment_status, payment_mode, special_requests, estimated_ready_at, \
-     owner_message, reject_reason, cancel_reason, created_at, updated_at, test_payment";
+     owner_message, reject_reason, cancel_reason, created_at, updated_at, test_payment, \
+     table_session_id";
 
 fn order_from_row(row: &Row) -> PgResult<Order> {
     let customer_id: Option<String> = row.try_get(2)?;
@@ -53,6 +54,7 @@ fn order_from_row(row: &Row) -> PgResult<Order> {
         created_at: from_millis(row.try_get(15)?),
         updated_at: from_millis(row.try_get(16)?),
         test_payment: row.try_get(17)?,
+        table_session_id: super::opt_id(row, 18)?,
         items: Vec::new(),
     })
 }
@@ -116,12 +118,14 @@ async fn insert_event(
 ) -> PgResult<OrderEvent> {
     let payload: Arc<str> = order_message(kind, order, seq, at).to_string().into();
     db.execute(
-        "INSERT INTO order_events (restaurant_id, seq, order_id, type, payload, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO order_events (restaurant_id, seq, order_id, table_session_id, type, payload,
+                                   created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
             &order.restaurant_id.to_string(),
             &seq,
             &order.id.to_string(),
+            &order.table_session_id.map(|s| s.to_string()),
             &kind.as_str(),
             &&*payload,
             &to_millis(at),
@@ -130,13 +134,18 @@ async fn insert_event(
     .await?;
     let event = OrderEvent {
         restaurant_id: order.restaurant_id,
-        order_id: order.id,
+        order_id: Some(order.id),
+        table_session_id: order.table_session_id,
         seq,
         kind,
         payload,
         at,
     };
     outbox.push(LiveEvent::Order(event.clone()));
+    // Whatever happens to an order changes its table's tab (totals, what is still cooking).
+    if let Some(session) = order.table_session_id {
+        Box::pin(tables::announce(db, outbox, session, at)).await?;
+    }
     Ok(event)
 }
 
@@ -188,6 +197,14 @@ pub async fn place(
         // Dropping this transaction gives the sequence number back.
         return Err(Fail::Store(StoreError::Conflict(MENU_CHANGED.into())));
     }
+    // The table's party: the guest's own, or the one at the table (opened now if none).
+    let (table_session_id, table_number) = match tables::seat(db, new, new.created_at).await? {
+        tables::Seat::Closed => {
+            return Err(Fail::Store(StoreError::Conflict(TABLE_CLOSED.into())));
+        }
+        tables::Seat::Table { session, table } => (Some(session), Some(table)),
+        tables::Seat::None => (None, new.table_number.clone()),
+    };
     let number: i64 = db
         .query_one(
             "INSERT INTO order_counters (restaurant_id, business_day, last_number)
@@ -205,7 +222,7 @@ pub async fn place(
         id: new.id,
         order_number: order_number(u32::try_from(number).unwrap_or(u32::MAX)),
         restaurant_id: new.restaurant_id,
-        table_number: new.table_number.clone(),
+        table_number,
         status: OrderStatus::Pending,
         payment_status: PaymentStatus::Pending,
         payment_mode: new.payment_mode,
@@ -220,13 +237,14 @@ pub async fn place(
         created_at: new.created_at,
         updated_at: new.created_at,
         test_payment: false,
+        table_session_id,
         customer: new.customer,
     };
     db.execute(
         "INSERT INTO orders (id, restaurant_id, customer_id, guest_id, order_number, business_day,
                              table_number, total_amount, status, payment_status, payment_mode,
-                             special_requests, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', 'PENDING', $9, $10, $11, $11)",
+                             special_requests, created_at, updated_at, table_session_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', 'PENDING', $9, $10, $11, $11, $12)",
         &[
             &order.id.to_string(),
             &order.restaurant_id.to_string(),
@@ -239,6 +257,7 @@ pub async fn place(
             &order.payment_mode.as_str(),
             &order.special_requests,
             &now,
+            &order.table_session_id.map(|s| s.to_string()),
         ],
     )
     .await?;
@@ -306,6 +325,8 @@ pub async fn place(
 /// Marks "the menu changed under this order" on its way out of `place`, so the store can
 /// answer `MenuChanged` after rolling back.
 pub(super) const MENU_CHANGED: &str = "menu revision moved on";
+/// Likewise for "the guest's party has left".
+pub(super) const TABLE_CLOSED: &str = "table session closed";
 
 fn belongs_to(order: &Order, actor: Actor) -> bool {
     match actor {
@@ -330,6 +351,7 @@ pub async fn transition(
             order.status,
             order.payment_status,
             order.payment_mode,
+            order.table_session_id.is_some(),
             req.action,
         ) {
             Ok(plan) => plan,
@@ -518,6 +540,58 @@ pub async fn for_restaurant(
     page(db, &filter, params, after, limit).await
 }
 
+/// Every order of a table's party, oldest first.
+pub async fn of_session(db: Db<'_>, session: TableSessionId) -> PgResult<Vec<Order>> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE table_session_id = $1 ORDER BY created_at, id"
+    );
+    let mut orders: Vec<Order> = db
+        .query(&sql, &[&session.to_string()])
+        .await?
+        .iter()
+        .map(order_from_row)
+        .collect::<PgResult<_>>()?;
+    for order in &mut orders {
+        order.items = lines_of(db, order.id).await?;
+    }
+    Ok(orders)
+}
+
+/// Every order of a business day, newest first; `query` matches the order number (any part,
+/// any case) or the table.
+pub async fn of_day(
+    db: Db<'_>,
+    restaurant: RestaurantId,
+    business_day: &str,
+    query: Option<&str>,
+) -> PgResult<Vec<Order>> {
+    let mut sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE restaurant_id = $1 AND business_day = $2"
+    );
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = vec![
+        Box::new(restaurant.to_string()),
+        Box::new(business_day.to_owned()),
+    ];
+    if let Some(query) = query {
+        sql.push_str(" AND (upper(order_number) LIKE $3 OR table_number = $4)");
+        params.push(Box::new(format!("%{}%", query.to_uppercase())));
+        params.push(Box::new(query.to_owned()));
+    }
+    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT 2000");
+    let refs: Vec<&(dyn ToSql + Sync)> =
+        params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+    let mut orders: Vec<Order> = db
+        .query(&sql, &refs)
+        .await?
+        .iter()
+        .map(order_from_row)
+        .collect::<PgResult<_>>()?;
+    for order in &mut orders {
+        order.items = lines_of(db, order.id).await?;
+    }
+    Ok(orders)
+}
+
 pub async fn events_since(
     db: Db<'_>,
     restaurant: RestaurantId,
@@ -525,7 +599,7 @@ pub async fn events_since(
     limit: usize,
 ) -> PgResult<Vec<OrderEvent>> {
     db.query(
-        "SELECT seq, order_id, type, payload, created_at FROM order_events
+        "SELECT seq, order_id, type, payload, created_at, table_session_id FROM order_events
          WHERE restaurant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         &[&restaurant.to_string(), &seq, &(limit as i64)],
     )
@@ -536,7 +610,8 @@ pub async fn events_since(
         let payload: String = row.try_get(3)?;
         Ok(OrderEvent {
             restaurant_id: restaurant,
-            order_id: id(row, 1)?,
+            order_id: super::opt_id(row, 1)?,
+            table_session_id: super::opt_id(row, 5)?,
             seq: row.try_get(0)?,
             kind: EventType::from_name(&kind),
             payload: payload.into(),

@@ -97,10 +97,14 @@ pub async fn update(
         .ok_or(Fail::Store(StoreError::NotFound))
 }
 
+/// A guest joins the party at their table if one is there (else their first order or call
+/// opens one).
 pub async fn insert_guest(db: Db<'_>, guest: &NewGuest) -> PgResult<()> {
     db.execute(
-        "INSERT INTO guests (id, restaurant_id, table_number, created_at)
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO guests (id, restaurant_id, table_number, created_at, table_session_id)
+         VALUES ($1, $2, $3, $4,
+                 (SELECT id FROM table_sessions
+                  WHERE restaurant_id = $2 AND table_number = $3 AND status = 'OPEN'))",
         &[
             &guest.id.to_string(),
             &guest.restaurant_id.to_string(),

@@ -7,6 +7,7 @@ mod migrate;
 mod orders;
 mod payments;
 mod restaurants;
+mod tables;
 mod users;
 mod writer;
 
@@ -23,7 +24,9 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
 use crate::blocking;
-use crate::domain::ids::{MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, UserId};
+use crate::domain::ids::{
+    GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, UserId,
+};
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Customer, Order, OrderStatus};
 use crate::domain::payment::Payment;
@@ -31,9 +34,10 @@ use crate::domain::restaurant::{Restaurant, RestaurantChanges};
 use crate::domain::user::{Email, User};
 use crate::events::{EventBus, OrderEvent};
 use crate::store::{
-    DaySummary, IdempotencyKey, MenuItemChanges, NewGuest, NewOrder, NewRestaurant, NewUser,
-    OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome, RefreshTokenRecord, RefundOwed,
-    Revocation, SettleOutcome, Settlement, Store, StoreError, StoreResult, TransitionOutcome,
+    CallOutcome, DaySummary, IdempotencyKey, MenuItemChanges, NewCall, NewGuest, NewOrder,
+    NewRestaurant, NewUser, OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome,
+    RefreshTokenRecord, RefundOwed, Revocation, SettleOutcome, Settlement, Store, StoreError,
+    StoreResult, TableAction, TableOutcome, TableSummary, TableTab, TransitionOutcome,
     TransitionRequest, UserCredentials,
 };
 
@@ -472,7 +476,9 @@ impl Store for SqliteStore {
                      count(*) FILTER (WHERE status NOT IN ('REJECTED', 'CANCELLED')),
                      count(*) FILTER (WHERE status = 'COMPLETED'),
                      coalesce(sum(total_amount)
-                              FILTER (WHERE payment_status = 'PAID' AND NOT test_payment), 0),
+                              FILTER (WHERE payment_status = 'PAID' AND NOT test_payment), 0)
+                       + (SELECT coalesce(sum(amount), 0) FROM table_settlements
+                          WHERE restaurant_id = ?1 AND business_day = ?2),
                      coalesce(sum(total_amount)
                               FILTER (WHERE payment_status = 'PAID' AND test_payment), 0)
                  FROM orders WHERE restaurant_id = ?1 AND business_day = ?2",
@@ -555,6 +561,45 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn table_tab(
+        &self,
+        restaurant: RestaurantId,
+        table: String,
+        guest: Option<GuestId>,
+    ) -> StoreResult<Option<TableTab>> {
+        self.read(move |c| tables::tab_for(c, restaurant, &table, guest))
+            .await
+    }
+
+    async fn open_tables(&self, restaurant: RestaurantId) -> StoreResult<Vec<TableSummary>> {
+        self.read(move |c| tables::open_tables(c, restaurant)).await
+    }
+
+    async fn call_staff(&self, call: NewCall) -> StoreResult<CallOutcome> {
+        self.write(move |c| tables::call_staff(c, &call)).await
+    }
+
+    async fn table_action(
+        &self,
+        restaurant: RestaurantId,
+        table: String,
+        action: TableAction,
+        now: DateTime<Utc>,
+    ) -> StoreResult<TableOutcome> {
+        self.write(move |c| tables::action(c, restaurant, &table, &action, now))
+            .await
+    }
+
+    async fn orders_of_day(
+        &self,
+        restaurant: RestaurantId,
+        business_day: String,
+        query: Option<String>,
+    ) -> StoreResult<Vec<Order>> {
+        self.read(move |c| orders::of_day(c, restaurant, &business_day, query.as_deref()))
+            .await
     }
 
     async fn latest_event_seq(&self, restaurant: RestaurantId) -> StoreResult<i64> {

@@ -8,9 +8,10 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::restaurants;
+use super::tables;
 use super::users::parse_uuid;
 use super::writer::Tx;
-use crate::domain::ids::{OrderId, PaymentId, RestaurantId};
+use crate::domain::ids::{OrderId, PaymentId, RestaurantId, TableSessionId};
 use crate::domain::order::{
     Action, Customer, Order, OrderStatus, PLAN_ATTEMPTS, PaymentMode, PaymentStatus,
     TransitionPlan, order_number, plan_transition,
@@ -25,7 +26,8 @@ use crate::store::{
 
 const ORDER_COLUMNS: &str = "id, restaurant_id, customer_id, guest_id, order_number, table_number, \
      total_amount, status, payment_status, payment_mode, special_requests, estimated_ready_at, \
-     owner_message, reject_reason, cancel_reason, created_at, updated_at, test_payment";
+     owner_message, reject_reason, cancel_reason, created_at, updated_at, test_payment, \
+     table_session_id";
 
 fn text_enum<T: std::str::FromStr<Err = String>>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
     let text: String = row.get(idx)?;
@@ -61,6 +63,9 @@ fn order_from_row(row: &Row<'_>) -> rusqlite::Result<Order> {
         created_at: from_millis(row.get(15)?),
         updated_at: from_millis(row.get(16)?),
         test_payment: row.get(17)?,
+        table_session_id: row
+            .get::<_, Option<String>>(18)?
+            .and_then(|id| id.parse().ok()),
         items: Vec::new(),
     })
 }
@@ -109,26 +114,33 @@ pub(super) fn append_event(
     let seq = restaurants::next_event_seq(c, order.restaurant_id)?;
     let payload: Arc<str> = order_message(kind, order, seq, at).to_string().into();
     c.prepare_cached(
-        "INSERT INTO order_events (restaurant_id, seq, order_id, type, payload, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO order_events (restaurant_id, seq, order_id, table_session_id, type, payload,
+                                   created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         order.restaurant_id.to_string(),
         seq,
         order.id.to_string(),
+        order.table_session_id.map(|s| s.to_string()),
         kind.as_str(),
         &*payload,
         to_millis(at),
     ])?;
     let event = OrderEvent {
         restaurant_id: order.restaurant_id,
-        order_id: order.id,
+        order_id: Some(order.id),
+        table_session_id: order.table_session_id,
         seq,
         kind,
         payload,
         at,
     };
     c.publish_after_commit(LiveEvent::Order(event.clone()));
+    // Whatever happens to an order changes its table's tab (totals, what is still cooking).
+    if let Some(session) = order.table_session_id {
+        tables::announce(c, session, at)?;
+    }
     Ok(event)
 }
 
@@ -185,6 +197,13 @@ pub fn place(
     if current != Some(revision) {
         return Ok(PlaceOutcome::MenuChanged);
     }
+    // The table's party: the guest's own, or the one at the table (opened now if none).
+    let seat = tables::seat(c, new, new.created_at)?;
+    let (table_session_id, table_number) = match seat {
+        tables::Seat::Closed => return Ok(PlaceOutcome::TableSessionClosed),
+        tables::Seat::Table { session, table } => (Some(session), Some(table)),
+        tables::Seat::None => (None, new.table_number.clone()),
+    };
     let number: u32 = c
         .prepare_cached(
             "INSERT INTO order_counters (restaurant_id, business_day, last_number)
@@ -203,7 +222,7 @@ pub fn place(
         id: new.id,
         order_number: order_number(number),
         restaurant_id: new.restaurant_id,
-        table_number: new.table_number.clone(),
+        table_number,
         status: OrderStatus::Pending,
         payment_status: PaymentStatus::Pending,
         payment_mode: new.payment_mode,
@@ -218,13 +237,14 @@ pub fn place(
         created_at: new.created_at,
         updated_at: new.created_at,
         test_payment: false,
+        table_session_id,
         customer: new.customer,
     };
     c.prepare_cached(
         "INSERT INTO orders (id, restaurant_id, customer_id, guest_id, order_number, business_day,
                              table_number, total_amount, status, payment_status, payment_mode,
-                             special_requests, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'PENDING', 'PENDING', ?9, ?10, ?11, ?11)",
+                             special_requests, created_at, updated_at, table_session_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'PENDING', 'PENDING', ?9, ?10, ?11, ?11, ?12)",
     )?
     .execute(params![
         order.id.to_string(),
@@ -238,6 +258,7 @@ pub fn place(
         order.payment_mode.as_str(),
         order.special_requests,
         now,
+        order.table_session_id.map(|s| s.to_string()),
     ])?;
     let mut insert_line = c.prepare_cached(
         "INSERT INTO order_items (id, order_id, menu_id, name, quantity, unit_price, options,
@@ -299,6 +320,7 @@ pub fn transition(c: &Tx<'_>, req: &TransitionRequest) -> StoreResult<Transition
             order.status,
             order.payment_status,
             order.payment_mode,
+            order.table_session_id.is_some(),
             req.action,
         ) {
             Ok(plan) => plan,
@@ -474,6 +496,52 @@ pub fn for_restaurant(
     page(c, &filter, params, after, limit)
 }
 
+/// Every order of a table's party, oldest first.
+pub fn of_session(c: &Connection, session: TableSessionId) -> StoreResult<Vec<Order>> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE table_session_id = ?1 ORDER BY created_at, id"
+    );
+    let mut orders: Vec<Order> = c
+        .prepare_cached(&sql)?
+        .query_map([session.to_string()], order_from_row)?
+        .collect::<Result<_, _>>()?;
+    for order in &mut orders {
+        order.items = lines_of(c, order.id)?;
+    }
+    Ok(orders)
+}
+
+/// Every order of a business day, newest first; `query` matches the order number (any part,
+/// any case) or the table.
+pub fn of_day(
+    c: &Connection,
+    restaurant: RestaurantId,
+    business_day: &str,
+    query: Option<&str>,
+) -> StoreResult<Vec<Order>> {
+    let mut sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE restaurant_id = ?1 AND business_day = ?2"
+    );
+    let mut params = vec![
+        SqlValue::Text(restaurant.to_string()),
+        SqlValue::Text(business_day.to_owned()),
+    ];
+    if let Some(query) = query {
+        sql.push_str(" AND (upper(order_number) LIKE ?3 OR table_number = ?4)");
+        params.push(SqlValue::Text(format!("%{}%", query.to_uppercase())));
+        params.push(SqlValue::Text(query.to_owned()));
+    }
+    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT 2000");
+    let mut orders: Vec<Order> = c
+        .prepare_cached(&sql)?
+        .query_map(params_from_iter(params), order_from_row)?
+        .collect::<Result<_, _>>()?;
+    for order in &mut orders {
+        order.items = lines_of(c, order.id)?;
+    }
+    Ok(orders)
+}
+
 pub fn events_since(
     c: &Connection,
     restaurant: RestaurantId,
@@ -481,15 +549,17 @@ pub fn events_since(
     limit: usize,
 ) -> StoreResult<Vec<OrderEvent>> {
     let mut stmt = c.prepare_cached(
-        "SELECT seq, order_id, type, payload, created_at FROM order_events
+        "SELECT seq, order_id, type, payload, created_at, table_session_id FROM order_events
          WHERE restaurant_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![restaurant.to_string(), seq, limit as i64], |row| {
         let kind: String = row.get(2)?;
         let payload: String = row.get(3)?;
+        let optional_id = |idx: usize| -> rusqlite::Result<Option<String>> { row.get(idx) };
         Ok(OrderEvent {
             restaurant_id: restaurant,
-            order_id: parse_uuid(row, 1)?,
+            order_id: optional_id(1)?.and_then(|id| id.parse().ok()),
+            table_session_id: optional_id(5)?.and_then(|id| id.parse().ok()),
             seq: row.get(0)?,
             kind: EventType::from_name(&kind),
             payload: payload.into(),

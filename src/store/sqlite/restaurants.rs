@@ -90,9 +90,14 @@ pub fn update(
     by_id(c, id)?.ok_or(StoreError::NotFound)
 }
 
+/// A guest joins the party at their table if one is there (else their first order or call
+/// opens one).
 pub fn insert_guest(c: &Connection, guest: &NewGuest) -> StoreResult<()> {
     c.prepare_cached(
-        "INSERT INTO guests (id, restaurant_id, table_number, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO guests (id, restaurant_id, table_number, created_at, table_session_id)
+         VALUES (?1, ?2, ?3, ?4,
+                 (SELECT id FROM table_sessions
+                  WHERE restaurant_id = ?2 AND table_number = ?3 AND status = 'OPEN'))",
     )?
     .execute(params![
         guest.id.to_string(),

@@ -167,16 +167,66 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     received_at     BIGINT NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS order_events (
+-- Table service: a table session is one party's running tab, from its first order or staff
+-- call until the owner closes it.
+CREATE TABLE IF NOT EXISTS table_sessions (
+    id            TEXT PRIMARY KEY,
     restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
-    seq           BIGINT NOT NULL,
-    order_id      TEXT NOT NULL REFERENCES orders(id),
-    type          TEXT NOT NULL,
-    payload       TEXT NOT NULL,
+    table_number  TEXT NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('OPEN', 'CLOSED')),
+    opened_at     BIGINT NOT NULL,
+    last_order_at BIGINT,
+    closed_at     BIGINT,
+    closed_unpaid BIGINT NOT NULL DEFAULT 0,
+    merged_into   TEXT REFERENCES table_sessions(id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_table_sessions_open
+    ON table_sessions(restaurant_id, table_number) WHERE status = 'OPEN';
+CREATE INDEX IF NOT EXISTS idx_table_sessions_restaurant ON table_sessions(restaurant_id, status);
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS table_session_id TEXT REFERENCES table_sessions(id);
+-- Covers the sums every table event carries.
+CREATE INDEX IF NOT EXISTS idx_orders_session
+    ON orders(table_session_id, status, payment_status, total_amount);
+ALTER TABLE guests ADD COLUMN IF NOT EXISTS table_session_id TEXT REFERENCES table_sessions(id);
+
+CREATE TABLE IF NOT EXISTS table_calls (
+    id            TEXT PRIMARY KEY,
+    restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
+    session_id    TEXT NOT NULL REFERENCES table_sessions(id),
+    kind          TEXT NOT NULL CHECK (kind IN ('WATER', 'CUTLERY', 'BILL', 'STAFF')),
+    note          TEXT,
+    status        TEXT NOT NULL CHECK (status IN ('OPEN', 'ACKED')),
     created_at    BIGINT NOT NULL,
+    acked_at      BIGINT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_table_calls_open
+    ON table_calls(session_id, kind) WHERE status = 'OPEN';
+
+CREATE TABLE IF NOT EXISTS table_settlements (
+    id            TEXT PRIMARY KEY,
+    session_id    TEXT NOT NULL REFERENCES table_sessions(id),
+    restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
+    method        TEXT NOT NULL CHECK (method IN ('CARD', 'CASH', 'OTHER')),
+    amount        BIGINT NOT NULL CHECK (amount > 0),
+    business_day  TEXT NOT NULL,
+    created_at    BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_table_settlements_session ON table_settlements(session_id);
+CREATE INDEX IF NOT EXISTS idx_table_settlements_day ON table_settlements(restaurant_id, business_day);
+
+-- Order and table events share the restaurant's sequence: live clients replay both in order.
+CREATE TABLE IF NOT EXISTS order_events (
+    restaurant_id    TEXT NOT NULL REFERENCES restaurants(id),
+    seq              BIGINT NOT NULL,
+    order_id         TEXT REFERENCES orders(id),
+    table_session_id TEXT REFERENCES table_sessions(id),
+    type             TEXT NOT NULL,
+    payload          TEXT NOT NULL,
+    created_at       BIGINT NOT NULL,
     PRIMARY KEY (restaurant_id, seq)
 );
 CREATE INDEX IF NOT EXISTS idx_order_events_order ON order_events(order_id, seq);
+CREATE INDEX IF NOT EXISTS idx_order_events_session ON order_events(table_session_id, seq);
 
 CREATE TABLE IF NOT EXISTS leases (
     name       TEXT PRIMARY KEY,
