@@ -21,4 +21,5 @@ mod payments;
 mod shop_network;
 mod state_machine;
 mod store_contract;
+mod tables;
 mod web;
