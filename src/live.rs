@@ -1,7 +1,7 @@
-//! Live WebSocket connections: a customer's order, an owner's order feed, and a restaurant's
-//! public menu. Each connection authenticates (token in the query or as the first message),
-//! subscribes to the bus *before* reading any state, then sends a snapshot (or replays what it
-//! missed since `since` from the event log) and goes live. Event sequence numbers make the seam
+//! Live WebSocket connections: a customer's order, an owner's order feed, a guest's table, and
+//! a restaurant's public menu. Each connection authenticates (token in the query or as the
+//! first message), subscribes to the bus *before* reading any state, then sends a snapshot (or
+//! replays what it missed since `since` from the event log) and goes live. Event sequence numbers make the seam
 //! between replay and live exact: nothing is sent twice, and a gap is filled from the log. A
 //! client too slow for the bus gets a fresh snapshot instead of a silent gap.
 
@@ -21,12 +21,13 @@ use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::auth::extract::{authenticate, only_guests_in_clear};
 use crate::auth::tokens::{access_revocation_key, session_revocation_key};
-use crate::domain::ids::{OrderId, RestaurantId};
+use crate::domain::ids::{GuestId, OrderId, RestaurantId, TableSessionId};
+use crate::domain::order::Customer;
 use crate::domain::user::Role;
 use crate::error::AppError;
 use crate::events::{LiveEvent, MenuEvent, OrderEvent};
 use crate::http::metrics::Metrics;
-use crate::orders::{order_json, visible_order};
+use crate::orders::{empty_tab_json, order_json, tab_json, visible_order};
 
 /// How long a client has to send its token as the first message.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -110,6 +111,8 @@ pub enum Channel {
     Order(String),
     /// Every order event of the owner's restaurant.
     OwnerFeed,
+    /// A guest's table: every order, call and total of their party.
+    Table,
     /// Price and availability changes of a restaurant's menu; public.
     Menu(RestaurantId),
 }
@@ -148,12 +151,26 @@ impl Session {
 
 /// Whose events a connection forwards, resolved after authentication.
 enum Scope {
+    /// Events from the restaurant's log.
     Orders {
         restaurant: RestaurantId,
-        /// `None`: the whole restaurant (owner feed).
-        order: Option<OrderId>,
+        watch: Watch,
     },
     Menu(RestaurantId),
+}
+
+/// Which of the restaurant's logged events a connection forwards.
+enum Watch {
+    /// All of them (the owner's feed).
+    Restaurant,
+    Order(OrderId),
+    /// A guest's party: its orders' events and its table's.
+    Table {
+        guest: GuestId,
+        table: String,
+        /// `None` until someone at the table orders or calls.
+        session: Option<TableSessionId>,
+    },
 }
 
 /// Why a connection is refused, as a close code and reason. Refusals that are final for this
@@ -254,16 +271,38 @@ async fn resolve(
             let order = visible_order(state, &user, id).await?;
             Scope::Orders {
                 restaurant: order.restaurant_id,
-                order: Some(order.id),
+                watch: Watch::Order(order.id),
             }
         }
         Channel::OwnerFeed => match (user.role, user.restaurant_id) {
             (Role::Owner, Some(restaurant)) => Scope::Orders {
                 restaurant,
-                order: None,
+                watch: Watch::Restaurant,
             },
             _ => return Err(FORBIDDEN),
         },
+        Channel::Table => {
+            let (Some(table), Some(restaurant)) = (&user.table, user.restaurant_id) else {
+                return Err(FORBIDDEN);
+            };
+            let guest = GuestId(user.user_id.0);
+            // Known before any replay: a guest whose party has left must never be taken for
+            // the next party at the table.
+            let session = state
+                .store
+                .table_tab(restaurant, table.clone(), Some(guest))
+                .await
+                .map_err(AppError::from)?
+                .map(|tab| tab.session.id);
+            Scope::Orders {
+                restaurant,
+                watch: Watch::Table {
+                    guest,
+                    table: table.clone(),
+                    session,
+                },
+            }
+        }
         Channel::Menu(_) => unreachable!("handled above"),
     };
     Ok((scope, Some(Session::of(&user))))
@@ -401,12 +440,30 @@ impl Connection {
         self.send(Message::Text(text.into())).await
     }
 
-    fn wants(&self, event: &OrderEvent) -> bool {
-        match self.scope {
-            Scope::Orders { restaurant, order } => {
-                event.restaurant_id == restaurant && order.is_none_or(|o| Some(o) == event.order_id)
-            }
-            Scope::Menu(_) => false,
+    fn wants(&mut self, event: &OrderEvent) -> bool {
+        let Scope::Orders { restaurant, watch } = &mut self.scope else {
+            return false;
+        };
+        if event.restaurant_id != *restaurant {
+            return false;
+        }
+        match watch {
+            Watch::Restaurant => true,
+            Watch::Order(order) => event.order_id == Some(*order),
+            Watch::Table { table, session, .. } => match (*session, event.table_session_id) {
+                (_, None) => false,
+                (Some(mine), Some(theirs)) => mine == theirs,
+                // Nobody had ordered at the table when the guest connected: the first party
+                // seen at it (a new one, or one moved there) is theirs.
+                (None, Some(theirs)) => {
+                    let here = serde_json::from_str::<Value>(&event.payload)
+                        .is_ok_and(|v| v["table_number"] == table.as_str());
+                    if here {
+                        *session = Some(theirs);
+                    }
+                    here
+                }
+            },
         }
     }
 
@@ -498,10 +555,25 @@ impl Connection {
     /// The current state: the order, or the restaurant's open orders, with the sequence
     /// number it reflects (a client resumes with `since=<seq>`).
     async fn snapshot(&mut self) -> anyhow::Result<()> {
-        let Scope::Orders { restaurant, order } = self.scope else {
-            // Menu pages just reload the menu.
-            let reload = MenuEvent::reload(self.menu_restaurant(), self.state.clock.now());
-            return self.send_text(&reload.payload).await;
+        let (restaurant, order) = match &self.scope {
+            Scope::Orders {
+                restaurant,
+                watch: Watch::Table { guest, table, .. },
+            } => {
+                return self
+                    .table_snapshot(*restaurant, *guest, table.clone())
+                    .await;
+            }
+            Scope::Orders {
+                restaurant,
+                watch: Watch::Order(order),
+            } => (*restaurant, Some(*order)),
+            Scope::Orders { restaurant, .. } => (*restaurant, None),
+            Scope::Menu(restaurant) => {
+                // Menu pages just reload the menu.
+                let reload = MenuEvent::reload(*restaurant, self.state.clock.now());
+                return self.send_text(&reload.payload).await;
+            }
         };
         let (seq, orders) = self.state.store.live_snapshot(restaurant, order).await?;
         self.last_seq = seq;
@@ -519,9 +591,37 @@ impl Connection {
         self.send_text(&message.to_string()).await
     }
 
-    fn menu_restaurant(&self) -> RestaurantId {
-        match self.scope {
-            Scope::Menu(restaurant) | Scope::Orders { restaurant, .. } => restaurant,
+    /// A guest's party's tab. The sequence number is read first: an event between the two
+    /// reads is sent again, and every table message states a whole figure, so a repeat is
+    /// harmless where a gap would not be.
+    async fn table_snapshot(
+        &mut self,
+        restaurant: RestaurantId,
+        guest: GuestId,
+        table: String,
+    ) -> anyhow::Result<()> {
+        let seq = self.state.store.latest_event_seq(restaurant).await?;
+        let tab = self
+            .state
+            .store
+            .table_tab(restaurant, table.clone(), Some(guest))
+            .await?;
+        if let Scope::Orders {
+            watch: Watch::Table { session, .. },
+            ..
+        } = &mut self.scope
+        {
+            *session = tab.as_ref().map(|t| t.session.id);
         }
+        self.last_seq = seq;
+        let viewer = Customer::Guest(guest);
+        let tab = match &tab {
+            Some(tab) => tab_json(&self.state, tab, Some(viewer)),
+            None => empty_tab_json(restaurant, &table),
+        };
+        let message = json!({
+            "type": "SNAPSHOT", "seq": seq, "at": self.state.clock.now(), "tab": tab,
+        });
+        self.send_text(&message.to_string()).await
     }
 }

@@ -1,15 +1,16 @@
 //! Orders as their readers see them: who may see an order (its customer, or its restaurant's
-//! owner; anyone else gets a 404), and the JSON an order is shown as, with this box's payment
-//! and live-update links. Used by the API and by live connections.
+//! owner; anyone else gets a 404), and the JSON an order (or a table's tab of orders) is shown
+//! as, with this box's payment and live-update links. Used by the API and by live connections.
 
 use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::domain::ids::{GuestId, OrderId};
+use crate::domain::ids::{GuestId, OrderId, RestaurantId};
 use crate::domain::order::{self, Order};
 use crate::domain::user::Role;
 use crate::error::AppError;
+use crate::store::TableTab;
 
 /// The order as a customer or owner reads it, with this box's payment and live-update URLs.
 pub fn order_json(state: &AppState, order: &Order) -> Value {
@@ -43,4 +44,44 @@ pub async fn visible_order(state: &AppState, user: &AuthUser, id: &str) -> Resul
         return Err(AppError::NotFound("order"));
     }
     Ok(order)
+}
+
+/// A tab as guests and owners read it. `viewer`'s own orders are marked `mine` (what "pay for
+/// my items" would cover).
+pub fn tab_json(state: &AppState, tab: &TableTab, viewer: Option<order::Customer>) -> Value {
+    let orders: Vec<Value> = tab
+        .orders
+        .iter()
+        .map(|order| {
+            let mut value = order_json(state, order);
+            if let Some(viewer) = viewer {
+                value["mine"] = json!(order.customer == viewer);
+            }
+            value
+        })
+        .collect();
+    json!({
+        "restaurant_id": tab.restaurant_id,
+        "table_number": tab.table_number,
+        "session": tab.session,
+        "orders": orders,
+        "total_amount": tab.totals.total_amount,
+        "paid_amount": tab.totals.paid_amount,
+        "remaining_amount": tab.totals.remaining_amount,
+        "calls": tab.calls,
+    })
+}
+
+/// The tab of a table where nobody has ordered yet.
+pub fn empty_tab_json(restaurant: RestaurantId, table: &str) -> Value {
+    json!({
+        "restaurant_id": restaurant,
+        "table_number": table,
+        "session": null,
+        "orders": [],
+        "total_amount": 0,
+        "paid_amount": 0,
+        "remaining_amount": 0,
+        "calls": [],
+    })
 }

@@ -21,8 +21,8 @@ use crate::domain::order::business_day;
 use crate::domain::table::{CallKind, SettleMethod, TableCall, parse_table_label};
 use crate::error::AppError;
 use crate::http::extract::{AppJson, AppPath, AppQuery};
-use crate::orders::{customer_of, order_json};
-use crate::store::{CallOutcome, NewCall, TableAction, TableOutcome, TableTab};
+use crate::orders::{customer_of, empty_tab_json, order_json, tab_json};
+use crate::store::{CallOutcome, NewCall, TableAction, TableOutcome};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -67,33 +67,6 @@ fn seated(user: &AuthUser) -> Result<Seated, AppError> {
     }
 }
 
-/// A tab as guests and owners read it. `viewer`'s own orders are marked `mine` (what "pay for
-/// my items" would cover).
-fn tab_json(state: &AppState, tab: &TableTab, viewer: Option<&AuthUser>) -> Value {
-    let viewer = viewer.map(customer_of);
-    let orders: Vec<Value> = tab
-        .orders
-        .iter()
-        .map(|order| {
-            let mut value = order_json(state, order);
-            if let Some(viewer) = viewer {
-                value["mine"] = json!(order.customer == viewer);
-            }
-            value
-        })
-        .collect();
-    json!({
-        "restaurant_id": tab.restaurant_id,
-        "table_number": tab.table_number,
-        "session": tab.session,
-        "orders": orders,
-        "total_amount": tab.totals.total_amount,
-        "paid_amount": tab.totals.paid_amount,
-        "remaining_amount": tab.totals.remaining_amount,
-        "calls": tab.calls,
-    })
-}
-
 async fn my_table(
     State(state): State<AppState>,
     Customer(user): Customer,
@@ -104,18 +77,9 @@ async fn my_table(
         .table_tab(at.restaurant, at.table.clone(), Some(at.guest))
         .await?;
     Ok(Json(match tab {
-        Some(tab) => tab_json(&state, &tab, Some(&user)),
+        Some(tab) => tab_json(&state, &tab, Some(customer_of(&user))),
         // Nobody at this table has ordered yet.
-        None => json!({
-            "restaurant_id": at.restaurant,
-            "table_number": at.table,
-            "session": null,
-            "orders": [],
-            "total_amount": 0,
-            "paid_amount": 0,
-            "remaining_amount": 0,
-            "calls": [],
-        }),
+        None => empty_tab_json(at.restaurant, &at.table),
     }))
 }
 

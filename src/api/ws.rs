@@ -1,5 +1,6 @@
 //! WebSocket endpoints: `WS /ws/orders/{order_id}` (the seed's), `WS /ws/restaurants/me/orders`
-//! (the owner's feed) and `WS /ws/restaurants/{id}/menu` (public menu changes). The connection
+//! (the owner's feed), `WS /ws/tables/me` (a guest's table) and `WS /ws/restaurants/{id}/menu`
+//! (public menu changes). The connection
 //! itself is `live`'s business.
 
 use axum::extract::{State, WebSocketUpgrade};
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/ws/orders/{order_id}", get(order_socket))
         .route("/ws/restaurants/me/orders", get(owner_socket))
+        .route("/ws/tables/me", get(table_socket))
         .route("/ws/restaurants/{id}/menu", get(menu_socket))
 }
 
@@ -89,6 +91,16 @@ async fn owner_socket(
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
     upgrade(state, ws, &context, plain, Channel::OwnerFeed, query)
+}
+
+async fn table_socket(
+    State(state): State<AppState>,
+    Extension(context): Extension<RequestContext>,
+    plain: Option<Extension<PlainGuests>>,
+    AppQuery(query): AppQuery<SocketQuery>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    upgrade(state, ws, &context, plain, Channel::Table, query)
 }
 
 async fn menu_socket(

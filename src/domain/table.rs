@@ -105,6 +105,11 @@ pub struct TableSession {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
+/// A new party takes in the guests who scanned its table this long before anyone ordered (they
+/// sat down and browsed first); older scans are from guests who have left, who must never see
+/// this party's tab.
+pub const PARTY_GATHERS: chrono::Duration = chrono::Duration::minutes(30);
+
 /// What a guest asks staff for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]

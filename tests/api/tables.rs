@@ -659,3 +659,115 @@ async fn the_days_history_lists_every_order_and_finds_by_number_or_table() {
         .await;
     assert_error(&res, StatusCode::FORBIDDEN, "FORBIDDEN");
 }
+
+#[tokio::test]
+async fn the_table_feed_carries_the_partys_orders_calls_and_totals_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("table-feed@example.com", "POSTPAY").await;
+    let watcher = app.guest(&shop.id, "5").await;
+    let orderer = app.guest(&shop.id, "5").await;
+    let elsewhere = app.guest(&shop.id, "6").await;
+
+    // Connected before anyone at the table ordered.
+    let mut feed = app.ws(&format!("/ws/tables/me?token={watcher}")).await;
+    let snapshot = next_json(&mut feed, SOON).await;
+    assert_eq!(snapshot["type"], "SNAPSHOT");
+    assert_eq!(snapshot["tab"]["session"], Value::Null);
+    assert_eq!(snapshot["tab"]["table_number"], "5");
+    let start = snapshot["seq"].as_i64().unwrap();
+
+    app.place(&elsewhere, guest_order(&shop, "콜라", 1)).await;
+    let order = app.place(&orderer, guest_order(&shop, "후라이드", 1)).await;
+    let new = next_json(&mut feed, SOON).await;
+    assert_eq!(new["type"], "NEW_ORDER");
+    assert_eq!(new["order_id"], order.as_str());
+    assert_eq!(new["order"]["items"][0]["name"], "후라이드");
+    let totals = next_json(&mut feed, SOON).await;
+    assert_eq!(totals["type"], "TABLE_UPDATED");
+    assert_eq!(totals["total_amount"], 18000);
+    app.act(
+        &shop.owner,
+        &order,
+        "accept",
+        Some(json!({"estimated_time_minutes": 10})),
+    )
+    .await;
+    let accepted = next_json(&mut feed, SOON).await;
+    assert_eq!(accepted["status"], "ACCEPTED");
+    assert_eq!(next_json(&mut feed, SOON).await["type"], "TABLE_UPDATED");
+    app.post(
+        "/api/v1/tables/me/calls",
+        Some(&orderer),
+        json!({"kind": "WATER"}),
+    )
+    .await;
+    let call = next_json(&mut feed, SOON).await;
+    assert_eq!(call["type"], "TABLE_CALL");
+    assert_eq!(call["call"]["kind"], "WATER");
+    // Table 6's call is not ours.
+    app.post(
+        "/api/v1/tables/me/calls",
+        Some(&elsewhere),
+        json!({"kind": "WATER"}),
+    )
+    .await;
+    assert!(matches!(
+        next_seen(&mut feed, Duration::from_millis(300)).await,
+        Seen::Nothing
+    ));
+    let last = call["seq"].as_i64().unwrap();
+    drop(feed);
+
+    // Reconnecting from the start replays the party's events only.
+    let mut again = app
+        .ws(&format!("/ws/tables/me?token={watcher}&since={start}"))
+        .await;
+    let mut replayed = Vec::new();
+    while replayed.last() != Some(&last) {
+        replayed.push(next_json(&mut again, SOON).await["seq"].as_i64().unwrap());
+    }
+    assert_eq!(replayed.len(), 5);
+    assert!(matches!(
+        next_seen(&mut again, Duration::from_millis(300)).await,
+        Seen::Nothing
+    ));
+    // A fresh connection's snapshot is the tab.
+    let mut fresh = app.ws(&format!("/ws/tables/me?token={orderer}")).await;
+    let snapshot = next_json(&mut fresh, SOON).await;
+    assert_eq!(snapshot["tab"]["orders"][0]["order_id"], order.as_str());
+    assert_eq!(snapshot["tab"]["orders"][0]["mine"], true);
+    assert_eq!(snapshot["tab"]["total_amount"], 18000);
+
+    // The party leaves: its feed hears the close, and nothing of the next party.
+    app.post(
+        &table_path("5", "close"),
+        Some(&shop.owner),
+        json!({"confirm_unpaid": true}),
+    )
+    .await;
+    assert_eq!(next_json(&mut again, SOON).await["type"], "TABLE_CLOSED");
+    let next_party = app.guest(&shop.id, "5").await;
+    app.place(&next_party, guest_order(&shop, "콜라", 1)).await;
+    assert!(matches!(
+        next_seen(&mut again, Duration::from_millis(300)).await,
+        Seen::Nothing
+    ));
+    let mut old = app
+        .ws(&format!("/ws/tables/me?token={watcher}&since={start}"))
+        .await;
+    let mut types = Vec::new();
+    while let Seen::Json(event) = next_seen(&mut old, Duration::from_millis(500)).await {
+        types.push(event["type"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(types.last().map(String::as_str), Some("TABLE_CLOSED"));
+    assert_eq!(types.iter().filter(|t| *t == "NEW_ORDER").count(), 1);
+
+    // Owners and registered customers have no table feed.
+    for token in [&shop.owner, &app.customer("feedless@example.com").await] {
+        let mut refused = app.ws(&format!("/ws/tables/me?token={token}")).await;
+        assert!(matches!(
+            next_seen(&mut refused, SOON).await,
+            Seen::Closed(Some(1008))
+        ));
+    }
+}

@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 use super::{Db, Fail, Outbox, PgResult, id, opt_id, orders, restaurants};
 use crate::domain::ids::{CallId, GuestId, RestaurantId, SettlementId, TableSessionId};
 use crate::domain::table::{
-    SessionStatus, TabTotals, TableCall, TableSession, check_settlement, tab_totals,
+    PARTY_GATHERS, SessionStatus, TabTotals, TableCall, TableSession, check_settlement, tab_totals,
 };
 use crate::domain::{from_millis, to_millis};
 use crate::events::{EventType, LiveEvent, OrderEvent, table_message};
@@ -94,18 +94,29 @@ async fn open_or_join(
     now: DateTime<Utc>,
 ) -> PgResult<TableSession> {
     // Two phones ordering at once: the unique index lets one party in; both join it.
-    db.execute(
-        "INSERT INTO table_sessions (id, restaurant_id, table_number, status, opened_at)
-         VALUES ($1, $2, $3, 'OPEN', $4)
-         ON CONFLICT (restaurant_id, table_number) WHERE status = 'OPEN' DO NOTHING",
-        &[
-            &TableSessionId::new().to_string(),
-            &restaurant.to_string(),
-            &table,
-            &to_millis(now),
-        ],
-    )
-    .await?;
+    let id = TableSessionId::new().to_string();
+    let opened = db
+        .execute(
+            "INSERT INTO table_sessions (id, restaurant_id, table_number, status, opened_at)
+             VALUES ($1, $2, $3, 'OPEN', $4)
+             ON CONFLICT (restaurant_id, table_number) WHERE status = 'OPEN' DO NOTHING",
+            &[&id, &restaurant.to_string(), &table, &to_millis(now)],
+        )
+        .await?;
+    if opened == 1 {
+        db.execute(
+            "UPDATE guests SET table_session_id = $1
+             WHERE restaurant_id = $2 AND table_number = $3 AND table_session_id IS NULL
+               AND created_at >= $4",
+            &[
+                &id,
+                &restaurant.to_string(),
+                &table,
+                &to_millis(now - PARTY_GATHERS),
+            ],
+        )
+        .await?;
+    }
     open_session_at(db, restaurant, table)
         .await?
         .ok_or(Fail::Store(StoreError::NotFound))

@@ -11,7 +11,7 @@ use super::writer::Tx;
 use crate::domain::ids::{CallId, GuestId, RestaurantId, SettlementId, TableSessionId};
 use crate::domain::order::Order;
 use crate::domain::table::{
-    SessionStatus, TabTotals, TableCall, TableSession, check_settlement, tab_totals,
+    PARTY_GATHERS, SessionStatus, TabTotals, TableCall, TableSession, check_settlement, tab_totals,
 };
 use crate::domain::{from_millis, to_millis};
 use crate::events::{EventType, LiveEvent, OrderEvent, table_message};
@@ -109,6 +109,17 @@ fn open_or_join(
         restaurant.to_string(),
         table,
         to_millis(now)
+    ])?;
+    c.prepare_cached(
+        "UPDATE guests SET table_session_id = ?1
+         WHERE restaurant_id = ?2 AND table_number = ?3 AND table_session_id IS NULL
+           AND created_at >= ?4",
+    )?
+    .execute(params![
+        id.to_string(),
+        restaurant.to_string(),
+        table,
+        to_millis(now - PARTY_GATHERS),
     ])?;
     open_session_at(c, restaurant, table)?.ok_or(StoreError::NotFound)
 }

@@ -188,6 +188,9 @@ ALTER TABLE orders ADD COLUMN IF NOT EXISTS table_session_id TEXT REFERENCES tab
 CREATE INDEX IF NOT EXISTS idx_orders_session
     ON orders(table_session_id, status, payment_status, total_amount);
 ALTER TABLE guests ADD COLUMN IF NOT EXISTS table_session_id TEXT REFERENCES table_sessions(id);
+-- Guests who scanned an empty table: the party that opens there next takes them in.
+CREATE INDEX IF NOT EXISTS idx_guests_unseated
+    ON guests(restaurant_id, table_number, created_at) WHERE table_session_id IS NULL;
 
 CREATE TABLE IF NOT EXISTS table_calls (
     id            TEXT PRIMARY KEY,
