@@ -28,6 +28,11 @@ use provider::{PaymentProvider, ProviderError, ProviderKind, ProviderPayment, Pr
 
 /// Toss's payment window: an unauthenticated payment expires after 30 minutes.
 pub const CHECKOUT_WINDOW: chrono::Duration = chrono::Duration::minutes(30);
+/// A PREPAY order nobody paid for this long is cancelled: Toss's window (30 minutes) has closed,
+/// and so has the 10 minutes it allows to confirm a payment authenticated at its very end.
+pub const UNPAID_ORDER_EXPIRY: chrono::Duration = chrono::Duration::minutes(40);
+/// The reason an expired order is cancelled with (customers and owners read it).
+pub const UNPAID_CANCEL_REASON: &str = "결제 시간이 지나 자동 취소되었습니다";
 /// Longest wait between two refund attempts.
 const MAX_REFUND_BACKOFF: Duration = Duration::from_secs(600);
 
@@ -708,10 +713,68 @@ impl Payments {
                 tracing::warn!(order_id = %payment.order_id, error = %err, "reconciliation failed");
             }
         }
+        let placed_before = now - UNPAID_ORDER_EXPIRY;
+        for order_id in self
+            .store
+            .unpaid_orders(placed_before, RECONCILE_BATCH)
+            .await?
+        {
+            if let Err(err) = self.expire_unpaid(order_id).await {
+                tracing::warn!(%order_id, error = %err, "could not expire an unpaid order");
+            }
+        }
         for payment in self.store.due_refunds(now).await? {
             if let Err(err) = self.refund(&payment).await {
                 tracing::warn!(order_id = %payment.order_id, error = %err, "refund attempt failed");
             }
+        }
+        Ok(())
+    }
+
+    /// Cancels a PREPAY order whose payment never came, so it leaves the board, unless Toss
+    /// says otherwise: a payment it approved is recorded instead, and one still under way
+    /// (authenticated, or a virtual account awaiting its deposit) is left for a later pass. An
+    /// unanswered lookup cancels nothing.
+    async fn expire_unpaid(self: &Arc<Self>, order_id: OrderId) -> anyhow::Result<()> {
+        let _serialized = self.locks.lock(order_id).await?;
+        let Some(order) = self.store.order(order_id).await? else {
+            return Ok(());
+        };
+        if order.status != OrderStatus::Pending || order.payment_status != PaymentStatus::Pending {
+            return Ok(());
+        }
+        if let Some(provider) = self.provider.as_ref() {
+            match provider.lookup_order(&order_id.to_string()).await? {
+                Some(found) if found.status == ProviderStatus::Done => {
+                    return self
+                        .settle(&order, &found)
+                        .await
+                        .map_err(|err| anyhow::anyhow!("could not settle: {err}"));
+                }
+                Some(found)
+                    if matches!(
+                        found.status,
+                        ProviderStatus::InProgress | ProviderStatus::WaitingForDeposit
+                    ) =>
+                {
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        let outcome = self
+            .store
+            .transition_order(crate::store::TransitionRequest {
+                order_id,
+                actor: crate::store::Actor::Owner(order.restaurant_id),
+                action: crate::domain::order::Action::Cancel,
+                estimated_ready_at: None,
+                note: Some(UNPAID_CANCEL_REASON.to_owned()),
+                now: self.clock.now(),
+            })
+            .await?;
+        if matches!(outcome, crate::store::TransitionOutcome::Done { .. }) {
+            tracing::info!(%order_id, "cancelled an order whose payment never came");
         }
         Ok(())
     }

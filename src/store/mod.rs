@@ -507,6 +507,14 @@ pub trait Store: Send + Sync + 'static {
     /// Payments with a refund owed whose next attempt is due.
     async fn due_refunds(&self, now: DateTime<Utc>) -> StoreResult<Vec<Payment>>;
 
+    /// Up to `limit` PREPAY orders still waiting for their payment that were placed before
+    /// `placed_before`, oldest first.
+    async fn unpaid_orders(
+        &self,
+        placed_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<OrderId>>;
+
     /// The provider confirmed the refund: payment REFUNDED, order REFUNDED, PAYMENT_REFUNDED.
     async fn refund_done(&self, payment: PaymentId, now: DateTime<Utc>) -> StoreResult<()>;
 

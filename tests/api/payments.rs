@@ -953,3 +953,76 @@ async fn many_payments_left_pending_do_not_hide_a_newer_one_from_reconciliation(
         101
     );
 }
+
+#[tokio::test]
+async fn an_order_never_paid_for_is_cancelled_and_leaves_the_board_unless_toss_approved_it() {
+    let fake = FakeToss::start().await;
+    let mut clock = None;
+    let app = with_toss(&fake, |c| {
+        c.payment_sweep_ms = 100;
+        clock = Some(c.clock.clone());
+    })
+    .await;
+    let clock = clock.unwrap();
+    let (shop, customer, abandoned) = ordered(&app, "pay-expiry").await;
+    let paid = app.place(&customer, shop.simple_order()).await;
+    let approved_unheard = app.place(&customer, shop.simple_order()).await;
+    for order in [&abandoned, &paid, &approved_unheard] {
+        app.post(
+            "/api/v1/payments/initiate",
+            Some(&customer),
+            json!({"order_id": order, "amount": 18000}),
+        )
+        .await;
+    }
+    let key = fake.authenticate(&paid, 18000);
+    assert_eq!(
+        confirm(&app, &key, &paid, 18000).await.status,
+        StatusCode::OK
+    );
+    // Approved at Toss, but our confirm never happened (the phone died on the way back).
+    let unheard = fake.authenticate(&approved_unheard, 18000);
+    fake.approve_behind_the_back(&unheard);
+    let mut board = app
+        .ws(&format!("/ws/restaurants/me/orders?token={}", shop.owner))
+        .await;
+    let snapshot = next_json(&mut board, Duration::from_secs(1)).await;
+    assert_eq!(snapshot["orders"].as_array().unwrap().len(), 3);
+
+    // Within Toss's window nothing is cancelled.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        order_json(&app, &customer, &abandoned).await["status"],
+        "PENDING"
+    );
+
+    clock.advance(chrono::Duration::minutes(41));
+    let gone = eventually(&app, &customer, &abandoned, |o| o["status"] == "CANCELLED").await;
+    assert_eq!(
+        gone["cancel_reason"],
+        "결제 시간이 지나 자동 취소되었습니다"
+    );
+    assert_eq!(gone["payment_status"], "PENDING");
+    let settled = eventually(&app, &customer, &approved_unheard, |o| {
+        o["payment_status"] == "PAID"
+    })
+    .await;
+    assert_eq!(settled["status"], "PENDING");
+    let untouched = order_json(&app, &customer, &paid).await;
+    assert_eq!(untouched["status"], "PENDING");
+    assert_eq!(untouched["payment_status"], "PAID");
+    // The board heard the cancellation with its reason.
+    let mut cancelled = None;
+    for _ in 0..10 {
+        let event = next_json(&mut board, Duration::from_secs(2)).await;
+        if event["type"] == "ORDER_CANCELLED" {
+            cancelled = Some(event);
+            break;
+        }
+    }
+    let cancelled = cancelled.expect("the board heard the cancellation");
+    assert_eq!(cancelled["order_id"], abandoned.as_str());
+    assert_eq!(cancelled["reason"], "결제 시간이 지나 자동 취소되었습니다");
+    // Exactly one confirm reached Toss: ours, for the paid order.
+    assert_eq!(fake.calls(Endpoint::Confirm).len(), 1);
+}

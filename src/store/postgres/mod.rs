@@ -674,6 +674,14 @@ impl Store for PgStore {
         on_connection!(self, |db| payments::fail(db, payment, &code, &message, now))
     }
 
+    async fn unpaid_orders(
+        &self,
+        placed_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<OrderId>> {
+        on_connection!(self, |db| orders::unpaid(db, placed_before, limit))
+    }
+
     async fn stale_payments(
         &self,
         created_before: DateTime<Utc>,

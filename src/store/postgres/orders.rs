@@ -695,3 +695,22 @@ pub(super) async fn set_payment_status(
         .await?
         .ok_or(Fail::Store(StoreError::NotFound))
 }
+
+/// PREPAY orders still waiting for their payment, placed before `placed_before`.
+pub async fn unpaid(
+    db: Db<'_>,
+    placed_before: DateTime<Utc>,
+    limit: usize,
+) -> PgResult<Vec<OrderId>> {
+    db.query(
+        "SELECT id FROM orders
+         WHERE status = 'PENDING' AND payment_status = 'PENDING' AND payment_mode = 'PREPAY'
+           AND created_at <= $1
+         ORDER BY created_at LIMIT $2",
+        &[&to_millis(placed_before), &(limit as i64)],
+    )
+    .await?
+    .iter()
+    .map(|row| id(row, 0))
+    .collect()
+}

@@ -422,6 +422,15 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn unpaid_orders(
+        &self,
+        placed_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<OrderId>> {
+        self.read(move |c| orders::unpaid(c, placed_before, limit))
+            .await
+    }
+
     async fn stale_payments(
         &self,
         created_before: DateTime<Utc>,

@@ -542,6 +542,26 @@ pub fn of_day(
     Ok(orders)
 }
 
+/// PREPAY orders still waiting for their payment, placed before `placed_before`.
+pub fn unpaid(
+    c: &Connection,
+    placed_before: DateTime<Utc>,
+    limit: usize,
+) -> StoreResult<Vec<OrderId>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id FROM orders
+         WHERE status = 'PENDING' AND payment_status = 'PENDING' AND payment_mode = 'PREPAY'
+           AND created_at <= ?1
+         ORDER BY created_at LIMIT ?2",
+    )?;
+    let ids = stmt
+        .query_map(params![to_millis(placed_before), limit as i64], |row| {
+            parse_uuid(row, 0)
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
 pub fn events_since(
     c: &Connection,
     restaurant: RestaurantId,

@@ -20,6 +20,11 @@ CREATE UNIQUE INDEX IF NOT EXISTS idx_table_sessions_open
 CREATE INDEX IF NOT EXISTS idx_table_sessions_restaurant ON table_sessions(restaurant_id, status);
 
 ALTER TABLE orders ADD COLUMN table_session_id TEXT REFERENCES table_sessions(id);
+-- The day's history.
+CREATE INDEX IF NOT EXISTS idx_orders_day ON orders(restaurant_id, business_day, created_at);
+-- PREPAY orders whose payment never came, for the sweep that cancels them.
+CREATE INDEX IF NOT EXISTS idx_orders_awaiting_payment ON orders(created_at)
+    WHERE status = 'PENDING' AND payment_status = 'PENDING' AND payment_mode = 'PREPAY';
 -- Covers the sums every table event carries.
 CREATE INDEX IF NOT EXISTS idx_orders_session
     ON orders(table_session_id, status, payment_status, total_amount);
