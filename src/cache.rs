@@ -116,6 +116,7 @@ impl MenuSnapshot {
                 name: restaurant.name.clone(),
                 table_ordering_enabled: restaurant.table_ordering_enabled,
                 payment_mode: Some(payment_mode),
+                ready_message: restaurant.ready_message.clone(),
             }),
             categories,
         };

@@ -167,6 +167,7 @@ pub async fn menu(command: MenuCommand) -> anyhow::Result<()> {
                     name: restaurant.name,
                     table_ordering_enabled: restaurant.table_ordering_enabled,
                     payment_mode: None,
+                    ready_message: None,
                 }),
                 categories,
             };

@@ -53,6 +53,7 @@ struct SettingsResponse {
     /// `toss`, `simulated` (test mode, nothing charged) or null (online payment off).
     online_payments: Option<&'static str>,
     table_verification: TableVerification,
+    ready_message: Option<String>,
     time_zone: String,
     created_at: DateTime<Utc>,
 }
@@ -67,6 +68,7 @@ fn settings_response(state: &AppState, r: Restaurant) -> SettingsResponse {
         table_ordering_enabled: r.table_ordering_enabled,
         payment_mode: r.payment_mode,
         table_verification: r.table_verification,
+        ready_message: r.ready_message,
         time_zone: r.time_zone.name().to_owned(),
         created_at: r.created_at,
     }
@@ -92,7 +94,17 @@ struct SettingsPatch {
     payment_mode: Option<PaymentMode>,
     time_zone: Option<String>,
     table_verification: Option<TableVerification>,
+    /// Absent: unchanged; `null` or blank: back to the default.
+    #[serde(default, deserialize_with = "present")]
+    ready_message: Option<Option<String>>,
 }
+
+/// A field that was sent, even as `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+const MAX_READY_MESSAGE: usize = 100;
 
 async fn update_settings(
     State(state): State<AppState>,
@@ -111,6 +123,21 @@ async fn update_settings(
             .map(|tz| parse_time_zone("time_zone", &tz))
             .transpose()?,
         table_verification: patch.table_verification,
+        ready_message: patch
+            .ready_message
+            .map(|message| {
+                let message = message
+                    .map(|m| m.trim().to_owned())
+                    .filter(|m| !m.is_empty());
+                match message {
+                    Some(m) if m.chars().count() > MAX_READY_MESSAGE => Err(AppError::validation(
+                        "ready_message",
+                        format!("must be at most {MAX_READY_MESSAGE} characters"),
+                    )),
+                    other => Ok(other),
+                }
+            })
+            .transpose()?,
     };
     if changes.is_empty() {
         return Err(AppError::validation("body", "nothing to change"));

@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tables/me", get(my_table))
         .route("/api/v1/tables/me/calls", post(call_staff))
         .route("/api/v1/restaurants/me/tables", get(open_tables))
+        .route("/api/v1/restaurants/me/tables/{table}", get(table_tab))
         .route(
             "/api/v1/restaurants/me/tables/{table}/calls/{call_id}/ack",
             post(ack_call),
@@ -144,6 +145,21 @@ async fn call_staff(
 async fn open_tables(State(state): State<AppState>, owner: Owner) -> Result<Json<Value>, AppError> {
     let tables = state.store.open_tables(owner.restaurant_id).await?;
     Ok(Json(json!({ "tables": tables })))
+}
+
+/// The open session's tab at a table: every order with its lines, what is paid, the calls.
+async fn table_tab(
+    State(state): State<AppState>,
+    owner: Owner,
+    AppPath(table): AppPath<String>,
+) -> Result<Json<Value>, AppError> {
+    let table = parse_table_label("table", &table).map_err(|_| AppError::NotFound("table"))?;
+    let tab = state
+        .store
+        .table_tab(owner.restaurant_id, table, None)
+        .await?
+        .ok_or(AppError::NotFound("table"))?;
+    Ok(Json(tab_json(&state, &tab, None)))
 }
 
 /// Runs `action` on the open session at the table named in the path.

@@ -36,6 +36,9 @@ pub struct MenuRestaurant {
     /// The payment mode orders get now: POSTPAY while online payment is off on the box.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_mode: Option<PaymentMode>,
+    /// What the status page says when an order is ready; absent: the page's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_message: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -79,6 +79,9 @@ pub struct Restaurant {
     pub payment_mode: PaymentMode,
     pub time_zone: Tz,
     pub table_verification: TableVerification,
+    /// What a guest's phone says when their order is ready ("가져다 드릴게요" at table service,
+    /// "카운터에서 받아 가세요" for pickup); `None`: a neutral default.
+    pub ready_message: Option<String>,
     /// Bumped by every change to the menu or these settings.
     pub revision: i64,
     pub created_at: DateTime<Utc>,
@@ -92,6 +95,8 @@ pub struct RestaurantChanges {
     pub payment_mode: Option<PaymentMode>,
     pub time_zone: Option<Tz>,
     pub table_verification: Option<TableVerification>,
+    /// `Some(None)` clears it back to the default.
+    pub ready_message: Option<Option<String>>,
 }
 
 impl RestaurantChanges {
@@ -101,6 +106,7 @@ impl RestaurantChanges {
             && self.payment_mode.is_none()
             && self.time_zone.is_none()
             && self.table_verification.is_none()
+            && self.ready_message.is_none()
     }
 }
 

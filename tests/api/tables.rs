@@ -105,6 +105,17 @@ async fn two_phones_at_one_table_share_one_tab() {
     assert_eq!(tables[0]["remaining_amount"], 22000);
     assert!(tables[0]["last_order_at"].is_string());
     assert_eq!(tables[0]["open_calls"], json!([]));
+    // The owner reads the table's tab as its guests do.
+    let owners_view = app
+        .get("/api/v1/restaurants/me/tables/5", Some(&shop.owner))
+        .await;
+    assert_eq!(owners_view.status, StatusCode::OK);
+    assert_eq!(order_ids(&owners_view.body), order_ids(&seen_by_first));
+    assert_eq!(owners_view.body["remaining_amount"], 22000);
+    let res = app
+        .get("/api/v1/restaurants/me/tables/6", Some(&shop.owner))
+        .await;
+    assert_error(&res, StatusCode::NOT_FOUND, "NOT_FOUND");
 
     // The board heard both orders, each followed by the table's new tab.
     for (order, total) in [(&a, 18000), (&b, 22000)] {
@@ -770,4 +781,51 @@ async fn the_table_feed_carries_the_partys_orders_calls_and_totals_and_nothing_e
             Seen::Closed(Some(1008))
         ));
     }
+}
+
+#[tokio::test]
+async fn the_ready_message_is_the_restaurants_to_set() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("ready-message@example.com", "POSTPAY").await;
+    let menu = format!("/api/v1/restaurants/{}/menu", shop.id);
+    assert!(app.get(&menu, None).await.body["restaurant"]["ready_message"].is_null());
+    let set = app
+        .patch(
+            "/api/v1/restaurants/me",
+            Some(&shop.owner),
+            json!({"ready_message": " 자리로 가져다 드릴게요 "}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.body["ready_message"], "자리로 가져다 드릴게요");
+    assert_eq!(
+        app.get(&menu, None).await.body["restaurant"]["ready_message"],
+        "자리로 가져다 드릴게요"
+    );
+    let res = app
+        .patch(
+            "/api/v1/restaurants/me",
+            Some(&shop.owner),
+            json!({"ready_message": "가".repeat(101)}),
+        )
+        .await;
+    assert_validation(&res, "ready_message");
+    // Other settings leave it alone; null puts the default back.
+    let other = app
+        .patch(
+            "/api/v1/restaurants/me",
+            Some(&shop.owner),
+            json!({"name": "새 이름"}),
+        )
+        .await;
+    assert_eq!(other.body["ready_message"], "자리로 가져다 드릴게요");
+    let cleared = app
+        .patch(
+            "/api/v1/restaurants/me",
+            Some(&shop.owner),
+            json!({"ready_message": null}),
+        )
+        .await;
+    assert!(cleared.body["ready_message"].is_null());
+    assert!(app.get(&menu, None).await.body["restaurant"]["ready_message"].is_null());
 }

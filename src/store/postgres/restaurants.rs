@@ -15,7 +15,7 @@ use crate::events::{LiveEvent, MenuEvent};
 use crate::store::{NewGuest, StoreError};
 
 const COLUMNS: &str = "id, owner_id, name, table_ordering_enabled, payment_mode, time_zone, \
-                       revision, created_at, table_verification";
+                       revision, created_at, table_verification, ready_message";
 
 fn from_row(row: &Row) -> PgResult<Restaurant> {
     let mode: String = row.try_get(4)?;
@@ -29,6 +29,7 @@ fn from_row(row: &Row) -> PgResult<Restaurant> {
         payment_mode: mode.parse().unwrap_or(PaymentMode::Prepay),
         time_zone: zone.parse().unwrap_or(DEFAULT_TIME_ZONE),
         table_verification: verification.parse().unwrap_or(TableVerification::Qr),
+        ready_message: row.try_get(9)?,
         revision: row.try_get(6)?,
         created_at: from_millis(row.try_get(7)?),
     })
@@ -75,6 +76,7 @@ pub async fn update(
                 payment_mode = coalesce($4, payment_mode),
                 time_zone = coalesce($5, time_zone),
                 table_verification = coalesce($6, table_verification),
+                ready_message = CASE WHEN $7 THEN $8 ELSE ready_message END,
                 revision = revision + 1
              WHERE id = $1",
             &[
@@ -84,6 +86,8 @@ pub async fn update(
                 &changes.payment_mode.map(PaymentMode::as_str),
                 &changes.time_zone.map(|tz| tz.name()),
                 &changes.table_verification.map(TableVerification::as_str),
+                &changes.ready_message.is_some(),
+                &changes.ready_message.clone().flatten(),
             ],
         )
         .await?;

@@ -16,7 +16,7 @@ use crate::events::{LiveEvent, MenuEvent};
 use crate::store::{NewGuest, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, owner_id, name, table_ordering_enabled, payment_mode, time_zone, \
-                       revision, created_at, table_verification";
+                       revision, created_at, table_verification, ready_message";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Restaurant> {
     let mode: String = row.get(4)?;
@@ -34,6 +34,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Restaurant> {
             .get::<_, String>(8)?
             .parse()
             .unwrap_or(TableVerification::Qr),
+        ready_message: row.get(9)?,
     })
 }
 
@@ -71,6 +72,7 @@ pub fn update(
                 payment_mode = coalesce(?4, payment_mode),
                 time_zone = coalesce(?5, time_zone),
                 table_verification = coalesce(?6, table_verification),
+                ready_message = CASE WHEN ?7 THEN ?8 ELSE ready_message END,
                 revision = revision + 1
              WHERE id = ?1",
         )?
@@ -81,6 +83,8 @@ pub fn update(
             changes.payment_mode.map(PaymentMode::as_str),
             changes.time_zone.map(|tz| tz.name()),
             changes.table_verification.map(TableVerification::as_str),
+            changes.ready_message.is_some(),
+            changes.ready_message.clone().flatten(),
         ])?;
     if updated == 0 {
         return Err(StoreError::NotFound);

@@ -253,3 +253,6 @@ CREATE TABLE IF NOT EXISTS secrets (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- What a guest's phone says when their order is ready (table service or pickup).
+ALTER TABLE restaurants ADD COLUMN IF NOT EXISTS ready_message TEXT;

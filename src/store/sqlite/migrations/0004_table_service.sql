@@ -80,3 +80,6 @@ DROP TABLE order_events;
 ALTER TABLE order_events_v4 RENAME TO order_events;
 CREATE INDEX IF NOT EXISTS idx_order_events_order ON order_events(order_id, seq);
 CREATE INDEX IF NOT EXISTS idx_order_events_session ON order_events(table_session_id, seq);
+
+-- What a guest's phone says when their order is ready (table service or pickup).
+ALTER TABLE restaurants ADD COLUMN ready_message TEXT;
