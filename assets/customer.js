@@ -1,5 +1,6 @@
-// OrderSync — the customer's phone: the table menu (/t/{restaurant}/{table}?sig=…) and the
-// live order status page (/order/{id}). Plain DOM, no framework: it must be light on a cheap phone.
+// OrderSync — the customer's phone: the table menu (/t/{restaurant}/{table}?sig=…), the table's
+// running tab with staff calls (/t/{restaurant}/{table}/tab) and the live order status page
+// (/order/{id}). Plain DOM, no framework: it must be light on a cheap phone.
 'use strict';
 
 (() => {
@@ -11,7 +12,9 @@
   document.getElementById('lang').onclick = OS.toggleLang;
 
   const path = location.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-  if (path[0] === 't' && path.length === 3) tablePage(path[1], path[2], new URLSearchParams(location.search).get('sig'));
+  const sig = new URLSearchParams(location.search).get('sig');
+  if (path[0] === 't' && path.length === 3) tablePage(path[1], path[2], sig);
+  else if (path[0] === 't' && path.length === 4 && path[3] === 'tab') tabPage(path[1], path[2], sig);
   else if (path[0] === 'order' && path.length === 2) statusPage(path[1]);
   else main.replaceChildren(el('p', { class: 'error' }, t('badLink')));
 
@@ -29,6 +32,16 @@
     return res.body.access_token;
   }
 
+  // The party this token belongs to has left (the owner closed the table): the next scan must
+  // get a fresh token, in the next party.
+  function forgetGuest(rid, table) { localStorage.removeItem(`os.guest.${rid}.${table}`); }
+  const tablePath = (rid, table) => `/t/${encodeURIComponent(rid)}/${encodeURIComponent(table)}`;
+  const isClosed = (res) => res.status === 409 && res.body && res.body.error && res.body.error.code === 'TABLE_SESSION_CLOSED';
+  function closedView() {
+    main.replaceChildren(el('p', { class: 'error', id: 'table-closed' }, t('tableClosed')));
+    bar.classList.add('hidden');
+  }
+
   function retryView(text, again) {
     main.replaceChildren(el('p', { class: 'error' }, text),
       el('button', { type: 'button', class: 'primary wide', onclick: again }, t('retry')));
@@ -40,6 +53,15 @@
     let token;
     try { token = await guestToken(rid, table, sig); } catch { retryView(t('linkRetry'), () => location.reload()); return; }
     if (!token) { main.replaceChildren(el('p', { class: 'error' }, t('badLink'))); return; }
+    // A token from a party that has left: a fresh scan (the link has its `sig`) starts anew.
+    const mine = await api('/api/v1/tables/me', { token });
+    if (mine.status === 200 && mine.body.session && mine.body.session.status === 'CLOSED') {
+      forgetGuest(rid, table);
+      try { token = sig ? await guestToken(rid, table, sig) : null; } catch { token = null; }
+      if (!token) { closedView(); return; }
+    }
+    // The party's orders and the staff calls, one tap from the menu.
+    const tabLink = el('a', { href: `${tablePath(rid, table)}/tab${location.search}`, class: 'tablink', id: 'tab-link' }, `🧾 ${t('ourTableOrders')} · ${t('callsTitle')}`);
     // In localStorage: scanning the QR again often opens a new tab, and the cart must survive.
     const place = `${rid}.${table}`;
     const cart = JSON.parse(localStorage.getItem(`os.cart.${place}`) || '[]');
@@ -92,6 +114,7 @@
       const closed = !menu.restaurant.table_ordering_enabled;
       main.replaceChildren(...[
         closed ? el('p', { class: 'notice' }, t('closed')) : null,
+        tabLink,
         nav,
         ...menu.categories.map((c, i) => el('section', { class: 'cat', id: `cat-${i}` },
           el('h2', {}, c.name),
@@ -110,7 +133,7 @@
       const count = cart.reduce((n, l) => n + l.quantity, 0);
       const total = cart.reduce((n, l) => n + l.unit * l.quantity, 0);
       bar.classList.toggle('hidden', count === 0);
-      cartButton.textContent = `${t('cart')} ${count}${t('items')} · ${won(total)}`;
+      cartButton.textContent = `${t('cart')} · ${count}${t('items')} · ${won(total)}`;
     }
 
     function openItem(item) {
@@ -207,6 +230,7 @@
           location.href = res.body.payment_required ? `/pay/${res.body.order_id}` : `/order/${res.body.order_id}`;
           return;
         }
+        if (isClosed(res)) { forgetGuest(rid, table); s.close(); closedView(); return; }
         errorBox.replaceChildren(el('div', { class: 'error' }, `${t('orderFailed')}: ${errorText(res)}`));
         orderButton.textContent = t('retry');
         orderButton.disabled = false;
@@ -231,6 +255,95 @@
     });
   }
 
+  // ---- The table's running tab: every order of the party, from every phone, live; staff calls.
+  async function tabPage(rid, table, sig) {
+    document.getElementById('table').textContent = `${t('table')} ${table}`;
+    document.getElementById('title').textContent = t('ourTableOrders');
+    let token;
+    try { token = await guestToken(rid, table, sig); } catch { retryView(t('linkRetry'), () => location.reload()); return; }
+    if (!token) { main.replaceChildren(el('p', { class: 'error' }, t('badLink'))); return; }
+    const menuPath = tablePath(rid, table) + location.search;
+    const mineIds = new Set();
+    let tab = null;
+    let feed = null;
+    const banner = el('div');
+    const view = el('div');
+    main.replaceChildren(banner, view);
+
+    let over = false; // the party has left: nothing more to connect to
+    function ended() {
+      over = true;
+      forgetGuest(rid, table);
+      if (feed) feed.stop();
+      banner.replaceChildren(el('p', { class: 'error', id: 'table-closed' }, t('tableClosed')));
+    }
+    async function load() {
+      const res = await api('/api/v1/tables/me', { token });
+      if (res.status !== 200) { banner.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
+      tab = res.body;
+      for (const o of tab.orders) if (o.mine) mineIds.add(o.order_id);
+      if (tab.session && tab.session.status === 'CLOSED') ended();
+      render();
+    }
+    const busyCalls = new Set();
+    async function call(kind) {
+      if (busyCalls.has(kind)) return;
+      busyCalls.add(kind);
+      const res = await api('/api/v1/tables/me/calls', { method: 'POST', token, body: { kind } });
+      busyCalls.delete(kind);
+      if (res.status === 201) { toast(t('callSent')); await load(); } else if (isClosed(res)) ended(); else toast(errorText(res));
+    }
+
+    function render() {
+      if (!tab) return;
+      const closed = tab.session && tab.session.status === 'CLOSED';
+      const openCall = (kind) => tab.calls.find((c) => c.kind === kind && c.status === 'OPEN');
+      const orders = [...tab.orders].sort((a, b) => b.created_at.localeCompare(a.created_at));
+      const postpay = !orders.length || orders.some((o) => o.payment_mode === 'POSTPAY');
+      view.replaceChildren(...[
+        el('div', { class: 'card', id: 'tab-totals' },
+          el('div', { class: 'row' }, el('span', { class: 'grow muted' }, t('tabTotal')), el('strong', { id: 'tab-total' }, won(tab.total_amount))),
+          el('div', { class: 'row' }, el('span', { class: 'grow muted' }, t('tabPaid')), el('span', { id: 'tab-paid' }, won(tab.paid_amount))),
+          el('div', { class: 'total' }, el('span', {}, t('tabRemaining')), el('span', { id: 'tab-remaining' }, won(tab.remaining_amount))),
+          postpay ? el('p', { class: 'muted' }, t('payTabNote')) : null),
+        closed ? null : el('section', { class: 'card' }, el('h2', { class: 'sub' }, t('callsTitle')),
+          el('div', { class: 'calls' }, ['WATER', 'CUTLERY', 'BILL', 'STAFF'].map((kind) => {
+            const open = openCall(kind);
+            return el('button', { type: 'button', class: `call${open ? ' open' : ''}`, 'data-call': kind, onclick: () => call(kind) },
+              t(`call_${kind}`), open ? el('small', {}, t('callOpen')) : null);
+          }))),
+        orders.length ? null : el('p', { class: 'muted' }, t('noOrdersYet')),
+        ...orders.map((o) => el('div', { class: 'card', 'data-order': o.order_id },
+          el('div', { class: 'row' }, el('strong', { class: 'grow' }, o.order_number),
+            mineIds.has(o.order_id) ? el('span', { class: 'pill' }, t('mine')) : null,
+            el('span', { class: `pill ${o.status === 'READY' ? 'ok' : ['REJECTED', 'CANCELLED'].includes(o.status) ? 'bad' : ''}`, 'data-status': o.status }, t(`status_${o.status}`))),
+          o.items.map((l) => el('div', { class: 'row' }, el('span', { class: 'grow' }, `${l.name} × ${l.quantity}`,
+            l.options.length ? el('span', { class: 'muted' }, ` (${l.options.map((x) => x.choice).join(', ')})`) : null), won(l.line_total))))),
+        closed ? null : el('a', { href: menuPath, class: 'more', id: 'back-to-menu' }, t('backToMenu')),
+      ].filter(Boolean));
+    }
+
+    await load();
+    if (tab && tab.session && tab.session.status === 'CLOSED') return;
+    feed = live((seq) => `/ws/tables/me?token=${encodeURIComponent(token)}${seq !== null ? `&since=${seq}` : ''}`, (msg) => {
+      if (msg.type === 'SNAPSHOT') { tab = msg.tab; for (const o of tab.orders) if (o.mine) mineIds.add(o.order_id); render(); return; }
+      if (!tab) return;
+      if (msg.type === 'TABLE_CLOSED') { load(); return; }
+      if (msg.type === 'NEW_ORDER' || msg.type === 'TABLE_CALL' || msg.type === 'TABLE_CALL_ACK') { load(); return; }
+      if (msg.type === 'TABLE_UPDATED') {
+        for (const k of ['total_amount', 'paid_amount', 'remaining_amount']) tab[k] = msg[k];
+      } else {
+        const o = tab.orders.find((x) => x.order_id === msg.order_id);
+        if (o) for (const k of ['status', 'payment_status']) if (k in msg) o[k] = msg[k];
+      }
+      render();
+    }, (up, code) => {
+      if (over) return;
+      if (code === 4001 || code === 4002) { banner.replaceChildren(el('p', { class: 'error', id: 'session-ended' }, t('sessionEnded'))); return; }
+      banner.replaceChildren(up ? '' : el('p', { class: 'notice' }, t('reconnecting')));
+    });
+  }
+
   // ---- Live order status.
   function statusPage(orderId) {
     const token = localStorage.getItem(`os.order.${orderId}`);
@@ -249,7 +362,7 @@
       const at = steps.indexOf(order.status);
       const closed = order.status === 'REJECTED' || order.status === 'CANCELLED';
       const payClass = order.payment_status === 'PAID' ? 'ok' : order.payment_status === 'PENDING' ? 'warn' : '';
-      view.replaceChildren(el('div', { class: 'card' },
+      view.replaceChildren(...[el('div', { class: 'card' },
         el('div', { class: 'muted' }, t('orderNumber')),
         el('div', { class: 'big', id: 'order-number' }, order.order_number),
         el('div', { class: 'row' },
@@ -264,7 +377,7 @@
           ? el('div', {}, el('span', { class: 'muted' }, `${t('eta')} `), el('span', { class: 'countdown', id: 'countdown' }))
           : null,
         order.status === 'ACCEPTED' && order.message ? el('p', {}, `“${order.message}”`) : null,
-        order.status === 'READY' ? el('p', { class: 'notice' }, t('readyMsg')) : null,
+        order.status === 'READY' ? el('p', { class: 'notice', id: 'ready-message' }, readyText || t('readyDefault')) : null,
         order.status === 'COMPLETED' ? el('p', {}, t('thanks')) : null,
         !order.payment_required && order.payment_mode === 'POSTPAY' && order.payment_status === 'PENDING' && !closed
           ? el('p', { class: 'muted' }, t('payCounter')) : null),
@@ -279,8 +392,25 @@
           ? el('button', { class: 'primary grow', type: 'button', onclick: () => { location.href = `/pay/${order.order_id}`; } }, t('payNow')) : null,
         order.status === 'PENDING'
           ? el('button', { class: 'danger', type: 'button', onclick: cancel }, t('cancelOrder')) : null),
-        orderedFrom ? el('a', { href: orderedFrom, class: 'more', id: 'order-more' }, t('orderMore')) : null);
+        orderedFrom ? el('a', { href: orderedFrom, class: 'more', id: 'order-more' }, t('orderMore')) : null,
+        orderedFrom && order.table_session_id ? el('a', { href: tabLink(orderedFrom), class: 'more', id: 'table-orders' }, t('ourTableOrders')) : null,
+      ].filter(Boolean));
       tick();
+    }
+
+    // What this restaurant says when an order is ready (its setting, from the cached menu).
+    let readyText = null;
+    let askedReady = false;
+    async function loadReadyText() {
+      if (askedReady || !order) return;
+      askedReady = true;
+      const res = await api(`/api/v1/restaurants/${order.restaurant_id}/menu`);
+      if (res.status === 200 && res.body.restaurant) { readyText = res.body.restaurant.ready_message || null; render(); }
+    }
+    function tabLink(from) {
+      const url = new URL(from, location.origin);
+      url.pathname += '/tab';
+      return url.pathname + url.search;
     }
 
     function tick() {
@@ -298,7 +428,7 @@
     }
 
     live((seq) => `/ws/orders/${orderId}?token=${encodeURIComponent(token)}${seq !== null ? `&since=${seq}` : ''}`, (msg) => {
-      if (msg.type === 'SNAPSHOT') { if (msg.order) order = msg.order; }
+      if (msg.type === 'SNAPSHOT') { if (msg.order) order = msg.order; loadReadyText(); }
       else if (order && msg.order_id === order.order_id) {
         for (const k of ['status', 'estimated_ready_at', 'payment_status', 'test_payment']) if (k in msg) order[k] = msg[k];
         if (msg.status === 'ACCEPTED') order.message = msg.message;

@@ -1,6 +1,7 @@
 // OrderSync — the owner's live board (/owner): new / accepted / ready columns fed by the
 // owner WebSocket, a sound and highlight on every new order, accept with an ETA, reject with a
-// reason, ready, complete; sold-out toggles; today's totals. Tokens refresh silently.
+// reason, ready, complete; the tables (running tabs, staff calls, settle, clear, move, join);
+// the day's history; sold-out toggles; settings; today's totals. Tokens refresh silently.
 'use strict';
 
 const Owner = (() => {
@@ -101,19 +102,38 @@ const Owner = (() => {
     logoutButton.onclick = Owner.logout;
     const conn = document.getElementById('conn');
 
-    // Sound: browsers only allow audio after a tap, hence the visible switch.
+    // Sound: on unless the owner turned it off on this device (remembered). Browsers only
+    // allow audio after a tap, so until the first tap the header says the sound is off.
     let audio = null;
+    let soundWanted = localStorage.getItem('os.sound') !== 'off';
     const soundButton = document.getElementById('sound');
-    soundButton.textContent = t('sound');
     soundButton.classList.remove('hidden');
-    soundButton.onclick = () => {
+    function renderSound() {
+      const running = soundWanted && audio && audio.state === 'running';
+      soundButton.textContent = running ? t('soundOnShort') : soundWanted ? t('soundBlocked') : t('soundOff');
+      soundButton.className = `small ${running ? 'ghost' : 'warn'}`;
+      soundButton.id = 'sound';
+    }
+    function startAudio() {
+      if (!soundWanted) return;
       audio = audio || new (window.AudioContext || window.webkitAudioContext)();
-      audio.resume();
-      soundButton.textContent = t('soundOn');
-      chime();
+      audio.resume().then(renderSound, renderSound);
+      audio.onstatechange = renderSound;
+    }
+    soundButton.onclick = (e) => {
+      e.stopPropagation();
+      const running = soundWanted && audio && audio.state === 'running';
+      soundWanted = !running;
+      localStorage.setItem('os.sound', soundWanted ? 'on' : 'off');
+      if (soundWanted) { startAudio(); chime(); }
+      renderSound();
     };
+    // Any tap on the page unlocks the sound the owner wants.
+    document.addEventListener('pointerdown', () => { if (soundWanted && (!audio || audio.state !== 'running')) startAudio(); }, true);
+    startAudio();
+    renderSound();
     function chime() {
-      if (!audio) return;
+      if (!audio || !soundWanted) return;
       if (audio.state === 'suspended') audio.resume(); // e.g. after the tablet slept
       [0, 0.18, 0.36].forEach((at, i) => {
         const osc = audio.createOscillator();
@@ -128,19 +148,32 @@ const Owner = (() => {
     }
 
     const orders = new Map();
+    const tables = new Map(); // table number → its open party's figures (TABLE_* events)
     const fresh = new Set();
+    const liveBanner = el('div', { class: 'banner hidden', id: 'live-down', role: 'alert' }, t('liveDown'));
     const stats = el('div', { class: 'stats', id: 'stats' });
     const tabs = el('div', { class: 'tabs noprint' });
     const content = el('div');
-    app.replaceChildren(stats, tabs, content);
+    app.replaceChildren(liveBanner, stats, tabs, content);
     let tab = 'orders';
-    const tabButton = (name, label) => el('button', { type: 'button', class: `small ${tab === name ? 'active' : ''}`,
+    const tabButton = (name, label) => el('button', { type: 'button', class: `small ${tab === name ? 'active' : ''}`, 'data-tab': name,
       onclick: () => { tab = name; renderTabs(); render(); } }, label);
     function renderTabs() {
-      tabs.replaceChildren(tabButton('orders', t('tabOrders')), tabButton('menu', t('tabMenu')),
+      const calls = [...tables.values()].reduce((n, x) => n + x.open_calls.length, 0);
+      tabs.replaceChildren(tabButton('orders', t('tabOrders')),
+        tabButton('tables', calls ? `${t('tabTables')} · ${t('callOpenLabel')} ${calls}` : t('tabTables')),
+        tabButton('history', t('tabHistory')), tabButton('menu', t('tabMenu')), tabButton('settings', t('tabSettings')),
         el('a', { href: '/owner/qr' }, el('button', { type: 'button', class: 'small' }, t('tabQr'))));
     }
     renderTabs();
+    async function loadTables() {
+      const res = await Owner.call('/api/v1/restaurants/me/tables');
+      if (res.status !== 200) return;
+      tables.clear();
+      for (const x of res.body.tables) tables.set(x.table_number, x);
+      renderTabs();
+      if (tab === 'tables' || tab === 'orders') render();
+    }
 
     Owner.call('/api/v1/restaurants/me').then((res) => {
       if (res.status === 200) { document.getElementById('title').textContent = res.body.name; document.title = res.body.name; }
@@ -175,13 +208,131 @@ const Owner = (() => {
 
     function render() {
       if (tab === 'menu') return renderMenu();
+      if (tab === 'tables') return renderTables();
+      if (tab === 'history') return renderHistory();
+      if (tab === 'settings') return renderSettings();
       const columns = [['PENDING', t('colNew')], ['ACCEPTED', t('colAccepted')], ['READY', t('colReady')]];
       const sorted = [...orders.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
-      content.replaceChildren(el('div', { class: 'board' }, columns.map(([status, label]) => {
+      content.replaceChildren(...[callStrip()].filter(Boolean), el('div', { class: 'board' }, columns.map(([status, label]) => {
+        // New orders newest first: the one that just came in is always in sight.
         const list = sorted.filter((o) => o.status === status);
+        if (status === 'PENDING') list.reverse();
         return el('section', { class: 'column', 'data-status': status },
           el('h2', {}, label, el('span', { class: 'pill' }, list.length)), list.map(card));
       })));
+    }
+
+    // Open staff calls, oldest first, above the columns: acknowledged with one tap.
+    function callStrip() {
+      const calls = [...tables.values()].flatMap((x) => x.open_calls.map((c) => ({ ...c, table: x.table_number })))
+        .sort((a, b) => a.created_at.localeCompare(b.created_at));
+      if (!calls.length) return null;
+      return el('div', { class: 'callstrip', id: 'open-calls' }, calls.map((c) => el('div', { class: `callchip ${c.kind === 'BILL' ? 'bill' : ''}`, 'data-call': c.id },
+        el('strong', {}, `${t('table')} ${c.table}`), ` ${t(`call_${c.kind}`)}`, c.note ? el('span', { class: 'muted' }, ` “${c.note}”`) : null,
+        el('button', { type: 'button', class: 'small primary', onclick: () => ackCall(c.table, c.id) }, t('ack')))));
+    }
+    async function ackCall(table, id) {
+      const res = await Owner.call(`/api/v1/restaurants/me/tables/${encodeURIComponent(table)}/calls/${id}/ack`, { method: 'POST', body: {} });
+      if (res.status !== 200) toast(errorText(res));
+    }
+
+    const since = (at) => {
+      if (!at) return '';
+      const minutes = Math.floor((Date.now() - new Date(at)) / 60000);
+      return minutes < 1 ? t('justNow') : `${minutes}${t('minutesAgo')}`;
+    };
+    function renderTables() {
+      const list = [...tables.values()].sort((a, b) => a.table_number.localeCompare(b.table_number, undefined, { numeric: true }));
+      if (!list.length) { content.replaceChildren(el('p', { class: 'wrap muted' }, t('noOpenTables'))); return; }
+      content.replaceChildren(el('div', { class: 'tablegrid', id: 'tables' }, list.map((x) => {
+        const bill = x.open_calls.some((c) => c.kind === 'BILL');
+        const state = bill ? 'bill' : x.open_calls.length ? 'call' : x.orders_waiting ? 'waiting' : 'eating';
+        const label = { bill: t('billRequested'), call: x.open_calls.map((c) => t(`call_${c.kind}`)).join(' '), waiting: t('waitingFood'), eating: t('eating') }[state];
+        return el('button', { type: 'button', class: `tabletile ${state}`, 'data-table': x.table_number, onclick: () => openTable(x.table_number) },
+          el('div', { class: 'row' }, el('span', { class: 'tnum grow' }, x.table_number), el('span', { class: 'pill' }, label)),
+          el('div', { class: 'row' }, el('span', { class: 'grow muted' }, t('tabTotal')), el('strong', {}, won(x.total_amount))),
+          x.remaining_amount ? el('div', { class: 'row' }, el('span', { class: 'grow muted' }, t('tabRemaining')), el('strong', { class: 'owe' }, won(x.remaining_amount))) : null,
+          el('div', { class: 'muted small' }, `${t('ordersCount')} ${x.orders_count} · ${t('sinceLastOrder')} ${since(x.last_order_at)}`));
+      })));
+    }
+
+    async function openTable(table) {
+      const path = `/api/v1/restaurants/me/tables/${encodeURIComponent(table)}`;
+      const res = await Owner.call(path);
+      if (res.status !== 200) { toast(errorText(res)); loadTables(); return; }
+      const tabData = res.body;
+      const amount = el('input', { type: 'number', inputmode: 'numeric', min: '1', max: String(tabData.remaining_amount), value: String(tabData.remaining_amount), id: 'settle-amount' });
+      const target = el('input', { type: 'text', maxlength: '20', id: 'table-target', placeholder: t('tableNumber') });
+      const s = sheet([
+        el('h3', {}, `${t('table')} ${tabData.table_number}`),
+        el('div', { class: 'row' }, el('span', { class: 'grow muted' }, t('tabTotal')), el('strong', {}, won(tabData.total_amount))),
+        el('div', { class: 'row' }, el('span', { class: 'grow muted' }, t('tabPaid')), won(tabData.paid_amount)),
+        el('div', { class: 'total' }, el('span', {}, t('tabRemaining')), el('span', { id: 'sheet-remaining' }, won(tabData.remaining_amount))),
+        ...tabData.calls.filter((c) => c.status === 'OPEN').map((c) => el('div', { class: 'row callchip' }, el('span', { class: 'grow' }, t(`call_${c.kind}`), c.note ? ` “${c.note}”` : ''),
+          el('button', { type: 'button', class: 'small primary', onclick: async () => { await ackCall(tabData.table_number, c.id); s.close(); openTable(tabData.table_number); } }, t('ack')))),
+        ...[...tabData.orders].reverse().map((o) => el('div', { class: 'line' },
+          el('div', { class: 'row' }, el('strong', { class: 'grow' }, o.order_number), el('span', { class: 'pill' }, t(`status_${o.status}`)), won(o.total_amount)),
+          el('div', { class: 'muted' }, o.items.map((l) => `${l.name} × ${l.quantity}`).join(', ')))),
+        tabData.remaining_amount > 0 ? el('div', { class: 'mt' }, el('label', { for: 'settle-amount' }, t('settleAmount')), amount,
+          el('div', { class: 'row mt' }, ['CARD', 'CASH', 'OTHER'].map((method) => el('button', { type: 'button', class: 'primary grow', 'data-method': method, onclick: async (e) => {
+            e.target.disabled = true;
+            const r = await Owner.call(`${path}/settle`, { method: 'POST', body: { method, amount: Number(amount.value) } });
+            if (r.status === 200) { toast(t('settled')); s.close(); refreshStats(); openTable(tabData.table_number); } else { e.target.disabled = false; toast(errorText(r)); }
+          } }, t(`method_${method}`))))) : null,
+        el('div', { class: 'row mt' }, target,
+          el('button', { type: 'button', onclick: () => moveOrMerge('move', { to: target.value.trim() }) }, t('move')),
+          el('button', { type: 'button', onclick: () => moveOrMerge('merge', { into: target.value.trim() }) }, t('merge'))),
+        el('button', { type: 'button', class: 'danger wide mt', id: 'close-table', onclick: async () => {
+          const unpaid = tabData.remaining_amount > 0;
+          if (unpaid && !confirm(`${t('closeUnpaid')} (${won(tabData.remaining_amount)})`)) return;
+          const r = await Owner.call(`${path}/close`, { method: 'POST', body: { confirm_unpaid: unpaid } });
+          if (r.status === 200) s.close(); else toast(errorText(r));
+        } }, t('closeTable')),
+      ]);
+      async function moveOrMerge(action, body) {
+        if (!target.value.trim()) { target.focus(); return; }
+        const r = await Owner.call(`${path}/${action}`, { method: 'POST', body });
+        if (r.status === 200) s.close(); else toast(errorText(r));
+      }
+    }
+
+    let historyDate = null;
+    let historyQuery = '';
+    async function renderHistory() {
+      const date = el('input', { type: 'date', id: 'history-date', value: historyDate || '' });
+      const query = el('input', { type: 'search', id: 'history-q', placeholder: t('search'), value: historyQuery, maxlength: '20' });
+      const list = el('div', { id: 'history' });
+      content.replaceChildren(el('div', { class: 'wrap' }, el('div', { class: 'row mt' }, date, query), list));
+      let timer = null;
+      async function load() {
+        const params = new URLSearchParams();
+        if (historyDate) params.set('date', historyDate);
+        if (historyQuery) params.set('q', historyQuery);
+        const res = await Owner.call(`/api/v1/restaurants/me/orders/history?${params}`);
+        if (res.status !== 200) { list.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
+        if (!historyDate) date.value = res.body.business_day;
+        const time = (at) => new Date(at).toLocaleTimeString(OS.lang() === 'ko' ? 'ko-KR' : 'en-US', { hour: '2-digit', minute: '2-digit' });
+        list.replaceChildren(...(res.body.orders.length ? res.body.orders.map((o) => el('div', { class: 'line row', 'data-order': o.order_id },
+          el('strong', {}, o.order_number), o.table_number ? el('span', { class: 'pill' }, `${t('table')} ${o.table_number}`) : null,
+          el('span', { class: 'muted grow' }, time(o.created_at)),
+          el('span', { class: `pill ${['REJECTED', 'CANCELLED'].includes(o.status) ? 'bad' : o.status === 'COMPLETED' ? 'ok' : ''}` }, t(`status_${o.status}`)),
+          won(o.total_amount))) : [el('p', { class: 'muted' }, t('noOrdersYet'))]));
+      }
+      date.onchange = () => { historyDate = date.value || null; load(); };
+      query.oninput = () => { historyQuery = query.value.trim(); clearTimeout(timer); timer = setTimeout(load, 250); };
+      load();
+    }
+
+    async function renderSettings() {
+      const res = await Owner.call('/api/v1/restaurants/me');
+      if (res.status !== 200) { content.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
+      const message = el('input', { type: 'text', id: 'ready-message', maxlength: '100', placeholder: t('readyMessageHint'), value: res.body.ready_message || '' });
+      content.replaceChildren(el('div', { class: 'wrap' }, el('label', { for: 'ready-message' }, t('readyMessage')), message,
+        el('p', { class: 'muted' }, `${t('readyMessageHint')} — ${t('readyDefault')}`),
+        el('button', { type: 'button', class: 'primary', id: 'save-settings', onclick: async () => {
+          const r = await Owner.call('/api/v1/restaurants/me', { method: 'PATCH', body: { ready_message: message.value.trim() || null } });
+          toast(r.status === 200 ? t('saved') : errorText(r));
+        } }, t('save'))));
     }
 
     function card(o) {
@@ -244,12 +395,18 @@ const Owner = (() => {
     function rejectDialog(o) {
       const custom = el('input', { type: 'text', maxlength: '200', placeholder: t('other'), id: 'reject-reason' });
       const s = sheet([el('h3', {}, `${t('rejectTitle')} ${o.order_number}`), el('p', { class: 'notice' }, t('rejectNote')),
-        ...t('reasons').map((r) => el('button', { type: 'button', class: 'wide mt', onclick: () => { s.close(); act(o, 'reject', { reason: r }); } }, r)),
+        ...t('reasons').map((r) => el('button', { type: 'button', class: 'wide mt', onclick: () => send(r) }, r)),
         el('div', { class: 'row mt' }, custom,
           el('button', { type: 'button', class: 'danger', id: 'reject-send', onclick: () => {
             if (!custom.value.trim()) return custom.focus();
-            s.close(); act(o, 'reject', { reason: custom.value.trim() });
+            send(custom.value.trim());
           } }, t('send')))]);
+      // Rejecting a paid order gives the money back: asked once more, with the amount.
+      function send(reason) {
+        if (o.payment_status === 'PAID' && !confirm(t('refundConfirm').replace('{amount}', won(o.total_amount)))) return;
+        s.close();
+        act(o, 'reject', { reason });
+      }
     }
 
     async function renderMenu() {
@@ -278,6 +435,7 @@ const Owner = (() => {
         case 'SNAPSHOT':
           orders.clear();
           for (const o of msg.orders) orders.set(o.order_id, o);
+          loadTables();
           break;
         case 'NEW_ORDER': {
           orders.set(msg.order_id, msg.order);
@@ -287,9 +445,29 @@ const Owner = (() => {
           }
           break;
         }
+        case 'TABLE_UPDATED':
+        case 'TABLE_CALL':
+        case 'TABLE_CALL_ACK': {
+          const { type, seq, at, call, ...figures } = msg;
+          tables.set(msg.table_number, figures);
+          // A move leaves the old number behind.
+          for (const [number, x] of tables) if (x.session_id === msg.session_id && number !== msg.table_number) tables.delete(number);
+          if (type === 'TABLE_CALL') { chime(); toast(`${t('table')} ${msg.table_number}: ${t(`call_${call.kind}`)}`, 6000); }
+          renderTabs();
+          break;
+        }
+        case 'TABLE_CLOSED':
+          for (const [number, x] of tables) if (x.session_id === msg.session_id) tables.delete(number);
+          renderTabs();
+          break;
         default: {
           const o = orders.get(msg.order_id);
           if (!o) break;
+          // A customer who cancels (or a payment that never came) must not just vanish.
+          if (msg.type === 'ORDER_CANCELLED') {
+            chime();
+            toast(`${t('cancelledByCustomer')} ${o.order_number}${msg.reason ? ` — ${msg.reason}` : ''}`, 8000);
+          }
           for (const k of ['status', 'estimated_ready_at', 'payment_status', 'test_payment']) if (k in msg) o[k] = msg[k];
           if (msg.type === 'PAYMENT_COMPLETED' && o.status === 'PENDING') {
             announce(o, `${t('newOrder')} ${o.order_number} · ${t('paid')}`);
@@ -297,11 +475,12 @@ const Owner = (() => {
           if (!['PENDING', 'ACCEPTED', 'READY'].includes(o.status)) orders.delete(o.order_id);
         }
       }
-      if (tab === 'orders') render();
+      if (tab === 'orders' || (tab === 'tables' && msg.type.startsWith('TABLE_'))) render();
       if (msg.type !== 'SNAPSHOT') refreshStats();
     }, async (up, code) => {
       conn.textContent = up ? '●' : '○';
       conn.className = `pill ${up ? 'ok' : 'bad'}`;
+      liveBanner.classList.toggle('hidden', up);
       // The session was ended (logged out in another tab or device): back to the login page.
       if (code === 4002) { Owner.logout(); return; }
       // Refused, or the token ran out while the tablet slept. A refresh that the server
@@ -313,6 +492,8 @@ const Owner = (() => {
       await Owner.refresh();
       feed.reconnect();
     });
+    // "Last order n minutes ago" stays true on the table view.
+    setInterval(() => { if (tab === 'tables') render(); }, 30000);
     render();
   }
 })();

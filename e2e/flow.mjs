@@ -1,6 +1,8 @@
 // End-to-end: a customer on a phone-sized screen orders from the table QR link and pays with
 // the simulated provider; the owner, in a second browser, sees the order arrive, accepts it,
-// marks it ready and completes it; the customer's page follows live. Screenshots go to
+// marks it ready and completes it; the customer's page follows live. Then table service: a
+// second phone at the same table orders (후불), both phones see the table's tab, one asks for
+// the bill, and the owner, on a 1024×768 tablet, sees the call, settles and clears the table. Screenshots go to
 // $ARTIFACTS. Run by e2e/run.sh, which starts the server with --demo.
 //
 // As in a shop: the phone opens the plain-HTTP guest link and trusts no private CA (its
@@ -36,8 +38,9 @@ try {
   await owner.fill('#password', OWNER_PASSWORD);
   await owner.click('#login');
   await owner.waitForSelector('section.column[data-status="PENDING"]');
-  await owner.click('#sound');
-  step('owner logged in; the board is live');
+  // The sound is on by default and remembered (this browser allows audio without a tap).
+  await owner.waitForFunction(() => document.querySelector('#sound').textContent.includes('🔔'));
+  step('owner logged in; the board is live, sound on');
 
   // The customer scans the table QR code with a small phone.
   const phone = await browser.newContext({
@@ -163,6 +166,74 @@ try {
   const refused = await customer.goto(OWNER_URL).then(() => false, () => true);
   if (!refused) throw new Error('the phone opened the HTTPS dashboard without trusting the CA');
   step('the phone used plain HTTP only, and cannot open the HTTPS side without the CA');
+
+  // ---- Table service, 후불: the owner switches to paying at the counter (a setting).
+  await owner.evaluate(async () => {
+    const { access } = JSON.parse(localStorage.getItem('os.owner'));
+    const res = await fetch('/api/v1/restaurants/me', { method: 'PATCH',
+      headers: { Authorization: `Bearer ${access}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ payment_mode: 'POSTPAY', ready_message: '자리로 가져다 드릴게요' }) });
+    if (res.status !== 200) throw new Error(`settings: ${res.status}`);
+  });
+  await owner.setViewportSize({ width: 1024, height: 768 });
+  // A second phone at the same table orders a drink.
+  const phone2 = await browser.newContext({
+    viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'ko-KR',
+  });
+  const friend = await phone2.newPage();
+  await friend.goto(TABLE_URL, { waitUntil: 'networkidle' });
+  await friend.locator('button.item', { hasText: '사이다' }).click();
+  await friend.locator('.sheet button.primary').click();
+  await friend.click('#cart-button');
+  await friend.click('#place-order');
+  await friend.waitForURL(/\/order\//);
+  const friendNumber = (await friend.textContent('#order-number')).trim();
+  step(`a second phone at table 1 ordered 사이다 (${friendNumber}), to pay at the counter`);
+
+  // The first phone (back in Korean, its failed HTTPS attempt behind it) opens "our table":
+  // both phones' orders, one running total.
+  const phonePage = await phone.newPage();
+  await phonePage.goto(TABLE_URL, { waitUntil: 'networkidle' });
+  await phonePage.evaluate(() => localStorage.setItem('os.lang', 'ko'));
+  await phonePage.reload({ waitUntil: 'networkidle' });
+  await phonePage.click('#tab-link');
+  await phonePage.waitForSelector(`[data-order] >> text=${friendNumber}`);
+  await phonePage.waitForSelector(`[data-order] >> text=${number}`);
+  const total = await phonePage.textContent('#tab-total');
+  if (!total.includes('23,000')) throw new Error(`the table's total reads ${total}`);
+  const remaining = await phonePage.textContent('#tab-remaining');
+  if (!remaining.includes('2,000')) throw new Error(`the table still owes ${remaining}`);
+  await shot(phonePage, '12-customer-table-tab');
+  step(`"우리 테이블 주문" shows both orders: ${total}, ${remaining} to pay`);
+
+  // The bill, please: the owner's board hears it at once, with a chime and a banner chip.
+  await phonePage.click('button[data-call="BILL"]');
+  await phonePage.waitForSelector('button[data-call="BILL"].open');
+  await owner.goto(OWNER_URL);
+  await owner.waitForSelector('#open-calls .callchip.bill');
+  await shot(owner, '13-owner-bill-call');
+  await owner.click('button[data-tab="tables"]');
+  const tile = owner.locator('.tabletile[data-table="1"]');
+  await tile.waitFor();
+  if (!(await tile.getAttribute('class')).includes('bill')) throw new Error('table 1 does not show the bill request');
+  await shot(owner, '14-owner-tables');
+  step('the bill request reached the owner: a call chip on the board, table 1 marked on the table view');
+
+  // The owner opens table 1, acknowledges, takes the 2,000 won in cash and clears the table.
+  await tile.click();
+  await owner.waitForSelector('#settle-amount');
+  if ((await owner.inputValue('#settle-amount')) !== '2000') throw new Error('the remaining amount is not offered');
+  await shot(owner, '15-owner-table-sheet');
+  await owner.locator('.sheet .callchip button').click();
+  await owner.waitForSelector('#settle-amount');
+  await owner.click('.sheet button[data-method="CASH"]');
+  await owner.waitForFunction(() => /^0/.test(document.querySelector('#sheet-remaining')?.textContent || ''));
+  await phonePage.waitForFunction(() => document.querySelector('#tab-remaining').textContent.trim().startsWith('0'));
+  await owner.click('#close-table');
+  await phonePage.waitForSelector('#table-closed');
+  await shot(phonePage, '16-customer-table-closed');
+  await owner.waitForSelector('.tabletile[data-table="1"]', { state: 'detached' });
+  step('settled in cash and cleared: the phones are told to scan again for a new party');
 
   // The printable QR sheet.
   await owner.goto(`${OWNER_BASE}/owner/qr`);

@@ -36,6 +36,6 @@ export OWNER_EMAIL="${login%% / *}"
 export OWNER_PASSWORD="${login##* / }"
 export ARTIFACTS="${ARTIFACTS:-$PWD/artifacts}"
 if ! node flow.mjs; then
-  echo "---- server log"; tail -50 "$data/server.log"
+  echo "---- server log"; grep -v "assets/" "$data/server.log" | tail -40
   exit 1
 fi

@@ -122,7 +122,9 @@ pub fn is_guest_surface(method: &Method, path: &str) -> bool {
     match segments.as_slice() {
         ["healthz"] | ["readyz"] | ["ca.crt"] => true,
         // Pages a guest opens, and the files they load.
-        ["t", _, _] | ["order", _] | ["pay", _] | ["assets", _] => *method == Method::GET,
+        ["t", _, _] | ["t", _, _, "tab"] | ["order", _] | ["pay", _] | ["assets", _] => {
+            *method == Method::GET
+        }
         ["api", "v1", "auth", "guest"] => true,
         // Only guest tokens pass on plain HTTP (see `PlainGuests`), so these stay guest-only.
         ["api", "v1", "auth", "me"] | ["api", "v1", "auth", "logout"] => true,
@@ -259,6 +261,7 @@ mod tests {
         let post = Method::POST;
         for (method, path) in [
             (&get, "/t/0193/3"),
+            (&get, "/t/0193/3/tab"),
             (&get, "/order/abc"),
             (&get, "/pay/success"),
             (&get, "/assets/customer.js"),
@@ -270,6 +273,9 @@ mod tests {
             (&post, "/api/v1/payments/confirm"),
             (&get, "/ws/orders/abc"),
             (&get, "/ws/restaurants/0193/menu"),
+            (&get, "/api/v1/tables/me"),
+            (&post, "/api/v1/tables/me/calls"),
+            (&get, "/ws/tables/me"),
             (&get, "/ca.crt"),
             (&get, "/healthz"),
         ] {
@@ -286,6 +292,8 @@ mod tests {
             (&get, "/api/v1/restaurants/me/menu"),
             (&post, "/api/v1/restaurants/me/orders/abc/accept"),
             (&get, "/ws/restaurants/me/orders"),
+            (&get, "/api/v1/restaurants/me/tables"),
+            (&post, "/api/v1/restaurants/me/tables/3/settle"),
             (&get, "/metrics"),
             (&post, "/t/0193/3"),
         ] {

@@ -132,6 +132,10 @@ pub fn router() -> Router<AppState> {
             get(|h: HeaderMap| async move { serve("customer.html", &h, CSP) }),
         )
         .route(
+            "/t/{restaurant}/{table}/tab",
+            get(|h: HeaderMap| async move { serve("customer.html", &h, CSP) }),
+        )
+        .route(
             "/order/{id}",
             get(|h: HeaderMap| async move { serve("customer.html", &h, CSP) }),
         )
