@@ -122,9 +122,10 @@ pub fn is_guest_surface(method: &Method, path: &str) -> bool {
     match segments.as_slice() {
         ["healthz"] | ["readyz"] | ["ca.crt"] => true,
         // Pages a guest opens, and the files they load.
-        ["t", _, _] | ["t", _, _, "tab"] | ["order", _] | ["pay", _] | ["assets", _] => {
+        ["t", _, _] | ["t", _, _, "tab"] | ["order", _] | ["pay", _] | ["pay", "tab", _] => {
             *method == Method::GET
         }
+        ["assets", _] => *method == Method::GET,
         ["api", "v1", "auth", "guest"] => true,
         // Only guest tokens pass on plain HTTP (see `PlainGuests`), so these stay guest-only.
         ["api", "v1", "auth", "me"] | ["api", "v1", "auth", "logout"] => true,
@@ -132,7 +133,9 @@ pub fn is_guest_surface(method: &Method, path: &str) -> bool {
         ["api", "v1", "orders", _, "cancel"] => true,
         ["api", "v1", "payments", _] => true,
         ["api", "v1", "restaurants", id, "menu"] => *id != "me" && *method == Method::GET,
-        ["api", "v1", "tables", "me"] | ["api", "v1", "tables", "me", "calls"] => true,
+        ["api", "v1", "tables", "me"]
+        | ["api", "v1", "tables", "me", "calls"]
+        | ["api", "v1", "tables", "me", "payments"] => true,
         ["ws", "orders", _] | ["ws", "tables", "me"] => true,
         ["ws", "restaurants", id, "menu"] => *id != "me",
         _ => false,

@@ -140,6 +140,10 @@ pub fn router() -> Router<AppState> {
             get(|h: HeaderMap| async move { serve("customer.html", &h, CSP) }),
         )
         .route(
+            "/pay/tab/{id}",
+            get(|h: HeaderMap| async move { serve("pay.html", &h, CHECKOUT_CSP) }),
+        )
+        .route(
             "/pay/{id}",
             get(|h: HeaderMap| async move { serve("pay.html", &h, CHECKOUT_CSP) }),
         )

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::domain::ids::OrderId;
+use crate::domain::ids::{OrderId, TabPaymentId};
 use crate::error::AppError;
 use crate::http::extract::{AppJson, parse_json};
 use crate::orders::visible_order;
@@ -62,6 +62,7 @@ impl From<PaymentError> for AppError {
             PaymentError::Declined { code, message } => AppError::PaymentDeclined { code, message },
             PaymentError::ProviderUnavailable => AppError::ProviderUnavailable,
             PaymentError::Busy => AppError::Unavailable,
+            PaymentError::Field(field) => field.into(),
             PaymentError::Store(err) => err.into(),
         }
     }
@@ -95,6 +96,25 @@ async fn confirm(
         .parse()
         .map_err(|_| AppError::validation("orderId", "not an order id of this box"))?;
     let simulated = state.payments.provider_kind() == Some(ProviderKind::Simulated);
+    // The orderId may be a payment towards a table's tab.
+    if state.store.order(order_id).await?.is_none()
+        && let Some(payment) = state.store.tab_payment(TabPaymentId(order_id.0)).await?
+    {
+        if simulated {
+            let user = user.ok_or(AppError::Unauthorized(
+                "a test-mode payment is confirmed only with the table's token",
+            ))?;
+            if user.restaurant_id != Some(payment.restaurant_id) {
+                return Err(AppError::NotFound("payment"));
+            }
+        }
+        return Ok(Json(
+            state
+                .payments
+                .confirm_tab(payment.id, key, body.amount)
+                .await?,
+        ));
+    }
     if simulated {
         let user = user.ok_or(AppError::Unauthorized(
             "a test-mode payment is confirmed only with the order's token",

@@ -1,5 +1,6 @@
-//! Table service. Guests: `GET /tables/me` (their party's tab) and `POST /tables/me/calls`
-//! (water, cutlery, the bill, staff). Owners: `GET /restaurants/me/tables` (every open table),
+//! Table service. Guests: `GET /tables/me` (their party's tab), `POST /tables/me/calls`
+//! (water, cutlery, the bill, staff) and `POST /tables/me/payments` (paying the tab, all of it,
+//! their orders or a share). Owners: `GET /restaurants/me/tables` (every open table),
 //! acknowledging calls, settling, closing, moving and merging a table, and the day's order
 //! history.
 
@@ -18,16 +19,20 @@ use crate::auth::{AuthUser, Customer, Owner};
 use crate::domain::error::FieldError;
 use crate::domain::ids::{CallId, GuestId, RestaurantId};
 use crate::domain::order::business_day;
-use crate::domain::table::{CallKind, SettleMethod, TableCall, parse_table_label};
+use crate::domain::table::{
+    CallKind, SessionStatus, SettleMethod, TabPaymentKind, TableCall, parse_table_label,
+};
 use crate::error::AppError;
 use crate::http::extract::{AppJson, AppPath, AppQuery};
 use crate::orders::{customer_of, empty_tab_json, order_json, tab_json};
+use crate::payments::tab::{TabCheckout, TabPaymentRequest};
 use crate::store::{CallOutcome, NewCall, TableAction, TableOutcome};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/tables/me", get(my_table))
         .route("/api/v1/tables/me/calls", post(call_staff))
+        .route("/api/v1/tables/me/payments", post(pay_tab))
         .route("/api/v1/restaurants/me/tables", get(open_tables))
         .route("/api/v1/restaurants/me/tables/{table}", get(table_tab))
         .route(
@@ -140,6 +145,62 @@ async fn call_staff(
         CallOutcome::SessionClosed => return Err(AppError::TableSessionClosed),
     };
     Ok((StatusCode::CREATED, Json(call_json(&call, &at.table))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayTabRequest {
+    kind: String,
+    amount: i64,
+    #[serde(default)]
+    shares: Option<u32>,
+    #[serde(default)]
+    order_ids: Vec<String>,
+}
+
+/// A guest pays towards their party's tab: everything that remains (`ALL`), chosen orders
+/// (`ITEMS`, `order_ids`), or one equal share among `shares` people (`SHARE`). `amount` is
+/// what the phone showed; anything but the server's own figure is refused before the provider
+/// hears of it.
+async fn pay_tab(
+    State(state): State<AppState>,
+    Customer(user): Customer,
+    AppJson(body): AppJson<PayTabRequest>,
+) -> Result<(StatusCode, Json<TabCheckout>), AppError> {
+    let at = seated(&user)?;
+    let kind: TabPaymentKind = body
+        .kind
+        .trim()
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|_| AppError::validation("kind", "one of ALL, ITEMS, SHARE"))?;
+    let order_ids = body
+        .order_ids
+        .iter()
+        .map(|id| id.parse())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| AppError::validation("order_ids", "not an order of this table"))?;
+    let tab = state
+        .store
+        .table_tab(at.restaurant, at.table.clone(), Some(at.guest))
+        .await?
+        .ok_or_else(|| AppError::validation("amount", "nothing remains to be paid"))?;
+    if tab.session.status != SessionStatus::Open {
+        return Err(AppError::TableSessionClosed);
+    }
+    let checkout = state
+        .payments
+        .initiate_tab(
+            &tab,
+            TabPaymentRequest {
+                kind,
+                shares: body.shares,
+                order_ids,
+                amount: body.amount,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(checkout)))
 }
 
 async fn open_tables(State(state): State<AppState>, owner: Owner) -> Result<Json<Value>, AppError> {

@@ -54,3 +54,4 @@ id_type!(GuestId);
 id_type!(TableSessionId);
 id_type!(CallId);
 id_type!(SettlementId);
+id_type!(TabPaymentId);

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::error::{Checked, FieldError};
-use super::ids::{CallId, RestaurantId, TableSessionId};
+use super::ids::{CallId, OrderId, RestaurantId, TableSessionId};
 use super::order::{Order, OrderStatus, PaymentStatus};
 
 pub const MAX_TABLE_CHARS: usize = 10;
@@ -235,6 +235,112 @@ pub fn check_settlement(amount: i64, remaining: i64) -> Checked<i64> {
     Ok(amount)
 }
 
+/// How a guest pays towards the tab from their phone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TabPaymentKind {
+    /// Everything that remains.
+    All,
+    /// Chosen orders (their own, "my items").
+    Items,
+    /// An equal share of the bill among `shares` people (더치페이).
+    Share,
+}
+
+impl TabPaymentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TabPaymentKind::All => "ALL",
+            TabPaymentKind::Items => "ITEMS",
+            TabPaymentKind::Share => "SHARE",
+        }
+    }
+}
+
+impl FromStr for TabPaymentKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            TabPaymentKind::All,
+            TabPaymentKind::Items,
+            TabPaymentKind::Share,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| format!("unknown tab payment kind {s:?}"))
+    }
+}
+
+/// The most people a bill is split among.
+pub const MAX_SHARES: u32 = 20;
+
+/// What a guest's payment towards the tab must be, decided here and never taken from the
+/// phone: the remainder; the chosen orders (`items_total`); or one share of the bill's total,
+/// rounded up to the won (the last share pays what is left). Never more than what remains.
+pub fn tab_payment_amount(
+    kind: TabPaymentKind,
+    totals: &TabTotals,
+    items_total: i64,
+    shares: Option<u32>,
+) -> Checked<i64> {
+    let remaining = totals.remaining_amount;
+    if remaining <= 0 {
+        return Err(FieldError::new("amount", "nothing remains to be paid"));
+    }
+    let due = match kind {
+        TabPaymentKind::All => remaining,
+        TabPaymentKind::Items if items_total <= 0 => {
+            return Err(FieldError::new(
+                "order_ids",
+                "choose orders that are still unpaid",
+            ));
+        }
+        TabPaymentKind::Items => items_total,
+        TabPaymentKind::Share => {
+            let n = shares
+                .filter(|n| (2..=MAX_SHARES).contains(n))
+                .ok_or_else(|| {
+                    FieldError::new(
+                        "shares",
+                        format!("a number of people from 2 to {MAX_SHARES}"),
+                    )
+                })?;
+            let n = i64::from(n);
+            (totals.total_amount + n - 1) / n
+        }
+    };
+    Ok(due.min(remaining))
+}
+
+/// The chosen orders' total: each must be on the tab, on the bill (not rejected or cancelled),
+/// not paid on its own, and not already paid for by another payment from a phone (`covered`).
+pub fn items_total(orders: &[Order], chosen: &[OrderId], covered: &[OrderId]) -> Checked<i64> {
+    if chosen.is_empty() {
+        return Err(FieldError::new("order_ids", "choose at least one order"));
+    }
+    let mut total = 0;
+    for (i, id) in chosen.iter().enumerate() {
+        if chosen[..i].contains(id) {
+            return Err(FieldError::new("order_ids", "an order is chosen twice"));
+        }
+        let order = orders
+            .iter()
+            .find(|o| o.id == *id)
+            .ok_or_else(|| FieldError::new("order_ids", "an order that is not on this table"))?;
+        if !counts_on_tab(order.status)
+            || order.payment_status == PaymentStatus::Paid
+            || covered.contains(id)
+        {
+            return Err(FieldError::new(
+                "order_ids",
+                format!("order {} is not open for payment", order.order_number),
+            ));
+        }
+        total += order.total_amount;
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,5 +393,33 @@ mod tests {
         assert!(parse_table_label("t", "").is_err());
         assert!(parse_table_label("t", "12345678901").is_err());
         assert!(parse_table_label("t", "a/b").is_err());
+    }
+
+    #[test]
+    fn a_tab_payment_is_what_the_server_says_and_never_more_than_remains() {
+        let totals = TabTotals::from_sums(23_000, 0, 0);
+        assert_eq!(
+            tab_payment_amount(TabPaymentKind::All, &totals, 0, None),
+            Ok(23_000)
+        );
+        // 23,000 among 3: 7,667 each, rounded up; the last pays what is left.
+        assert_eq!(
+            tab_payment_amount(TabPaymentKind::Share, &totals, 0, Some(3)),
+            Ok(7_667)
+        );
+        let after_two = TabTotals::from_sums(23_000, 0, 15_334);
+        assert_eq!(
+            tab_payment_amount(TabPaymentKind::Share, &after_two, 0, Some(3)),
+            Ok(7_666)
+        );
+        assert_eq!(
+            tab_payment_amount(TabPaymentKind::Items, &after_two, 9_000, None),
+            Ok(7_666)
+        );
+        for bad in [None, Some(1), Some(21)] {
+            assert!(tab_payment_amount(TabPaymentKind::Share, &totals, 0, bad).is_err());
+        }
+        let paid = TabTotals::from_sums(23_000, 23_000, 0);
+        assert!(tab_payment_amount(TabPaymentKind::All, &paid, 0, None).is_err());
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod provider;
 pub mod simulated;
+pub mod tab;
 pub mod toss;
 
 use std::sync::Arc;
@@ -81,6 +82,9 @@ pub enum PaymentError {
     /// Another instance holds this order's payment lock for too long.
     #[error("payment busy")]
     Busy,
+    /// Bad input named by the domain's rules.
+    #[error("invalid input: {0:?}")]
+    Field(crate::domain::error::FieldError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -168,11 +172,11 @@ const ORDER_LOCK_TTL: Duration = Duration::from_secs(300);
 /// How long to wait for another instance to finish with an order before giving up.
 const ORDER_LOCK_WAIT: Duration = Duration::from_secs(30);
 
-/// Provider calls for one order never overlap: in this process through an async mutex, and
+/// Provider calls for one order (or tab payment) never overlap: in this process through an async mutex, and
 /// among instances sharing a database through a lease row, so concurrent confirms anywhere
 /// reach the provider once.
 struct PaymentLocks {
-    local: std::sync::Mutex<std::collections::HashMap<OrderId, Arc<tokio::sync::Mutex<()>>>>,
+    local: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Arc<tokio::sync::Mutex<()>>>>,
     store: Arc<dyn Store>,
     holder: String,
 }
@@ -206,15 +210,16 @@ impl PaymentLocks {
         }
     }
 
-    async fn lock(&self, order: OrderId) -> Result<PaymentLock, PaymentError> {
+    /// `payment`: the order's id, or a tab payment's (the orderId Toss knows either by).
+    async fn lock(&self, payment: uuid::Uuid) -> Result<PaymentLock, PaymentError> {
         let local = {
             let mut locks = self.local.lock().unwrap_or_else(|e| e.into_inner());
             // Forget locks nobody holds, so the map does not grow with every order ever paid.
             locks.retain(|_, lock| Arc::strong_count(lock) > 1);
-            locks.entry(order).or_default().clone()
+            locks.entry(payment).or_default().clone()
         };
         let local = local.lock_owned().await;
-        let lease = format!("payment:{order}");
+        let lease = format!("payment:{payment}");
         // This acquisition's own name: a release that arrives late can only give back its own
         // lease, never the next holder's.
         let holder = format!("{}:{}", self.holder, uuid::Uuid::new_v4().simple());
@@ -261,7 +266,8 @@ pub struct Checkout {
 #[derive(Serialize)]
 pub struct Confirmed {
     pub success: bool,
-    pub order_id: OrderId,
+    /// The order's id, or the tab payment's: what Toss knows as the orderId.
+    pub order_id: uuid::Uuid,
     pub payment_status: PaymentState,
 }
 
@@ -279,7 +285,7 @@ pub enum Reread {
 const SWEEP_LEASE: &str = "payment-sweeper";
 
 /// Pending payments looked up per sweep.
-const RECONCILE_BATCH: usize = 100;
+pub(crate) const RECONCILE_BATCH: usize = 100;
 
 /// The amount a client names must be the stored order's total; checked before the provider
 /// hears of anything.
@@ -319,7 +325,7 @@ fn ensure_payable(order: &Order) -> Result<(), PaymentError> {
 fn confirmed(order_id: OrderId) -> Confirmed {
     Confirmed {
         success: true,
-        order_id,
+        order_id: order_id.0,
         payment_status: PaymentState::Completed,
     }
 }
@@ -379,7 +385,7 @@ impl Payments {
         if self.store.order(order_id).await?.is_none() {
             return Err(PaymentError::NotFound("order"));
         }
-        let _serialized = self.locks.lock(order_id).await?;
+        let _serialized = self.locks.lock(order_id.0).await?;
         let order = self
             .store
             .order(order_id)
@@ -536,7 +542,7 @@ impl Payments {
         if self.store.order(order_id).await?.is_none() {
             return Ok(());
         }
-        let _serialized = self.locks.lock(order_id).await?;
+        let _serialized = self.locks.lock(order_id.0).await?;
         let Some(order) = self.store.order(order_id).await? else {
             return Ok(());
         };
@@ -609,7 +615,7 @@ impl Payments {
 
     /// Tries to pay back a refund owed on `payment`. A failure is recorded and retried later.
     async fn refund(self: &Arc<Self>, payment: &Payment) -> anyhow::Result<()> {
-        let _serialized = self.locks.lock(payment.order_id).await?;
+        let _serialized = self.locks.lock(payment.order_id.0).await?;
         // Re-read under the lock: another attempt may just have finished.
         let Some(current) = self.store.latest_payment(payment.order_id).await? else {
             return Ok(());
@@ -723,6 +729,7 @@ impl Payments {
                 tracing::warn!(%order_id, error = %err, "could not expire an unpaid order");
             }
         }
+        self.reconcile_tab_payments(now).await?;
         for payment in self.store.due_refunds(now).await? {
             if let Err(err) = self.refund(&payment).await {
                 tracing::warn!(order_id = %payment.order_id, error = %err, "refund attempt failed");
@@ -736,7 +743,7 @@ impl Payments {
     /// (authenticated, or a virtual account awaiting its deposit) is left for a later pass. An
     /// unanswered lookup cancels nothing.
     async fn expire_unpaid(self: &Arc<Self>, order_id: OrderId) -> anyhow::Result<()> {
-        let _serialized = self.locks.lock(order_id).await?;
+        let _serialized = self.locks.lock(order_id.0).await?;
         let Some(order) = self.store.order(order_id).await? else {
             return Ok(());
         };

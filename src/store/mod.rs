@@ -12,16 +12,17 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::ids::{
-    CallId, GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, TableSessionId,
-    UserId,
+    CallId, GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, TabPaymentId,
+    TableSessionId, UserId,
 };
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Action, Customer, Order, OrderStatus, PaymentMode, PaymentStatus};
 use crate::domain::payment::Payment;
+use crate::domain::payment::PaymentState;
 use crate::domain::pricing::PricedLine;
 use crate::domain::restaurant::{Restaurant, RestaurantChanges, RestaurantName};
 use crate::domain::table::{
-    CallKind, SessionStatus, SettleMethod, TabTotals, TableCall, TableSession,
+    CallKind, SessionStatus, SettleMethod, TabPaymentKind, TabTotals, TableCall, TableSession,
 };
 use crate::domain::user::{Email, PersonName, Role, User};
 use crate::events::{EventBus, OrderEvent};
@@ -222,6 +223,56 @@ pub struct TableSummary {
     #[serde(flatten)]
     pub totals: TabTotals,
     pub open_calls: Vec<TableCall>,
+}
+
+/// A guest's online payment towards a tab, as the server priced it.
+pub struct NewTabPayment {
+    pub id: TabPaymentId,
+    pub restaurant_id: RestaurantId,
+    pub session_id: TableSessionId,
+    pub kind: TabPaymentKind,
+    pub shares: Option<u32>,
+    pub order_ids: Vec<OrderId>,
+    pub amount: i64,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TabPayment {
+    pub id: TabPaymentId,
+    pub restaurant_id: RestaurantId,
+    pub session_id: TableSessionId,
+    pub kind: TabPaymentKind,
+    pub shares: Option<u32>,
+    pub order_ids: Vec<OrderId>,
+    pub amount: i64,
+    pub status: PaymentState,
+    pub payment_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A tab payment the provider approved, to record.
+pub struct TabSettlement {
+    pub id: TabPaymentId,
+    pub payment_key: String,
+    pub amount: i64,
+    pub method: Option<String>,
+    pub approved_at: DateTime<Utc>,
+    pub simulated: bool,
+    /// The restaurant's business day now: the day whose revenue it counts in.
+    pub business_day: String,
+    pub now: DateTime<Utc>,
+}
+
+pub enum TabSettleOutcome {
+    /// Recorded: the tab now counts it as paid.
+    Paid,
+    /// Recorded before, with this key.
+    AlreadyPaid {
+        payment_key: Option<String>,
+    },
+    AmountMismatch,
+    NotFound,
 }
 
 pub enum PlaceOutcome {
@@ -574,6 +625,41 @@ pub trait Store: Send + Sync + 'static {
         action: TableAction,
         now: DateTime<Utc>,
     ) -> StoreResult<TableOutcome>;
+
+    /// Records a guest's online payment towards a tab (PENDING until the provider approves).
+    async fn open_tab_payment(&self, payment: NewTabPayment) -> StoreResult<TabPayment>;
+
+    async fn tab_payment(&self, id: TabPaymentId) -> StoreResult<Option<TabPayment>>;
+
+    /// The session's payments from phones, oldest first.
+    async fn tab_payments_of(&self, session: TableSessionId) -> StoreResult<Vec<TabPayment>>;
+
+    /// Remembers the provider's key for a tab payment about to be confirmed.
+    async fn attach_tab_payment_key(
+        &self,
+        id: TabPaymentId,
+        payment_key: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Marks the tab payment completed and puts its money on the tab (an ONLINE settlement),
+    /// appending TABLE_UPDATED, in one transaction.
+    async fn settle_tab_payment(&self, settlement: TabSettlement) -> StoreResult<TabSettleOutcome>;
+
+    async fn fail_tab_payment(
+        &self,
+        id: TabPaymentId,
+        code: String,
+        message: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Up to `limit` PENDING tab payments created before `created_before` (reconciliation).
+    async fn stale_tab_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<TabPayment>>;
 
     /// Every order of a business day, any status, newest first; `query` matches the order
     /// number or the table.

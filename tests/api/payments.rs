@@ -1026,3 +1026,184 @@ async fn an_order_never_paid_for_is_cancelled_and_leaves_the_board_unless_toss_a
     // Exactly one confirm reached Toss: ours, for the paid order.
     assert_eq!(fake.calls(Endpoint::Confirm).len(), 1);
 }
+
+/// A POSTPAY shop with Toss, and two guests at table 4 with 60,000 won on their tab.
+async fn a_table_of_two(app: &TestApp, tag: &str) -> (Shop, String, String) {
+    let shop = app.shop(&format!("{tag}@example.com"), "POSTPAY").await;
+    let first = app.guest(&shop.id, "4").await;
+    let second = app.guest(&shop.id, "4").await;
+    let chicken = json!({"restaurant_id": shop.id,
+                         "items": [shop.line("후라이드", 2, &[(0, "순한맛")])]});
+    let more = json!({"restaurant_id": shop.id, "items": [shop.line("양념", 1, &[])]});
+    app.place(&first, chicken).await; // 36,000
+    app.place(&second, more).await; // 19,000
+    let cola = json!({"restaurant_id": shop.id, "items": [shop.line("콜라", 1, &[])]});
+    for _ in 0..2 {
+        app.place(&second, cola.clone()).await; // 2 × 2,000
+    }
+    let tab = app.get("/api/v1/tables/me", Some(&first)).await;
+    assert_eq!(tab.body["total_amount"], 59_000);
+    (shop, first, second)
+}
+
+async fn pay_tab(app: &TestApp, guest: &str, body: Value) -> crate::helpers::Response {
+    app.post("/api/v1/tables/me/payments", Some(guest), body)
+        .await
+}
+
+#[tokio::test]
+async fn a_tab_split_in_shares_online_and_the_rest_in_cash_adds_up() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |_| {}).await;
+    let (shop, first, second) = a_table_of_two(&app, "split").await;
+
+    // A share whose amount was tampered with is refused before Toss hears of anything.
+    for (body, field) in [
+        (
+            json!({"kind": "SHARE", "shares": 4, "amount": 1000}),
+            "amount",
+        ),
+        (
+            json!({"kind": "SHARE", "shares": 1, "amount": 59000}),
+            "shares",
+        ),
+        (
+            json!({"kind": "SHARE", "shares": 21, "amount": 2810}),
+            "shares",
+        ),
+        (json!({"kind": "HALF", "amount": 29500}), "kind"),
+        (json!({"kind": "ALL", "amount": 1}), "amount"),
+    ] {
+        let res = pay_tab(&app, &first, body.clone()).await;
+        assert_validation(&res, field);
+    }
+    assert_eq!(app.count("SELECT count(*) FROM tab_payments"), 0);
+
+    // Four people; three pay their share online: 59,000 / 4 = 14,750 each.
+    let mut toss_order_ids = Vec::new();
+    for (i, guest) in [&first, &second, &first].into_iter().enumerate() {
+        let checkout = pay_tab(
+            &app,
+            guest,
+            json!({"kind": "SHARE", "shares": 4, "amount": 14750}),
+        )
+        .await;
+        assert_eq!(checkout.status, StatusCode::CREATED, "{}", checkout.body);
+        assert_eq!(checkout.body["amount"], 14750);
+        assert_eq!(checkout.body["provider"], "toss");
+        assert_eq!(checkout.body["client_key"], CLIENT_KEY);
+        let order_id = checkout.body["order_id"].as_str().unwrap().to_owned();
+        assert!(
+            checkout.body["payment_url"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/pay/tab/{order_id}"))
+        );
+        let key = fake.authenticate(&order_id, 14750);
+        // A tampered confirm is refused too, and Toss is not asked.
+        let res = confirm(&app, &key, &order_id, 100).await;
+        assert_validation(&res, "amount");
+        assert_eq!(fake.calls(Endpoint::Confirm).len(), i);
+        let res = confirm(&app, &key, &order_id, 14750).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        assert_eq!(res.body["order_id"], order_id.as_str());
+        // Confirming again (a lost answer retried) changes nothing.
+        assert_eq!(
+            confirm(&app, &key, &order_id, 14750).await.status,
+            StatusCode::OK
+        );
+        toss_order_ids.push(order_id);
+    }
+    let confirms = fake.calls(Endpoint::Confirm);
+    let processed: Vec<&crate::fake_toss::Call> = confirms.iter().filter(|c| c.processed).collect();
+    assert_eq!(processed.len(), 3, "Toss was called once per share");
+    for (call, order_id) in processed.iter().zip(&toss_order_ids) {
+        assert_eq!(call.body["amount"], 14750);
+        assert_eq!(call.body["orderId"], order_id.as_str());
+    }
+    let tab = app.get("/api/v1/tables/me", Some(&second)).await;
+    assert_eq!(tab.body["paid_amount"], 44250);
+    assert_eq!(tab.body["remaining_amount"], 14750);
+
+    // The fourth pays in cash at the counter.
+    let cash = app
+        .post(
+            "/api/v1/restaurants/me/tables/4/settle",
+            Some(&shop.owner),
+            json!({"method": "CASH", "amount": 14750}),
+        )
+        .await;
+    assert_eq!(cash.body["remaining_amount"], 0, "{}", cash.body);
+    let summary = app
+        .get("/api/v1/restaurants/me/summary", Some(&shop.owner))
+        .await;
+    assert_eq!(summary.body["revenue"], 59_000);
+    assert_eq!(summary.body["test_revenue"], 0);
+    // Nothing left to pay: a further share is refused.
+    let res = pay_tab(
+        &app,
+        &first,
+        json!({"kind": "SHARE", "shares": 4, "amount": 14750}),
+    )
+    .await;
+    assert_validation(&res, "amount");
+}
+
+#[tokio::test]
+async fn a_guest_pays_for_their_own_orders_or_everything_that_remains() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |c| {
+        c.payment_sweep_ms = 100;
+        c.payment_reconcile_after_secs = 0;
+    })
+    .await;
+    let (_shop, first, second) = a_table_of_two(&app, "pay-mine").await;
+    let tab = app.get("/api/v1/tables/me", Some(&second)).await;
+    let mine: Vec<String> = tab.body["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["mine"] == true)
+        .map(|o| o["order_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(mine.len(), 3);
+    // The second guest's own orders: 19,000 + 2 × 2,000.
+    let checkout = pay_tab(
+        &app,
+        &second,
+        json!({"kind": "ITEMS", "order_ids": mine, "amount": 23000}),
+    )
+    .await;
+    assert_eq!(checkout.status, StatusCode::CREATED, "{}", checkout.body);
+    let order_id = checkout.body["order_id"].as_str().unwrap().to_owned();
+    // Approved at Toss, but the phone never came back to confirm: the sweep records it.
+    let key = fake.authenticate(&order_id, 23000);
+    fake.approve_behind_the_back(&key);
+    wait_for(|| app.count("SELECT count(*) FROM tab_payments WHERE status = 'COMPLETED'") == 1)
+        .await;
+    // Those orders cannot be paid for twice.
+    let again = pay_tab(
+        &app,
+        &first,
+        json!({"kind": "ITEMS", "order_ids": [mine[0]], "amount": 19000}),
+    )
+    .await;
+    assert_validation(&again, "order_ids");
+    // The first guest pays everything that remains: 36,000.
+    let all = pay_tab(&app, &first, json!({"kind": "ALL", "amount": 36000})).await;
+    assert_eq!(all.status, StatusCode::CREATED, "{}", all.body);
+    let all_id = all.body["order_id"].as_str().unwrap().to_owned();
+    let key = fake.authenticate(&all_id, 36000);
+    assert_eq!(
+        confirm(&app, &key, &all_id, 36000).await.status,
+        StatusCode::OK
+    );
+    let tab = app.get("/api/v1/tables/me", Some(&first)).await;
+    assert_eq!(tab.body["paid_amount"], 59000);
+    assert_eq!(tab.body["remaining_amount"], 0);
+    assert_eq!(
+        fake.calls(Endpoint::Confirm).len(),
+        1,
+        "the sweep did not confirm again"
+    );
+}

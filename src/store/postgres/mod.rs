@@ -14,6 +14,7 @@ mod migrate;
 mod orders;
 mod payments;
 mod restaurants;
+mod tab_payments;
 mod tables;
 mod users;
 
@@ -30,7 +31,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use crate::domain::ids::{
-    GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, UserId,
+    GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, TabPaymentId, TableSessionId,
+    UserId,
 };
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Customer, Order, OrderStatus};
@@ -41,10 +43,10 @@ use crate::domain::user::{Email, User};
 use crate::events::{EventBus, LiveEvent, OrderEvent};
 use crate::store::{
     CallOutcome, DaySummary, IdempotencyKey, MenuItemChanges, NewCall, NewGuest, NewOrder,
-    NewRestaurant, NewUser, OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome,
+    NewRestaurant, NewTabPayment, NewUser, OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome,
     RefreshTokenRecord, RefundOwed, Revocation, SettleOutcome, Settlement, Store, StoreError,
-    StoreResult, TableAction, TableOutcome, TableSummary, TableTab, TransitionOutcome,
-    TransitionRequest, UserCredentials,
+    StoreResult, TabPayment, TabSettleOutcome, TabSettlement, TableAction, TableOutcome,
+    TableSummary, TableTab, TransitionOutcome, TransitionRequest, UserCredentials,
 };
 
 pub use migrate::SCHEMA_VERSION;
@@ -742,9 +744,13 @@ impl Store for PgStore {
                          (coalesce(sum(total_amount)
                              FILTER (WHERE payment_status = 'PAID' AND NOT test_payment), 0)
                           + (SELECT coalesce(sum(amount), 0) FROM table_settlements
-                             WHERE restaurant_id = $1 AND business_day = $2))::BIGINT,
-                         coalesce(sum(total_amount)
-                             FILTER (WHERE payment_status = 'PAID' AND test_payment), 0)::BIGINT
+                             WHERE restaurant_id = $1 AND business_day = $2 AND NOT simulated)
+                         )::BIGINT,
+                         (coalesce(sum(total_amount)
+                             FILTER (WHERE payment_status = 'PAID' AND test_payment), 0)
+                          + (SELECT coalesce(sum(amount), 0) FROM table_settlements
+                             WHERE restaurant_id = $1 AND business_day = $2 AND simulated)
+                         )::BIGINT
                      FROM orders WHERE restaurant_id = $1 AND business_day = $2",
                     &[&restaurant.to_string(), &business_day],
                 )
@@ -861,6 +867,58 @@ impl Store for PgStore {
         in_transaction!(self, |db, outbox| tables::action(
             db, outbox, restaurant, &table, &action, now
         ))
+    }
+
+    async fn open_tab_payment(&self, payment: NewTabPayment) -> StoreResult<TabPayment> {
+        on_connection!(self, |db| tab_payments::open(db, &payment))
+    }
+
+    async fn tab_payment(&self, id: TabPaymentId) -> StoreResult<Option<TabPayment>> {
+        on_connection!(self, |db| tab_payments::by_id(db, id))
+    }
+
+    async fn tab_payments_of(&self, session: TableSessionId) -> StoreResult<Vec<TabPayment>> {
+        on_connection!(self, |db| tab_payments::of_session(db, session))
+    }
+
+    async fn attach_tab_payment_key(
+        &self,
+        id: TabPaymentId,
+        payment_key: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        on_connection!(self, |db| tab_payments::attach_key(
+            db,
+            id,
+            &payment_key,
+            now
+        ))
+    }
+
+    async fn settle_tab_payment(&self, settlement: TabSettlement) -> StoreResult<TabSettleOutcome> {
+        in_transaction!(self, |db, outbox| tab_payments::settle(
+            db,
+            outbox,
+            &settlement
+        ))
+    }
+
+    async fn fail_tab_payment(
+        &self,
+        id: TabPaymentId,
+        code: String,
+        message: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        on_connection!(self, |db| tab_payments::fail(db, id, &code, &message, now))
+    }
+
+    async fn stale_tab_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<TabPayment>> {
+        on_connection!(self, |db| tab_payments::stale(db, created_before, limit))
     }
 
     async fn orders_of_day(

@@ -57,7 +57,10 @@ async fn session(
         .transpose()
 }
 
-async fn follow(db: Db<'_>, mut current: TableSessionId) -> PgResult<Option<TableSession>> {
+pub(super) async fn follow(
+    db: Db<'_>,
+    mut current: TableSessionId,
+) -> PgResult<Option<TableSession>> {
     for _ in 0..8 {
         let Some((found, merged_into)) = session(db, current).await? else {
             return Ok(None);

@@ -7,6 +7,7 @@ mod migrate;
 mod orders;
 mod payments;
 mod restaurants;
+mod tab_payments;
 mod tables;
 mod users;
 mod writer;
@@ -25,7 +26,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
 use crate::blocking;
 use crate::domain::ids::{
-    GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, UserId,
+    GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, TabPaymentId, TableSessionId,
+    UserId,
 };
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Customer, Order, OrderStatus};
@@ -35,10 +37,10 @@ use crate::domain::user::{Email, User};
 use crate::events::{EventBus, OrderEvent};
 use crate::store::{
     CallOutcome, DaySummary, IdempotencyKey, MenuItemChanges, NewCall, NewGuest, NewOrder,
-    NewRestaurant, NewUser, OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome,
+    NewRestaurant, NewTabPayment, NewUser, OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome,
     RefreshTokenRecord, RefundOwed, Revocation, SettleOutcome, Settlement, Store, StoreError,
-    StoreResult, TableAction, TableOutcome, TableSummary, TableTab, TransitionOutcome,
-    TransitionRequest, UserCredentials,
+    StoreResult, TabPayment, TabSettleOutcome, TabSettlement, TableAction, TableOutcome,
+    TableSummary, TableTab, TransitionOutcome, TransitionRequest, UserCredentials,
 };
 
 pub use migrate::SCHEMA_VERSION;
@@ -487,9 +489,11 @@ impl Store for SqliteStore {
                      coalesce(sum(total_amount)
                               FILTER (WHERE payment_status = 'PAID' AND NOT test_payment), 0)
                        + (SELECT coalesce(sum(amount), 0) FROM table_settlements
-                          WHERE restaurant_id = ?1 AND business_day = ?2),
+                          WHERE restaurant_id = ?1 AND business_day = ?2 AND NOT simulated),
                      coalesce(sum(total_amount)
                               FILTER (WHERE payment_status = 'PAID' AND test_payment), 0)
+                       + (SELECT coalesce(sum(amount), 0) FROM table_settlements
+                          WHERE restaurant_id = ?1 AND business_day = ?2 AND simulated)
                  FROM orders WHERE restaurant_id = ?1 AND business_day = ?2",
             )?
             .query_row(params![restaurant.to_string(), business_day], |row| {
@@ -598,6 +602,54 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<TableOutcome> {
         self.write(move |c| tables::action(c, restaurant, &table, &action, now))
+            .await
+    }
+
+    async fn open_tab_payment(&self, payment: NewTabPayment) -> StoreResult<TabPayment> {
+        self.write(move |c| tab_payments::open(c, &payment)).await
+    }
+
+    async fn tab_payment(&self, id: TabPaymentId) -> StoreResult<Option<TabPayment>> {
+        self.read(move |c| tab_payments::by_id(c, id)).await
+    }
+
+    async fn tab_payments_of(&self, session: TableSessionId) -> StoreResult<Vec<TabPayment>> {
+        self.read(move |c| tab_payments::of_session(c, session))
+            .await
+    }
+
+    async fn attach_tab_payment_key(
+        &self,
+        id: TabPaymentId,
+        payment_key: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(move |c| tab_payments::attach_key(c, id, &payment_key, now))
+            .await
+    }
+
+    async fn settle_tab_payment(&self, settlement: TabSettlement) -> StoreResult<TabSettleOutcome> {
+        self.write(move |c| tab_payments::settle(c, &settlement))
+            .await
+    }
+
+    async fn fail_tab_payment(
+        &self,
+        id: TabPaymentId,
+        code: String,
+        message: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(move |c| tab_payments::fail(c, id, &code, &message, now))
+            .await
+    }
+
+    async fn stale_tab_payments(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<TabPayment>> {
+        self.read(move |c| tab_payments::stale(c, created_before, limit))
             .await
     }
 

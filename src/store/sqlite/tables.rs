@@ -62,7 +62,7 @@ fn session(
 }
 
 /// A session, or the one it was merged into (a party that joined another table).
-fn follow(c: &Connection, mut id: TableSessionId) -> StoreResult<Option<TableSession>> {
+pub(super) fn follow(c: &Connection, mut id: TableSessionId) -> StoreResult<Option<TableSession>> {
     for _ in 0..8 {
         let Some((found, merged_into)) = session(c, id)? else {
             return Ok(None);

@@ -214,11 +214,37 @@ CREATE TABLE IF NOT EXISTS table_settlements (
     id            TEXT PRIMARY KEY,
     session_id    TEXT NOT NULL REFERENCES table_sessions(id),
     restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
-    method        TEXT NOT NULL CHECK (method IN ('CARD', 'CASH', 'OTHER')),
+    -- CARD, CASH, OTHER at the counter; ONLINE: a tab payment from a phone (tab_payments).
+    method        TEXT NOT NULL CHECK (method IN ('CARD', 'CASH', 'OTHER', 'ONLINE')),
     amount        BIGINT NOT NULL CHECK (amount > 0),
     business_day  TEXT NOT NULL,
-    created_at    BIGINT NOT NULL
+    created_at    BIGINT NOT NULL,
+    -- Paid in test mode (the simulated provider): on the tab, never in the revenue.
+    simulated     BOOLEAN NOT NULL DEFAULT FALSE
 );
+-- Online payments towards a tab from a guest's phone: the whole remainder, their own orders, or
+-- an equal share. The id is the orderId Toss knows; once approved, a settlement (ONLINE) records
+-- the money on the tab.
+CREATE TABLE IF NOT EXISTS tab_payments (
+    id               TEXT PRIMARY KEY,
+    restaurant_id    TEXT NOT NULL REFERENCES restaurants(id),
+    session_id       TEXT NOT NULL REFERENCES table_sessions(id),
+    kind             TEXT NOT NULL CHECK (kind IN ('ALL', 'ITEMS', 'SHARE')),
+    shares           INTEGER,
+    order_ids        TEXT,
+    amount           BIGINT NOT NULL CHECK (amount > 0),
+    status           TEXT NOT NULL CHECK (status IN ('PENDING', 'COMPLETED', 'FAILED')),
+    toss_payment_key TEXT,
+    method           TEXT,
+    simulated        BOOLEAN NOT NULL DEFAULT FALSE,
+    failure_code     TEXT,
+    failure_message  TEXT,
+    approved_at      BIGINT,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_tab_payments_session ON tab_payments(session_id);
+CREATE INDEX IF NOT EXISTS idx_tab_payments_pending ON tab_payments(status, created_at);
 CREATE INDEX IF NOT EXISTS idx_table_settlements_session ON table_settlements(session_id);
 CREATE INDEX IF NOT EXISTS idx_table_settlements_day ON table_settlements(restaurant_id, business_day);
 
