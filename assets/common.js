@@ -60,6 +60,8 @@ const OS = (() => {
       readyMessage: '준비 완료 안내 문구', readyMessageHint: '예) 자리로 가져다 드릴게요 / 카운터에서 받아 가세요',
       save: '저장', saved: '저장했습니다', settled: '결제를 기록했습니다', tableNumber: '테이블', ordersCount: '주문',
       testRevenueNote: '테스트 결제',
+      payTabTitle: '휴대폰으로 결제', payAll: '남은 금액 모두', payMine: '내 주문만', paySplit: '나눠 내기',
+      people: '명', payShare: '1명 몫 결제', payOrCounter: '카운터에서 결제해도 됩니다.',
       localBase: '이 주소는 이 기기에서만 열립니다. 손님 휴대폰이 접속할 수 있는 주소(예: http://192.168.0.10:8080)를 입력하세요.',
     },
     en: {
@@ -115,6 +117,8 @@ const OS = (() => {
       readyMessage: 'Ready message', readyMessageHint: 'e.g. We will bring it to your table / Please pick it up at the counter',
       save: 'Save', saved: 'Saved', settled: 'Payment recorded', tableNumber: 'Table', ordersCount: 'Orders',
       testRevenueNote: 'Test payments',
+      payTabTitle: 'Pay from your phone', payAll: 'Everything left', payMine: 'My orders', paySplit: 'Split',
+      people: ' people', payShare: 'Pay one share', payOrCounter: 'You can also pay at the counter.',
       localBase: 'This address only works on this device. Enter one that phones on the shop Wi-Fi can reach (e.g. http://192.168.0.10:8080).',
     },
   };

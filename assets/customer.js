@@ -285,6 +285,51 @@
       if (tab.session && tab.session.status === 'CLOSED') ended();
       render();
     }
+    // Paying from the phone: everything left, one's own orders, or one share of N (더치페이).
+    // The amounts shown are what the server will ask for; it refuses any other.
+    let shares = 2;
+    function payCard() {
+      const mineOpen = tab.orders.filter((o) => mineIds.has(o.order_id) && o.payment_status !== 'PAID'
+        && !['REJECTED', 'CANCELLED'].includes(o.status));
+      const mineTotal = Math.min(mineOpen.reduce((n, o) => n + o.total_amount, 0), tab.remaining_amount);
+      const share = () => Math.min(Math.ceil(tab.total_amount / shares), tab.remaining_amount);
+      const shareButton = el('button', { type: 'button', class: 'primary grow', id: 'pay-share',
+        onclick: () => pay({ kind: 'SHARE', shares, amount: share() }) });
+      const count = el('output', { id: 'share-count' });
+      const refresh = () => { count.textContent = `${shares}${t('people')}`; shareButton.textContent = `${t('payShare')} · ${won(share())}`; };
+      refresh();
+      return el('section', { class: 'card', id: 'pay-tab' }, el('h2', { class: 'sub' }, t('payTabTitle')),
+        el('button', { type: 'button', class: 'primary wide', id: 'pay-all', onclick: () => pay({ kind: 'ALL', amount: tab.remaining_amount }) },
+          `${t('payAll')} · ${won(tab.remaining_amount)}`),
+        mineOpen.length ? el('button', { type: 'button', class: 'wide mt', id: 'pay-mine',
+          onclick: () => pay({ kind: 'ITEMS', order_ids: mineOpen.map((o) => o.order_id), amount: mineTotal }) },
+        `${t('payMine')} · ${won(mineTotal)}`) : null,
+        el('div', { class: 'qty' }, el('span', { class: 'grow' }, t('paySplit')),
+          el('button', { type: 'button', 'aria-label': '-', onclick: () => { shares = Math.max(2, shares - 1); refresh(); } }, '−'),
+          count,
+          el('button', { type: 'button', 'aria-label': '+', id: 'share-more', onclick: () => { shares = Math.min(20, shares + 1); refresh(); } }, '+')),
+        el('div', { class: 'row' }, shareButton),
+        el('p', { class: 'muted' }, t('payOrCounter')));
+    }
+    let paying = false;
+    async function pay(body) {
+      if (paying) return;
+      paying = true;
+      const res = await api('/api/v1/tables/me/payments', { method: 'POST', token, body });
+      paying = false;
+      if (res.status === 201) {
+        const id = res.body.tab_payment_id;
+        localStorage.setItem(`os.order.${id}`, token);
+        localStorage.setItem(`os.payReturn.${id}`, location.pathname + location.search);
+        sessionStorage.setItem(`os.checkout.${id}`, JSON.stringify(res.body));
+        location.href = `/pay/tab/${id}`;
+        return;
+      }
+      if (isClosed(res)) { ended(); return; }
+      toast(errorText(res));
+      load();
+    }
+
     const busyCalls = new Set();
     async function call(kind) {
       if (busyCalls.has(kind)) return;
@@ -305,7 +350,8 @@
           el('div', { class: 'row' }, el('span', { class: 'grow muted' }, t('tabTotal')), el('strong', { id: 'tab-total' }, won(tab.total_amount))),
           el('div', { class: 'row' }, el('span', { class: 'grow muted' }, t('tabPaid')), el('span', { id: 'tab-paid' }, won(tab.paid_amount))),
           el('div', { class: 'total' }, el('span', {}, t('tabRemaining')), el('span', { id: 'tab-remaining' }, won(tab.remaining_amount))),
-          postpay ? el('p', { class: 'muted' }, t('payTabNote')) : null),
+          postpay && !tab.online_payments ? el('p', { class: 'muted' }, t('payTabNote')) : null),
+        !closed && tab.online_payments && tab.remaining_amount > 0 ? payCard() : null,
         closed ? null : el('section', { class: 'card' }, el('h2', { class: 'sub' }, t('callsTitle')),
           el('div', { class: 'calls' }, ['WATER', 'CUTLERY', 'BILL', 'STAFF'].map((kind) => {
             const open = openCall(kind);

@@ -11,12 +11,22 @@
   const [, , part] = location.pathname.split('/');
 
   const show = (...nodes) => main.replaceChildren(...nodes);
-  const orderLink = (id) => el('a', { href: `/order/${id}` }, el('button', { class: 'ghost', type: 'button' }, t('toOrder')));
-  const payAgain = (id) => el('a', { href: `/pay/${id}` }, el('button', { class: 'primary', type: 'button' }, t('payAgain')));
+  // A payment towards a table's tab returns to the table's page; an order's to its status page.
+  const backTo = (id) => localStorage.getItem(`os.payReturn.${id}`) || `/order/${id}`;
+  const orderLink = (id) => el('a', { href: backTo(id) }, el('button', { class: 'ghost', type: 'button' }, t('toOrder')));
+  const payAgain = (id) => el('a', { href: localStorage.getItem(`os.payReturn.${id}`) || `/pay/${id}` }, el('button', { class: 'primary', type: 'button' }, t('payAgain')));
 
   if (part === 'success') confirmPayment();
   else if (part === 'fail') failed();
+  else if (part === 'tab') tabCheckout(decodeURIComponent(location.pathname.split('/')[3] || ''));
   else checkout(decodeURIComponent(part || ''));
+
+  // The table's page priced the payment and left its checkout here.
+  function tabCheckout(id) {
+    const c = JSON.parse(sessionStorage.getItem(`os.checkout.${id}`) || 'null');
+    if (!c) { show(el('p', { class: 'error' }, t('notYours'))); return; }
+    present(c, id);
+  }
 
   async function checkout(orderId) {
     const token = localStorage.getItem(`os.order.${orderId}`);
@@ -28,7 +38,10 @@
       method: 'POST', token, body: { order_id: orderId, amount: order.body.total_amount, payment_method: 'CARD' },
     });
     if (res.status !== 200) { show(el('p', { class: 'error' }, errorText(res)), orderLink(orderId)); return; }
-    const c = res.body;
+    present(res.body, orderId);
+  }
+
+  function present(c, orderId) {
     // Come back to the address this phone used to reach the box, whatever the box calls itself.
     c.success_url = `${location.origin}/pay/success`;
     c.fail_url = `${location.origin}/pay/fail`;
@@ -82,7 +95,7 @@
       if (res.status !== 0 && res.status !== 503) break;
     }
     // 409: the order was paid (or closed) meanwhile; its page tells which.
-    if (res.status === 200 || res.status === 409) { location.replace(`/order/${orderId}`); return; }
+    if (res.status === 200 || res.status === 409) { location.replace(backTo(orderId)); return; }
     if (res.status === 402) {
       show(el('p', { class: 'error', id: 'declined' }, `${t('declined')}: ${res.body.error.details.provider_message || ''}`),
         payAgain(orderId), orderLink(orderId));

@@ -1,8 +1,9 @@
 // End-to-end: a customer on a phone-sized screen orders from the table QR link and pays with
 // the simulated provider; the owner, in a second browser, sees the order arrive, accepts it,
 // marks it ready and completes it; the customer's page follows live. Then table service: a
-// second phone at the same table orders (후불), both phones see the table's tab, one asks for
-// the bill, and the owner, on a 1024×768 tablet, sees the call, settles and clears the table. Screenshots go to
+// second phone at the same table orders (후불), both phones see the table's tab, one pays a
+// third of the bill from the phone (더치페이, test mode), asks for the bill, and the owner, on a
+// 1024×768 tablet, sees the call, takes the rest in cash and clears the table. Screenshots go to
 // $ARTIFACTS. Run by e2e/run.sh, which starts the server with --demo.
 //
 // As in a shop: the phone opens the plain-HTTP guest link and trusts no private CA (its
@@ -176,19 +177,20 @@ try {
     if (res.status !== 200) throw new Error(`settings: ${res.status}`);
   });
   await owner.setViewportSize({ width: 1024, height: 768 });
-  // A second phone at the same table orders a drink.
+  // A second phone at the same table orders four beers.
   const phone2 = await browser.newContext({
     viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'ko-KR',
   });
   const friend = await phone2.newPage();
   await friend.goto(TABLE_URL, { waitUntil: 'networkidle' });
-  await friend.locator('button.item', { hasText: '사이다' }).click();
+  await friend.locator('button.item', { hasText: '생맥주' }).click();
+  for (let i = 0; i < 3; i++) await friend.locator('.sheet button[aria-label="+"]').click();
   await friend.locator('.sheet button.primary').click();
   await friend.click('#cart-button');
   await friend.click('#place-order');
   await friend.waitForURL(/\/order\//);
   const friendNumber = (await friend.textContent('#order-number')).trim();
-  step(`a second phone at table 1 ordered 사이다 (${friendNumber}), to pay at the counter`);
+  step(`a second phone at table 1 ordered 4 × 생맥주 (${friendNumber}), to pay later`);
 
   // The first phone (back in Korean, its failed HTTPS attempt behind it) opens "our table":
   // both phones' orders, one running total.
@@ -200,11 +202,22 @@ try {
   await phonePage.waitForSelector(`[data-order] >> text=${friendNumber}`);
   await phonePage.waitForSelector(`[data-order] >> text=${number}`);
   const total = await phonePage.textContent('#tab-total');
-  if (!total.includes('23,000')) throw new Error(`the table's total reads ${total}`);
+  if (!total.includes('39,000')) throw new Error(`the table's total reads ${total}`);
   const remaining = await phonePage.textContent('#tab-remaining');
-  if (!remaining.includes('2,000')) throw new Error(`the table still owes ${remaining}`);
-  await shot(phonePage, '12-customer-table-tab');
+  if (!remaining.includes('18,000')) throw new Error(`the table still owes ${remaining}`);
   step(`"우리 테이블 주문" shows both orders: ${total}, ${remaining} to pay`);
+
+  // 더치페이: a third of the bill (39,000 / 3 = 13,000) from this phone, in test mode.
+  await phonePage.click('#share-more');
+  await phonePage.waitForFunction(() => document.querySelector('#pay-share').textContent.includes('13,000'));
+  await shot(phonePage, '12-customer-table-tab');
+  await phonePage.click('#pay-share');
+  await phonePage.waitForSelector('#approve');
+  if (!(await phonePage.textContent('#amount')).includes('13,000')) throw new Error('the share is not 13,000');
+  await phonePage.click('#approve');
+  await phonePage.waitForURL(/\/tab/);
+  await phonePage.waitForFunction(() => document.querySelector('#tab-remaining')?.textContent.includes('5,000'));
+  step('one share of three paid from the phone (13,000); 5,000 remains');
 
   // The bill, please: the owner's board hears it at once, with a chime and a banner chip.
   await phonePage.click('button[data-call="BILL"]');
@@ -222,7 +235,7 @@ try {
   // The owner opens table 1, acknowledges, takes the 2,000 won in cash and clears the table.
   await tile.click();
   await owner.waitForSelector('#settle-amount');
-  if ((await owner.inputValue('#settle-amount')) !== '2000') throw new Error('the remaining amount is not offered');
+  if ((await owner.inputValue('#settle-amount')) !== '5000') throw new Error('the remaining amount is not offered');
   await shot(owner, '15-owner-table-sheet');
   await owner.locator('.sheet .callchip button').click();
   await owner.waitForSelector('#settle-amount');

@@ -69,12 +69,14 @@ pub fn tab_json(state: &AppState, tab: &TableTab, viewer: Option<order::Customer
         "paid_amount": tab.totals.paid_amount,
         "remaining_amount": tab.totals.remaining_amount,
         "calls": tab.calls,
+        "online_payments": state.payments.provider_kind().is_some(),
     })
 }
 
 /// The tab of a table where nobody has ordered yet.
 pub fn empty_tab_json(restaurant: RestaurantId, table: &str) -> Value {
     json!({
+        "online_payments": false,
         "restaurant_id": restaurant,
         "table_number": table,
         "session": null,
