@@ -290,7 +290,8 @@
     let shares = 2;
     function payCard() {
       const mineOpen = tab.orders.filter((o) => mineIds.has(o.order_id) && o.payment_status !== 'PAID'
-        && !['REJECTED', 'CANCELLED'].includes(o.status));
+        && o.payment_mode === 'POSTPAY' && !['REJECTED', 'CANCELLED'].includes(o.status)
+        && !(tab.paid_order_ids || []).includes(o.order_id));
       const mineTotal = Math.min(mineOpen.reduce((n, o) => n + o.total_amount, 0), tab.remaining_amount);
       const share = () => Math.min(Math.ceil(tab.total_amount / shares), tab.remaining_amount);
       const shareButton = el('button', { type: 'button', class: 'primary grow', id: 'pay-share',
@@ -374,7 +375,13 @@
     feed = live((seq) => `/ws/tables/me?token=${encodeURIComponent(token)}${seq !== null ? `&since=${seq}` : ''}`, (msg) => {
       if (msg.type === 'SNAPSHOT') { tab = msg.tab; for (const o of tab.orders) if (o.mine) mineIds.add(o.order_id); render(); return; }
       if (!tab) return;
-      if (msg.type === 'TABLE_CLOSED') { load(); return; }
+      if (msg.type === 'TABLE_CLOSED') {
+        // Closed, or joined with another table (합석): then the tab is that table's, and so
+        // must be the feed.
+        const before = tab.session && tab.session.id;
+        load().then(() => { if (tab.session && tab.session.status === 'OPEN' && tab.session.id !== before) location.reload(); });
+        return;
+      }
       if (msg.type === 'NEW_ORDER' || msg.type === 'TABLE_CALL' || msg.type === 'TABLE_CALL_ACK') { load(); return; }
       if (msg.type === 'TABLE_UPDATED') {
         for (const k of ['total_amount', 'paid_amount', 'remaining_amount']) tab[k] = msg[k];

@@ -449,6 +449,13 @@ const Owner = (() => {
         case 'TABLE_CALL':
         case 'TABLE_CALL_ACK': {
           const { type, seq, at, call, ...figures } = msg;
+          // A late change to a party that has left (its last order completed, a late payment)
+          // must not take the place of the party now at that table.
+          if (msg.status === 'CLOSED') {
+            for (const [number, x] of tables) if (x.session_id === msg.session_id) tables.delete(number);
+            renderTabs();
+            break;
+          }
           tables.set(msg.table_number, figures);
           // A move leaves the old number behind.
           for (const [number, x] of tables) if (x.session_id === msg.session_id && number !== msg.table_number) tables.delete(number);

@@ -440,8 +440,8 @@ impl Connection {
         self.send(Message::Text(text.into())).await
     }
 
-    fn wants(&mut self, event: &OrderEvent) -> bool {
-        let Scope::Orders { restaurant, watch } = &mut self.scope else {
+    fn wants(&self, event: &OrderEvent) -> bool {
+        let Scope::Orders { restaurant, watch } = &self.scope else {
             return false;
         };
         if event.restaurant_id != *restaurant {
@@ -450,21 +450,49 @@ impl Connection {
         match watch {
             Watch::Restaurant => true,
             Watch::Order(order) => event.order_id == Some(*order),
-            Watch::Table { table, session, .. } => match (*session, event.table_session_id) {
-                (_, None) => false,
-                (Some(mine), Some(theirs)) => mine == theirs,
-                // Nobody had ordered at the table when the guest connected: the first party
-                // seen at it (a new one, or one moved there) is theirs.
-                (None, Some(theirs)) => {
-                    let here = serde_json::from_str::<Value>(&event.payload)
-                        .is_ok_and(|v| v["table_number"] == table.as_str());
-                    if here {
-                        *session = Some(theirs);
-                    }
-                    here
-                }
-            },
+            Watch::Table { session, .. } => session.is_some() && *session == event.table_session_id,
         }
+    }
+
+    /// A guest who belonged to no party when they connected may have just been taken into the
+    /// one opening at their table: on a live event of a party at their table, the store says
+    /// whether it is theirs now. (Never from replayed events: those are past parties'.)
+    async fn adopt(&mut self, event: &OrderEvent) -> anyhow::Result<()> {
+        let Scope::Orders {
+            restaurant,
+            watch:
+                Watch::Table {
+                    guest,
+                    table,
+                    session: None,
+                },
+        } = &self.scope
+        else {
+            return Ok(());
+        };
+        if event.restaurant_id != *restaurant || event.table_session_id.is_none() {
+            return Ok(());
+        }
+        let at_my_table = serde_json::from_str::<Value>(&event.payload)
+            .is_ok_and(|v| v["table_number"] == table.as_str());
+        if !at_my_table {
+            return Ok(());
+        }
+        let (restaurant, guest, table) = (*restaurant, *guest, table.clone());
+        let party = self
+            .state
+            .store
+            .table_tab(restaurant, table, Some(guest))
+            .await?
+            .map(|tab| tab.session.id);
+        if let Scope::Orders {
+            watch: Watch::Table { session, .. },
+            ..
+        } = &mut self.scope
+        {
+            *session = party;
+        }
+        Ok(())
     }
 
     async fn forward(&mut self, event: LiveEvent) -> anyhow::Result<()> {
@@ -486,6 +514,7 @@ impl Connection {
                     return self.snapshot().await;
                 }
                 self.last_seq = event.seq;
+                self.adopt(&event).await?;
                 if self.wants(&event) {
                     self.send_text(&event.payload).await?;
                 }

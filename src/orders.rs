@@ -69,6 +69,7 @@ pub fn tab_json(state: &AppState, tab: &TableTab, viewer: Option<order::Customer
         "paid_amount": tab.totals.paid_amount,
         "remaining_amount": tab.totals.remaining_amount,
         "calls": tab.calls,
+        "paid_order_ids": tab.paid_order_ids,
         "online_payments": state.payments.provider_kind().is_some(),
     })
 }
@@ -77,6 +78,7 @@ pub fn tab_json(state: &AppState, tab: &TableTab, viewer: Option<order::Customer
 pub fn empty_tab_json(restaurant: RestaurantId, table: &str) -> Value {
     json!({
         "online_payments": false,
+        "paid_order_ids": [],
         "restaurant_id": restaurant,
         "table_number": table,
         "session": null,

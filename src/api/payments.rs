@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::auth::AuthUser;
-use crate::domain::ids::{OrderId, TabPaymentId};
+use crate::domain::ids::{GuestId, OrderId, TabPaymentId};
+use crate::domain::user::Role;
 use crate::error::AppError;
 use crate::http::extract::{AppJson, parse_json};
 use crate::orders::visible_order;
@@ -104,7 +105,21 @@ async fn confirm(
             let user = user.ok_or(AppError::Unauthorized(
                 "a test-mode payment is confirmed only with the table's token",
             ))?;
-            if user.restaurant_id != Some(payment.restaurant_id) {
+            // A guest of that party, or the restaurant's owner.
+            let allowed = match (&user.table, user.role) {
+                (Some(table), _) => state
+                    .store
+                    .table_tab(
+                        payment.restaurant_id,
+                        table.clone(),
+                        Some(GuestId(user.user_id.0)),
+                    )
+                    .await?
+                    .is_some_and(|tab| tab.session.id == payment.session_id),
+                (None, Role::Owner) => user.restaurant_id == Some(payment.restaurant_id),
+                (None, _) => false,
+            };
+            if !allowed || user.restaurant_id != Some(payment.restaurant_id) {
                 return Err(AppError::NotFound("payment"));
             }
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::error::{Checked, FieldError};
 use super::ids::{CallId, OrderId, RestaurantId, TableSessionId};
-use super::order::{Order, OrderStatus, PaymentStatus};
+use super::order::{Order, OrderStatus, PaymentMode, PaymentStatus};
 
 pub const MAX_TABLE_CHARS: usize = 10;
 
@@ -185,13 +185,14 @@ pub struct TabTotals {
     pub remaining_amount: i64,
 }
 
-/// Orders rejected or cancelled cost nothing. An order paid on its own (online before the
-/// kitchen started, or at the counter on completion) is paid; the rest is paid by settling the
-/// tab (`settled`: counter settlements of the session so far).
+/// Orders rejected or cancelled cost nothing, and a PREPAY order is on the bill only once it is
+/// paid (until then it is not an order the kitchen makes, and paying it is its own checkout's
+/// business). An order paid on its own (PREPAY online, or at the counter on completion) is
+/// paid; the rest is paid by settling the tab (`settled`: settlements of the session so far).
 pub fn tab_totals(orders: &[Order], settled: i64) -> TabTotals {
     let live = orders
         .iter()
-        .filter(|o| counts_on_tab(o.status))
+        .filter(|o| on_bill(o))
         .map(|o| (o.total_amount, o.payment_status));
     let (mut total, mut paid) = (0i64, 0i64);
     for (amount, payment) in live {
@@ -203,9 +204,11 @@ pub fn tab_totals(orders: &[Order], settled: i64) -> TabTotals {
     TabTotals::from_sums(total, paid, settled)
 }
 
-/// Whether an order in `status` is on the bill (what the stores' sums filter on).
-pub fn counts_on_tab(status: OrderStatus) -> bool {
-    !matches!(status, OrderStatus::Rejected | OrderStatus::Cancelled)
+/// Whether an order is on the bill (the stores' sums filter the same way).
+pub fn on_bill(order: &Order) -> bool {
+    !matches!(order.status, OrderStatus::Rejected | OrderStatus::Cancelled)
+        && (order.payment_mode == PaymentMode::Postpay
+            || order.payment_status == PaymentStatus::Paid)
 }
 
 impl TabTotals {
@@ -327,10 +330,7 @@ pub fn items_total(orders: &[Order], chosen: &[OrderId], covered: &[OrderId]) ->
             .iter()
             .find(|o| o.id == *id)
             .ok_or_else(|| FieldError::new("order_ids", "an order that is not on this table"))?;
-        if !counts_on_tab(order.status)
-            || order.payment_status == PaymentStatus::Paid
-            || covered.contains(id)
-        {
+        if !on_bill(order) || order.payment_status == PaymentStatus::Paid || covered.contains(id) {
             return Err(FieldError::new(
                 "order_ids",
                 format!("order {} is not open for payment", order.order_number),

@@ -16,7 +16,9 @@ use crate::domain::ids::{OrderId, TabPaymentId};
 use crate::domain::order::business_day;
 use crate::domain::payment::PaymentState;
 use crate::domain::table::{SessionStatus, TabPaymentKind, items_total, tab_payment_amount};
-use crate::store::{NewTabPayment, TabPayment, TabSettleOutcome, TabSettlement, TableTab};
+use crate::store::{
+    NewTabPayment, Reservation, TabPayment, TabSettleOutcome, TabSettlement, TableTab,
+};
 
 /// What a guest asks to pay, with the amount their phone showed.
 pub struct TabPaymentRequest {
@@ -57,17 +59,9 @@ impl Payments {
             return Err(PaymentError::conflict("this table's session has ended"));
         }
         let items = match request.kind {
+            // Orders already paid for from a phone are not open for payment again.
             TabPaymentKind::Items => {
-                // Orders already paid for from a phone are not open for payment again.
-                let covered: Vec<OrderId> = self
-                    .store
-                    .tab_payments_of(tab.session.id)
-                    .await?
-                    .into_iter()
-                    .filter(|p| p.status == PaymentState::Completed)
-                    .flat_map(|p| p.order_ids)
-                    .collect();
-                items_total(&tab.orders, &request.order_ids, &covered)
+                items_total(&tab.orders, &request.order_ids, &tab.paid_order_ids)
                     .map_err(PaymentError::Field)?
             }
             _ => 0,
@@ -158,10 +152,38 @@ impl Payments {
             }
             PaymentState::Pending => {}
         }
+        if let Some(earlier) = payment.payment_key.clone().filter(|k| k != payment_key) {
+            // An earlier attempt never got a final answer (its confirm was lost): paying again
+            // is only safe once the provider says that attempt did not go through.
+            let found = provider.lookup_payment(&earlier).await.map_err(|err| {
+                tracing::warn!(%id, error = %err, "could not look up an unresolved tab payment");
+                PaymentError::ProviderUnavailable
+            })?;
+            if let Some(done) = found.filter(|p| p.status == ProviderStatus::Done) {
+                self.settle_tab(&payment, &done).await?;
+                return Err(PaymentError::conflict("this payment is already made"));
+            }
+        }
         let now = self.clock.now();
-        self.store
-            .attach_tab_payment_key(id, payment_key.to_owned(), now)
-            .await?;
+        match self
+            .store
+            .reserve_tab_payment(id, payment_key.to_owned(), now)
+            .await?
+        {
+            Reservation::Reserved => {}
+            Reservation::SessionClosed => {
+                return Err(PaymentError::conflict("this table's session has ended"));
+            }
+            Reservation::Exceeds { available } => {
+                return Err(PaymentError::Conflict {
+                    message: format!("only {available} won remains to be paid"),
+                    details: Some(serde_json::json!({ "remaining_amount": available })),
+                });
+            }
+            Reservation::NotPending => {
+                return Err(PaymentError::conflict("this payment is already settled"));
+            }
+        }
         let key = format!("confirm-tab-{id}-{payment_key}");
         match provider
             .confirm(payment_key, &id.to_string(), amount, &key)

@@ -144,6 +144,8 @@ pub struct TableTab {
     pub orders: Vec<Order>,
     pub totals: TabTotals,
     pub calls: Vec<TableCall>,
+    /// Orders already paid for from a phone (a completed "my orders" payment).
+    pub paid_order_ids: Vec<OrderId>,
 }
 
 /// A guest's call for staff at a table.
@@ -262,6 +264,17 @@ pub struct TabSettlement {
     /// The restaurant's business day now: the day whose revenue it counts in.
     pub business_day: String,
     pub now: DateTime<Utc>,
+}
+
+pub enum Reservation {
+    Reserved,
+    SessionClosed,
+    /// Only `available` remains to be paid once confirms under way are counted.
+    Exceeds {
+        available: i64,
+    },
+    /// Not pending any more (completed or failed meanwhile).
+    NotPending,
 }
 
 pub enum TabSettleOutcome {
@@ -602,7 +615,8 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired(&self, now: DateTime<Utc>) -> StoreResult<()>;
 
     /// The tab of a table's party: the guest's own (after their table was closed too, so they
-    /// can read their past orders), or for `guest: None` the open session at `table`.
+    /// can read their past orders; `None` while they belong to no party), or for `guest: None`
+    /// the open session at `table`.
     async fn table_tab(
         &self,
         restaurant: RestaurantId,
@@ -631,16 +645,15 @@ pub trait Store: Send + Sync + 'static {
 
     async fn tab_payment(&self, id: TabPaymentId) -> StoreResult<Option<TabPayment>>;
 
-    /// The session's payments from phones, oldest first.
-    async fn tab_payments_of(&self, session: TableSessionId) -> StoreResult<Vec<TabPayment>>;
-
-    /// Remembers the provider's key for a tab payment about to be confirmed.
-    async fn attach_tab_payment_key(
+    /// Before a tab payment is confirmed with the provider: checks that its party's tab is
+    /// still open and still owes the amount (less what other confirms under way may take),
+    /// and marks the payment as being confirmed with `payment_key`, in one transaction.
+    async fn reserve_tab_payment(
         &self,
         id: TabPaymentId,
         payment_key: String,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<Reservation>;
 
     /// Marks the tab payment completed and puts its money on the tab (an ONLINE settlement),
     /// appending TABLE_UPDATED, in one transaction.

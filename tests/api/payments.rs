@@ -1207,3 +1207,148 @@ async fn a_guest_pays_for_their_own_orders_or_everything_that_remains() {
         "the sweep did not confirm again"
     );
 }
+
+#[tokio::test]
+async fn phones_cannot_pay_a_tab_twice_over_or_while_the_counter_takes_it() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |_| {}).await;
+    let (shop, first, second) = a_table_of_two(&app, "tab-race").await;
+    // Both phones start paying everything; the first one confirms.
+    let a = pay_tab(&app, &first, json!({"kind": "ALL", "amount": 59000})).await;
+    let b = pay_tab(&app, &second, json!({"kind": "ALL", "amount": 59000})).await;
+    let (a, b) = (
+        a.body["order_id"].as_str().unwrap().to_owned(),
+        b.body["order_id"].as_str().unwrap().to_owned(),
+    );
+    let key_a = fake.authenticate(&a, 59000);
+    let key_b = fake.authenticate(&b, 59000);
+    assert_eq!(
+        confirm(&app, &key_a, &a, 59000).await.status,
+        StatusCode::OK
+    );
+    // The second would pay the bill again: refused before Toss is asked.
+    let res = confirm(&app, &key_b, &b, 59000).await;
+    let details = assert_error(&res, StatusCode::CONFLICT, "CONFLICT");
+    assert_eq!(details["remaining_amount"], 0);
+    assert_eq!(fake.calls(Endpoint::Confirm).len(), 1);
+    assert_eq!(fake.status(&key_b), "IN_PROGRESS", "nothing was charged");
+
+    // Next party: a phone's confirm is under way (Toss does not answer) while the cashier
+    // would take the whole bill: the counter may only take what the phone does not.
+    app.post(
+        "/api/v1/restaurants/me/tables/4/close",
+        Some(&shop.owner),
+        json!({}),
+    )
+    .await;
+    let guest = app.guest(&shop.id, "4").await;
+    let beer = json!({"restaurant_id": shop.id, "items": [shop.line("양념", 2, &[])]});
+    app.place(&guest, beer).await; // 38,000
+    let half = pay_tab(
+        &app,
+        &guest,
+        json!({"kind": "SHARE", "shares": 2, "amount": 19000}),
+    )
+    .await;
+    let half = half.body["order_id"].as_str().unwrap().to_owned();
+    let key = fake.authenticate(&half, 19000);
+    fake.inject(Endpoint::Confirm, Fault::Timeout);
+    let res = confirm(&app, &key, &half, 19000).await;
+    assert_eq!(res.status, StatusCode::BAD_GATEWAY, "{}", res.body);
+    let all = app
+        .post(
+            "/api/v1/restaurants/me/tables/4/settle",
+            Some(&shop.owner),
+            json!({"method": "CASH", "amount": 38000}),
+        )
+        .await;
+    assert_validation(&all, "amount");
+    let rest = app
+        .post(
+            "/api/v1/restaurants/me/tables/4/settle",
+            Some(&shop.owner),
+            json!({"method": "CASH", "amount": 19000}),
+        )
+        .await;
+    assert_eq!(rest.status, StatusCode::OK, "{}", rest.body);
+}
+
+#[tokio::test]
+async fn unpaid_prepay_orders_are_not_on_the_tab_and_a_merge_keeps_what_was_paid() {
+    let fake = FakeToss::start().await;
+    let app = with_toss(&fake, |_| {}).await;
+    let prepay = app.shop("tab-prepay@example.com", "PREPAY").await;
+    let guest = app.guest(&prepay.id, "2").await;
+    let order = app
+        .place(
+            &guest,
+            json!({"restaurant_id": prepay.id, "items": [prepay.line("양념", 1, &[])]}),
+        )
+        .await;
+    // Not paid yet: not a dish the kitchen makes, not on the bill.
+    let tab = app.get("/api/v1/tables/me", Some(&guest)).await;
+    assert_eq!(tab.body["total_amount"], 0);
+    let res = pay_tab(&app, &guest, json!({"kind": "ALL", "amount": 19000})).await;
+    assert_validation(&res, "amount");
+    app.post(
+        "/api/v1/payments/initiate",
+        Some(&guest),
+        json!({"order_id": order, "amount": 19000}),
+    )
+    .await;
+    let key = fake.authenticate(&order, 19000);
+    assert_eq!(
+        confirm(&app, &key, &order, 19000).await.status,
+        StatusCode::OK
+    );
+    let tab = app.get("/api/v1/tables/me", Some(&guest)).await;
+    assert_eq!(tab.body["total_amount"], 19000);
+    assert_eq!(tab.body["remaining_amount"], 0);
+
+    // POSTPAY: table 4 pays for its own orders, then joins table 6.
+    let (shop, first, second) = a_table_of_two(&app, "tab-merge").await;
+    let mine: Vec<Value> = app.get("/api/v1/tables/me", Some(&first)).await.body["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["mine"] == true)
+        .map(|o| o["order_id"].clone())
+        .collect();
+    let items = pay_tab(
+        &app,
+        &first,
+        json!({"kind": "ITEMS", "order_ids": mine, "amount": 36000}),
+    )
+    .await;
+    let items = items.body["order_id"].as_str().unwrap().to_owned();
+    let key = fake.authenticate(&items, 36000);
+    assert_eq!(
+        confirm(&app, &key, &items, 36000).await.status,
+        StatusCode::OK
+    );
+    let six = app.guest(&shop.id, "6").await;
+    app.place(
+        &six,
+        json!({"restaurant_id": shop.id, "items": [shop.line("콜라", 1, &[])]}),
+    )
+    .await;
+    let merged = app
+        .post(
+            "/api/v1/restaurants/me/tables/4/merge",
+            Some(&shop.owner),
+            json!({"into": "6"}),
+        )
+        .await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.body);
+    assert_eq!(merged.body["total_amount"], 61000);
+    assert_eq!(merged.body["paid_amount"], 36000);
+    assert_eq!(merged.body["paid_order_ids"], json!(mine));
+    // Those orders stay paid for at the joined table.
+    let again = pay_tab(
+        &app,
+        &second,
+        json!({"kind": "ITEMS", "order_ids": mine, "amount": 36000}),
+    )
+    .await;
+    assert_validation(&again, "order_ids");
+}

@@ -829,3 +829,70 @@ async fn the_ready_message_is_the_restaurants_to_set() {
     assert!(cleared.body["ready_message"].is_null());
     assert!(app.get(&menu, None).await.body["restaurant"]["ready_message"].is_null());
 }
+
+#[tokio::test]
+async fn a_scan_left_behind_never_joins_the_next_party() {
+    let mut clock = None;
+    let app = TestApp::spawn_with(|c| clock = Some(c.clock.clone())).await;
+    let clock = clock.unwrap();
+    let shop = app.shop("left-behind@example.com", "POSTPAY").await;
+    // Someone scans table 8, looks at the menu, and leaves.
+    let gone = app.guest(&shop.id, "8").await;
+    clock.advance(chrono::Duration::minutes(31));
+    // An hour later a new party sits down there and orders.
+    let party = app.guest(&shop.id, "8").await;
+    let order = app.place(&party, guest_order(&shop, "후라이드", 1)).await;
+    let theirs = tab(&app, &party).await;
+    assert_eq!(order_ids(&theirs), vec![order]);
+    // The old scan sees nothing of theirs, and can neither order nor call onto their tab.
+    let seen = tab(&app, &gone).await;
+    assert_eq!(seen["session"], Value::Null);
+    assert_eq!(seen["orders"], json!([]));
+    let res = app.order(&gone, guest_order(&shop, "콜라", 1)).await;
+    assert_error(&res, StatusCode::CONFLICT, "TABLE_SESSION_CLOSED");
+    let res = app
+        .post(
+            "/api/v1/tables/me/calls",
+            Some(&gone),
+            json!({"kind": "BILL"}),
+        )
+        .await;
+    assert_error(&res, StatusCode::CONFLICT, "TABLE_SESSION_CLOSED");
+    let mut feed = app.ws(&format!("/ws/tables/me?token={gone}")).await;
+    assert_eq!(next_json(&mut feed, SOON).await["tab"]["orders"], json!([]));
+    app.place(&party, guest_order(&shop, "콜라", 1)).await;
+    assert!(matches!(
+        next_seen(&mut feed, Duration::from_millis(300)).await,
+        Seen::Nothing
+    ));
+    assert_eq!(app.count("SELECT count(*) FROM orders"), 2);
+    // A guest at another table cannot confirm this party's test-mode payment.
+    let checkout = app
+        .post(
+            "/api/v1/tables/me/payments",
+            Some(&party),
+            json!({"kind": "ALL", "amount": 20000}),
+        )
+        .await;
+    assert_eq!(checkout.status, StatusCode::CREATED, "{}", checkout.body);
+    let id = checkout.body["order_id"].as_str().unwrap();
+    let stranger = app.guest(&shop.id, "9").await;
+    let confirm = |token: String| {
+        let body = json!({"paymentKey": "sim_abc", "orderId": id, "amount": 20000});
+        let app = &app;
+        async move {
+            app.post("/api/v1/payments/confirm", Some(&token), body)
+                .await
+        }
+    };
+    assert_error(&confirm(stranger).await, StatusCode::NOT_FOUND, "NOT_FOUND");
+    assert_eq!(confirm(party.clone()).await.status, StatusCode::OK);
+    let paid = tab(&app, &party).await;
+    assert_eq!(paid["remaining_amount"], 0);
+    // Test-mode money is on the tab but not in the revenue.
+    let summary = app
+        .get("/api/v1/restaurants/me/summary", Some(&shop.owner))
+        .await;
+    assert_eq!(summary.body["revenue"], 0);
+    assert_eq!(summary.body["test_revenue"], 20000);
+}

@@ -31,8 +31,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use crate::domain::ids::{
-    GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, TabPaymentId, TableSessionId,
-    UserId,
+    GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, TabPaymentId, UserId,
 };
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Customer, Order, OrderStatus};
@@ -44,9 +43,9 @@ use crate::events::{EventBus, LiveEvent, OrderEvent};
 use crate::store::{
     CallOutcome, DaySummary, IdempotencyKey, MenuItemChanges, NewCall, NewGuest, NewOrder,
     NewRestaurant, NewTabPayment, NewUser, OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome,
-    RefreshTokenRecord, RefundOwed, Revocation, SettleOutcome, Settlement, Store, StoreError,
-    StoreResult, TabPayment, TabSettleOutcome, TabSettlement, TableAction, TableOutcome,
-    TableSummary, TableTab, TransitionOutcome, TransitionRequest, UserCredentials,
+    RefreshTokenRecord, RefundOwed, Reservation, Revocation, SettleOutcome, Settlement, Store,
+    StoreError, StoreResult, TabPayment, TabSettleOutcome, TabSettlement, TableAction,
+    TableOutcome, TableSummary, TableTab, TransitionOutcome, TransitionRequest, UserCredentials,
 };
 
 pub use migrate::SCHEMA_VERSION;
@@ -877,17 +876,13 @@ impl Store for PgStore {
         on_connection!(self, |db| tab_payments::by_id(db, id))
     }
 
-    async fn tab_payments_of(&self, session: TableSessionId) -> StoreResult<Vec<TabPayment>> {
-        on_connection!(self, |db| tab_payments::of_session(db, session))
-    }
-
-    async fn attach_tab_payment_key(
+    async fn reserve_tab_payment(
         &self,
         id: TabPaymentId,
         payment_key: String,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        on_connection!(self, |db| tab_payments::attach_key(
+    ) -> StoreResult<Reservation> {
+        in_transaction!(self, |db, _outbox| tab_payments::reserve(
             db,
             id,
             &payment_key,

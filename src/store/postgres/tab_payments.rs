@@ -7,8 +7,11 @@ use tokio_postgres::Row;
 use super::{Db, Fail, Outbox, PgResult, id, tables, text_enum};
 use crate::domain::ids::{OrderId, SettlementId, TabPaymentId, TableSessionId};
 use crate::domain::payment::PaymentState;
+use crate::domain::table::{SessionStatus, TableSession};
 use crate::domain::{from_millis, to_millis};
-use crate::store::{NewTabPayment, StoreError, TabPayment, TabSettleOutcome, TabSettlement};
+use crate::store::{
+    NewTabPayment, Reservation, StoreError, TabPayment, TabSettleOutcome, TabSettlement,
+};
 
 const COLUMNS: &str = "id, restaurant_id, session_id, kind, shares, order_ids, amount, status, \
                        toss_payment_key, created_at";
@@ -91,19 +94,88 @@ pub async fn stale(
         .collect()
 }
 
-pub async fn attach_key(
+/// What confirms under way (pending payments with a provider key) at a session may still
+/// take from its tab, `except` one of them.
+pub async fn in_flight(
+    db: Db<'_>,
+    session: TableSessionId,
+    except: Option<TabPaymentId>,
+) -> PgResult<i64> {
+    Ok(db
+        .query_one(
+            "SELECT coalesce(sum(amount), 0)::BIGINT FROM tab_payments
+             WHERE session_id = $1 AND status = 'PENDING' AND toss_payment_key IS NOT NULL
+               AND id <> $2",
+            &[
+                &session.to_string(),
+                &except.map(|id| id.to_string()).unwrap_or_default(),
+            ],
+        )
+        .await?
+        .try_get(0)?)
+}
+
+/// Locks the payment's party (followed through merges) the way every table change does —
+/// the restaurant's row, then the session's — and returns it as it is once locked.
+async fn lock_party(db: Db<'_>, payment: &TabPayment) -> PgResult<Option<TableSession>> {
+    tables::lock_restaurant(db, payment.restaurant_id).await?;
+    loop {
+        let Some(session) = tables::follow(db, payment.session_id).await? else {
+            return Ok(None);
+        };
+        tables::lock(db, session.id).await?;
+        // A merge may have committed while we waited for the lock: follow it again.
+        match tables::follow(db, payment.session_id).await? {
+            Some(now) if now.id == session.id => return Ok(Some(now)),
+            Some(_) => continue,
+            None => return Ok(None),
+        }
+    }
+}
+
+pub async fn reserve(
     db: Db<'_>,
     payment: TabPaymentId,
     payment_key: &str,
     now: DateTime<Utc>,
-) -> PgResult<()> {
+) -> PgResult<Reservation> {
+    let Some(found) = by_id(db, payment).await? else {
+        return Err(Fail::Store(StoreError::NotFound));
+    };
+    let Some(session) = lock_party(db, &found).await? else {
+        return Err(Fail::Store(StoreError::NotFound));
+    };
+    db.execute(
+        "SELECT 1 FROM tab_payments WHERE id = $1 FOR UPDATE",
+        &[&payment.to_string()],
+    )
+    .await?;
+    let Some(found) = by_id(db, payment).await? else {
+        return Err(Fail::Store(StoreError::NotFound));
+    };
+    if found.status != PaymentState::Pending {
+        return Ok(Reservation::NotPending);
+    }
+    if session.status != SessionStatus::Open {
+        return Ok(Reservation::SessionClosed);
+    }
+    let remaining = tables::figures(db, session.id)
+        .await?
+        .map(|f| f.totals.remaining_amount)
+        .unwrap_or(0);
+    let available = remaining - in_flight(db, session.id, Some(payment)).await?;
+    if found.amount > available {
+        return Ok(Reservation::Exceeds {
+            available: available.max(0),
+        });
+    }
     db.execute(
         "UPDATE tab_payments SET toss_payment_key = $2, updated_at = $3
          WHERE id = $1 AND status = 'PENDING'",
         &[&payment.to_string(), &payment_key, &to_millis(now)],
     )
     .await?;
-    Ok(())
+    Ok(Reservation::Reserved)
 }
 
 pub async fn settle(
@@ -111,6 +183,10 @@ pub async fn settle(
     outbox: &mut Outbox,
     s: &TabSettlement,
 ) -> PgResult<TabSettleOutcome> {
+    let Some(unlocked) = by_id(db, s.id).await? else {
+        return Ok(TabSettleOutcome::NotFound);
+    };
+    let party = lock_party(db, &unlocked).await?;
     db.execute(
         "SELECT 1 FROM tab_payments WHERE id = $1 FOR UPDATE",
         &[&s.id.to_string()],
@@ -144,10 +220,7 @@ pub async fn settle(
     .await?;
     // A payment approved after the table was closed still counts on that tab: the money came.
     // After a merge (합석) it counts on the tab the party joined.
-    let session = tables::follow(db, payment.session_id)
-        .await?
-        .map(|joined| joined.id)
-        .unwrap_or(payment.session_id);
+    let session = party.map(|joined| joined.id).unwrap_or(payment.session_id);
     db.execute(
         "INSERT INTO table_settlements (id, session_id, restaurant_id, method, amount,
                                         business_day, created_at, simulated)

@@ -159,6 +159,11 @@ pub async fn seat_at(
     let Some(table) = table else {
         return Ok(Seat::None);
     };
+    // A guest who scanned an empty table and was not taken in when its party opened is a scan
+    // left behind by someone who has gone: they must never join (or see) the party there now.
+    if guest.is_some() && open_session_at(db, restaurant, table).await?.is_some() {
+        return Ok(Seat::Closed);
+    }
     let session = open_or_join(db, restaurant, table, now).await?;
     if let Some(guest) = guest {
         db.execute(
@@ -228,6 +233,12 @@ pub async fn tab(db: Db<'_>, id: TableSessionId) -> PgResult<Option<TableTab>> {
         table_number: session.table_number.clone(),
         totals: tab_totals(&orders, settled(db, id).await?),
         calls: calls_of(db, id).await?,
+        paid_order_ids: super::tab_payments::of_session(db, id)
+            .await?
+            .into_iter()
+            .filter(|p| p.status == crate::domain::payment::PaymentState::Completed)
+            .flat_map(|p| p.order_ids)
+            .collect(),
         orders,
         session,
     }))
@@ -239,9 +250,10 @@ pub async fn tab_for(
     table: &str,
     guest: Option<GuestId>,
 ) -> PgResult<Option<TableTab>> {
-    if let Some(guest) = guest
-        && let Some(bound) = bound_session(db, guest).await?
-    {
+    if let Some(guest) = guest {
+        let Some(bound) = bound_session(db, guest).await? else {
+            return Ok(None);
+        };
         let session = follow(db, bound).await?.map(|s| s.id).unwrap_or(bound);
         return tab(db, session).await;
     }
@@ -257,13 +269,15 @@ pub async fn figures(db: Db<'_>, id: TableSessionId) -> PgResult<Option<TableSum
     let Some((session, _)) = session(db, id).await? else {
         return Ok(None);
     };
-    // The filters are `counts_on_tab`'s: rejected and cancelled orders are not on the bill.
+    // The filters are `on_bill`'s: not rejected or cancelled, and PREPAY only once paid.
     let row = db
         .query_one(
             "SELECT count(*),
                     count(*) FILTER (WHERE status IN ('PENDING', 'ACCEPTED')),
                     coalesce(sum(total_amount)
-                        FILTER (WHERE status NOT IN ('REJECTED', 'CANCELLED')), 0)::BIGINT,
+                        FILTER (WHERE status NOT IN ('REJECTED', 'CANCELLED')
+                                  AND (payment_mode = 'POSTPAY' OR payment_status = 'PAID')),
+                        0)::BIGINT,
                     coalesce(sum(total_amount)
                         FILTER (WHERE status NOT IN ('REJECTED', 'CANCELLED')
                                   AND payment_status = 'PAID'), 0)::BIGINT
@@ -371,7 +385,18 @@ async fn append_table_event(
 }
 
 /// Locks the session row: every change to a tab goes through it, one at a time.
-async fn lock(db: Db<'_>, session: TableSessionId) -> PgResult<()> {
+/// Table changes lock the restaurant's row first, as order writes do (their event number), so
+/// the two never wait on each other in opposite orders.
+pub(super) async fn lock_restaurant(db: Db<'_>, restaurant: RestaurantId) -> PgResult<()> {
+    db.execute(
+        "SELECT 1 FROM restaurants WHERE id = $1 FOR UPDATE",
+        &[&restaurant.to_string()],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn lock(db: Db<'_>, session: TableSessionId) -> PgResult<()> {
     db.execute(
         "SELECT 1 FROM table_sessions WHERE id = $1 FOR UPDATE",
         &[&session.to_string()],
@@ -381,6 +406,7 @@ async fn lock(db: Db<'_>, session: TableSessionId) -> PgResult<()> {
 }
 
 pub async fn call_staff(db: Db<'_>, outbox: &mut Outbox, call: &NewCall) -> PgResult<CallOutcome> {
+    lock_restaurant(db, call.restaurant_id).await?;
     let seat = seat_at(
         db,
         call.restaurant_id,
@@ -453,6 +479,7 @@ pub async fn action(
     action: &TableAction,
     now: DateTime<Utc>,
 ) -> PgResult<TableOutcome> {
+    lock_restaurant(db, restaurant).await?;
     let Some(open) = open_session_at(db, restaurant, table).await? else {
         return Ok(TableOutcome::NotFound);
     };
@@ -473,7 +500,9 @@ pub async fn action(
             amount,
             business_day,
         } => {
-            if let Err(invalid) = check_settlement(*amount, remaining) {
+            // What phones are confirming right now is spoken for.
+            let available = remaining - super::tab_payments::in_flight(db, open.id, None).await?;
+            if let Err(invalid) = check_settlement(*amount, available) {
                 return Ok(TableOutcome::Invalid(invalid));
             }
             db.execute(
@@ -595,6 +624,7 @@ pub async fn action(
             for sql in [
                 "UPDATE table_calls SET session_id = $2 WHERE session_id = $1",
                 "UPDATE table_settlements SET session_id = $2 WHERE session_id = $1",
+                "UPDATE tab_payments SET session_id = $2 WHERE session_id = $1",
                 "UPDATE guests SET table_session_id = $2 WHERE table_session_id = $1",
             ] {
                 db.execute(sql, &[&from, &to]).await?;

@@ -26,8 +26,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
 use crate::blocking;
 use crate::domain::ids::{
-    GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, TabPaymentId, TableSessionId,
-    UserId,
+    GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, TabPaymentId, UserId,
 };
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Customer, Order, OrderStatus};
@@ -38,9 +37,9 @@ use crate::events::{EventBus, OrderEvent};
 use crate::store::{
     CallOutcome, DaySummary, IdempotencyKey, MenuItemChanges, NewCall, NewGuest, NewOrder,
     NewRestaurant, NewTabPayment, NewUser, OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome,
-    RefreshTokenRecord, RefundOwed, Revocation, SettleOutcome, Settlement, Store, StoreError,
-    StoreResult, TabPayment, TabSettleOutcome, TabSettlement, TableAction, TableOutcome,
-    TableSummary, TableTab, TransitionOutcome, TransitionRequest, UserCredentials,
+    RefreshTokenRecord, RefundOwed, Reservation, Revocation, SettleOutcome, Settlement, Store,
+    StoreError, StoreResult, TabPayment, TabSettleOutcome, TabSettlement, TableAction,
+    TableOutcome, TableSummary, TableTab, TransitionOutcome, TransitionRequest, UserCredentials,
 };
 
 pub use migrate::SCHEMA_VERSION;
@@ -613,18 +612,13 @@ impl Store for SqliteStore {
         self.read(move |c| tab_payments::by_id(c, id)).await
     }
 
-    async fn tab_payments_of(&self, session: TableSessionId) -> StoreResult<Vec<TabPayment>> {
-        self.read(move |c| tab_payments::of_session(c, session))
-            .await
-    }
-
-    async fn attach_tab_payment_key(
+    async fn reserve_tab_payment(
         &self,
         id: TabPaymentId,
         payment_key: String,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.write(move |c| tab_payments::attach_key(c, id, &payment_key, now))
+    ) -> StoreResult<Reservation> {
+        self.write(move |c| tab_payments::reserve(c, id, &payment_key, now))
             .await
     }
 

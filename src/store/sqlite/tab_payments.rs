@@ -9,9 +9,11 @@ use super::users::parse_uuid;
 use super::writer::Tx;
 use crate::domain::ids::{OrderId, SettlementId, TabPaymentId, TableSessionId};
 use crate::domain::payment::PaymentState;
+use crate::domain::table::SessionStatus;
 use crate::domain::{from_millis, to_millis};
 use crate::store::{
-    NewTabPayment, StoreError, StoreResult, TabPayment, TabSettleOutcome, TabSettlement,
+    NewTabPayment, Reservation, StoreError, StoreResult, TabPayment, TabSettleOutcome,
+    TabSettlement,
 };
 
 const COLUMNS: &str = "id, restaurant_id, session_id, kind, shares, order_ids, amount, status, \
@@ -92,18 +94,60 @@ pub fn stale(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn attach_key(
+/// What confirms under way (pending payments with a provider key) at a session may still
+/// take from its tab, `except` one of them.
+pub fn in_flight(
+    c: &Connection,
+    session: TableSessionId,
+    except: Option<TabPaymentId>,
+) -> StoreResult<i64> {
+    Ok(c.prepare_cached(
+        "SELECT coalesce(sum(amount), 0) FROM tab_payments
+         WHERE session_id = ?1 AND status = 'PENDING' AND toss_payment_key IS NOT NULL
+           AND id <> ?2",
+    )?
+    .query_row(
+        params![
+            session.to_string(),
+            except.map(|id| id.to_string()).unwrap_or_default()
+        ],
+        |row| row.get(0),
+    )?)
+}
+
+pub fn reserve(
     c: &Tx<'_>,
     id: TabPaymentId,
     payment_key: &str,
     now: DateTime<Utc>,
-) -> StoreResult<()> {
+) -> StoreResult<Reservation> {
+    let Some(payment) = by_id(c, id)? else {
+        return Err(StoreError::NotFound);
+    };
+    if payment.status != PaymentState::Pending {
+        return Ok(Reservation::NotPending);
+    }
+    let Some(session) = tables::follow(c, payment.session_id)? else {
+        return Err(StoreError::NotFound);
+    };
+    if session.status != SessionStatus::Open {
+        return Ok(Reservation::SessionClosed);
+    }
+    let remaining = tables::figures(c, session.id)?
+        .map(|f| f.totals.remaining_amount)
+        .unwrap_or(0);
+    let available = remaining - in_flight(c, session.id, Some(id))?;
+    if payment.amount > available {
+        return Ok(Reservation::Exceeds {
+            available: available.max(0),
+        });
+    }
     c.prepare_cached(
         "UPDATE tab_payments SET toss_payment_key = ?2, updated_at = ?3
          WHERE id = ?1 AND status = 'PENDING'",
     )?
     .execute(params![id.to_string(), payment_key, to_millis(now)])?;
-    Ok(())
+    Ok(Reservation::Reserved)
 }
 
 pub fn settle(c: &Tx<'_>, s: &TabSettlement) -> StoreResult<TabSettleOutcome> {

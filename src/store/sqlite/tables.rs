@@ -151,6 +151,11 @@ pub fn seat_at(
     let Some(table) = table else {
         return Ok(Seat::None);
     };
+    // A guest who scanned an empty table and was not taken in when its party opened is a scan
+    // left behind by someone who has gone: they must never join (or see) the party there now.
+    if guest.is_some() && open_session_at(c, restaurant, table)?.is_some() {
+        return Ok(Seat::Closed);
+    }
     let session = open_or_join(c, restaurant, table, now)?;
     if let Some(guest) = guest {
         c.prepare_cached("UPDATE guests SET table_session_id = ?2 WHERE id = ?1")?
@@ -214,12 +219,18 @@ pub fn tab(c: &Connection, id: TableSessionId) -> StoreResult<Option<TableTab>> 
         table_number: session.table_number.clone(),
         totals: tab_totals(&orders, settled(c, id)?),
         calls: calls_of(c, id)?,
+        paid_order_ids: super::tab_payments::of_session(c, id)?
+            .into_iter()
+            .filter(|p| p.status == crate::domain::payment::PaymentState::Completed)
+            .flat_map(|p| p.order_ids)
+            .collect(),
         orders,
         session,
     }))
 }
 
-/// A guest's party's tab (followed through a merge), or the open one at `table`.
+/// A guest's party's tab (followed through a merge; `None` before their party has one), or
+/// for the owner (`guest: None`) the open one at `table`.
 pub fn tab_for(
     c: &Connection,
     restaurant: RestaurantId,
@@ -231,10 +242,11 @@ pub fn tab_for(
             .prepare_cached("SELECT table_session_id FROM guests WHERE id = ?1")?
             .query_row([guest.to_string()], |row| row.get(0))
             .optional()?;
-        if let Some(session) = bound.flatten().and_then(|s| s.parse().ok()) {
-            let session = follow(c, session)?.map(|s| s.id).unwrap_or(session);
-            return tab(c, session);
-        }
+        let Some(session) = bound.flatten().and_then(|s| s.parse().ok()) else {
+            return Ok(None);
+        };
+        let session = follow(c, session)?.map(|s| s.id).unwrap_or(session);
+        return tab(c, session);
     }
     match open_session_at(c, restaurant, table)? {
         Some(open) => tab(c, open.id),
@@ -248,13 +260,14 @@ pub fn figures(c: &Connection, id: TableSessionId) -> StoreResult<Option<TableSu
     let Some((session, _)) = session(c, id)? else {
         return Ok(None);
     };
-    // The filters are `counts_on_tab`'s: rejected and cancelled orders are not on the bill.
+    // The filters are `on_bill`'s: not rejected or cancelled, and PREPAY only once paid.
     let (orders_count, orders_waiting, total, orders_paid): (i64, i64, i64, i64) = c
         .prepare_cached(
             "SELECT count(*),
                     count(*) FILTER (WHERE status IN ('PENDING', 'ACCEPTED')),
                     coalesce(sum(total_amount)
-                        FILTER (WHERE status NOT IN ('REJECTED', 'CANCELLED')), 0),
+                        FILTER (WHERE status NOT IN ('REJECTED', 'CANCELLED')
+                                  AND (payment_mode = 'POSTPAY' OR payment_status = 'PAID')), 0),
                     coalesce(sum(total_amount)
                         FILTER (WHERE status NOT IN ('REJECTED', 'CANCELLED')
                                   AND payment_status = 'PAID'), 0)
@@ -409,7 +422,9 @@ pub fn action(
             amount,
             business_day,
         } => {
-            if let Err(invalid) = check_settlement(*amount, remaining) {
+            // What phones are confirming right now is spoken for.
+            let available = remaining - super::tab_payments::in_flight(c, open.id, None)?;
+            if let Err(invalid) = check_settlement(*amount, available) {
                 return Ok(TableOutcome::Invalid(invalid));
             }
             c.prepare_cached(
@@ -497,6 +512,7 @@ pub fn action(
             for sql in [
                 "UPDATE table_calls SET session_id = ?2 WHERE session_id = ?1",
                 "UPDATE table_settlements SET session_id = ?2 WHERE session_id = ?1",
+                "UPDATE tab_payments SET session_id = ?2 WHERE session_id = ?1",
                 "UPDATE guests SET table_session_id = ?2 WHERE table_session_id = ?1",
             ] {
                 c.prepare_cached(sql)?.execute(params![from, to])?;

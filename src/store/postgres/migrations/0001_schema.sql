@@ -191,7 +191,7 @@ CREATE INDEX IF NOT EXISTS idx_orders_awaiting_payment ON orders(created_at)
     WHERE status = 'PENDING' AND payment_status = 'PENDING' AND payment_mode = 'PREPAY';
 -- Covers the sums every table event carries.
 CREATE INDEX IF NOT EXISTS idx_orders_session
-    ON orders(table_session_id, status, payment_status, total_amount);
+    ON orders(table_session_id, status, payment_status, payment_mode, total_amount);
 ALTER TABLE guests ADD COLUMN IF NOT EXISTS table_session_id TEXT REFERENCES table_sessions(id);
 -- Guests who scanned an empty table: the party that opens there next takes them in.
 CREATE INDEX IF NOT EXISTS idx_guests_unseated
