@@ -175,8 +175,13 @@ const Owner = (() => {
       if (tab === 'tables' || tab === 'orders') render();
     }
 
+    let tableList = []; // the restaurant's tables, when listed in the settings: empty ones show too
     Owner.call('/api/v1/restaurants/me').then((res) => {
-      if (res.status === 200) { document.getElementById('title').textContent = res.body.name; document.title = res.body.name; }
+      if (res.status !== 200) return;
+      document.getElementById('title').textContent = res.body.name;
+      document.title = res.body.name;
+      tableList = res.body.table_list || [];
+      if (tab === 'tables') render();
     });
     // Today's totals, fetched at most every few seconds however busy the board is: every
     // request counts against the per-device rate limit.
@@ -242,9 +247,15 @@ const Owner = (() => {
       return minutes < 1 ? t('justNow') : `${minutes}${t('minutesAgo')}`;
     };
     function renderTables() {
-      const list = [...tables.values()].sort((a, b) => a.table_number.localeCompare(b.table_number, undefined, { numeric: true }));
-      if (!list.length) { content.replaceChildren(el('p', { class: 'wrap muted' }, t('noOpenTables'))); return; }
-      content.replaceChildren(el('div', { class: 'tablegrid', id: 'tables' }, list.map((x) => {
+      const numbers = [...new Set([...tableList, ...tables.keys()])]
+        .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+      if (!numbers.length) { content.replaceChildren(el('p', { class: 'wrap muted' }, t('noOpenTables'))); return; }
+      content.replaceChildren(el('div', { class: 'tablegrid', id: 'tables' }, numbers.map((number) => {
+        const x = tables.get(number);
+        if (!x) {
+          return el('div', { class: 'tabletile empty', 'data-table': number },
+            el('span', { class: 'tnum' }, number), el('span', { class: 'muted' }, t('emptyTable')));
+        }
         const bill = x.open_calls.some((c) => c.kind === 'BILL');
         const state = bill ? 'bill' : x.open_calls.length ? 'call' : x.orders_waiting ? 'waiting' : 'eating';
         const label = { bill: t('billRequested'), call: x.open_calls.map((c) => t(`call_${c.kind}`)).join(' '), waiting: t('waitingFood'), eating: t('eating') }[state];
@@ -327,10 +338,14 @@ const Owner = (() => {
       const res = await Owner.call('/api/v1/restaurants/me');
       if (res.status !== 200) { content.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
       const message = el('input', { type: 'text', id: 'ready-message', maxlength: '100', placeholder: t('readyMessageHint'), value: res.body.ready_message || '' });
+      const list = el('input', { type: 'text', id: 'table-list', maxlength: '500', placeholder: '1-12', value: res.body.tables || '' });
       content.replaceChildren(el('div', { class: 'wrap' }, el('label', { for: 'ready-message' }, t('readyMessage')), message,
         el('p', { class: 'muted' }, `${t('readyMessageHint')} — ${t('readyDefault')}`),
+        el('label', { for: 'table-list' }, t('tableListLabel')), list, el('p', { class: 'muted' }, t('tableListHint')),
         el('button', { type: 'button', class: 'primary', id: 'save-settings', onclick: async () => {
-          const r = await Owner.call('/api/v1/restaurants/me', { method: 'PATCH', body: { ready_message: message.value.trim() || null } });
+          const r = await Owner.call('/api/v1/restaurants/me', { method: 'PATCH',
+            body: { ready_message: message.value.trim() || null, tables: list.value.trim() || null } });
+          if (r.status === 200) tableList = r.body.table_list || [];
           toast(r.status === 200 ? t('saved') : errorText(r));
         } }, t('save'))));
     }

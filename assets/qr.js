@@ -19,7 +19,11 @@
   async function make() {
     if (!restaurant) {
       const r = await Owner.call('/api/v1/restaurants/me');
-      if (r.status === 200) restaurant = r.body.name;
+      if (r.status === 200) {
+        restaurant = r.body.name;
+        // The restaurant's own list of tables, when the owner has set one.
+        if (r.body.tables && tables.value === '1-12') tables.value = r.body.tables;
+      }
     }
     const q = new URLSearchParams({ tables: tables.value, base_url: base.value });
     const res = await Owner.call(`/api/v1/restaurants/me/qr-codes?${q}`);

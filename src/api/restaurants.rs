@@ -54,6 +54,9 @@ struct SettingsResponse {
     online_payments: Option<&'static str>,
     table_verification: TableVerification,
     ready_message: Option<String>,
+    /// The tables as listed (e.g. "1-12, 테라스"), and each of them.
+    tables: Option<String>,
+    table_list: Vec<String>,
     time_zone: String,
     created_at: DateTime<Utc>,
 }
@@ -69,6 +72,12 @@ fn settings_response(state: &AppState, r: Restaurant) -> SettingsResponse {
         payment_mode: r.payment_mode,
         table_verification: r.table_verification,
         ready_message: r.ready_message,
+        table_list: r
+            .tables
+            .as_deref()
+            .and_then(|spec| crate::qr::parse_tables(spec).ok())
+            .unwrap_or_default(),
+        tables: r.tables,
         time_zone: r.time_zone.name().to_owned(),
         created_at: r.created_at,
     }
@@ -97,6 +106,9 @@ struct SettingsPatch {
     /// Absent: unchanged; `null` or blank: back to the default.
     #[serde(default, deserialize_with = "present")]
     ready_message: Option<Option<String>>,
+    /// Absent: unchanged; `null` or blank: none listed.
+    #[serde(default, deserialize_with = "present")]
+    tables: Option<Option<String>>,
 }
 
 /// A field that was sent, even as `null`.
@@ -136,6 +148,16 @@ async fn update_settings(
                     )),
                     other => Ok(other),
                 }
+            })
+            .transpose()?,
+        tables: patch
+            .tables
+            .map(|spec| {
+                let spec = spec.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+                if let Some(spec) = &spec {
+                    crate::qr::parse_tables(spec)?;
+                }
+                Ok::<_, AppError>(spec)
             })
             .transpose()?,
     };

@@ -82,6 +82,9 @@ pub struct Restaurant {
     /// What a guest's phone says when their order is ready ("가져다 드릴게요" at table service,
     /// "카운터에서 받아 가세요" for pickup); `None`: a neutral default.
     pub ready_message: Option<String>,
+    /// The restaurant's tables as the owner lists them (e.g. "1-12, 테라스"), for the table view
+    /// and the QR sheet; `None` until set.
+    pub tables: Option<String>,
     /// Bumped by every change to the menu or these settings.
     pub revision: i64,
     pub created_at: DateTime<Utc>,
@@ -97,6 +100,7 @@ pub struct RestaurantChanges {
     pub table_verification: Option<TableVerification>,
     /// `Some(None)` clears it back to the default.
     pub ready_message: Option<Option<String>>,
+    pub tables: Option<Option<String>>,
 }
 
 impl RestaurantChanges {
@@ -107,6 +111,7 @@ impl RestaurantChanges {
             && self.time_zone.is_none()
             && self.table_verification.is_none()
             && self.ready_message.is_none()
+            && self.tables.is_none()
     }
 }
 

@@ -828,6 +828,36 @@ async fn the_ready_message_is_the_restaurants_to_set() {
         .await;
     assert!(cleared.body["ready_message"].is_null());
     assert!(app.get(&menu, None).await.body["restaurant"]["ready_message"].is_null());
+
+    // The restaurant's list of tables, for the table view (empty tables too) and the QR sheet.
+    let listed = app
+        .patch(
+            "/api/v1/restaurants/me",
+            Some(&shop.owner),
+            json!({"tables": "1-3, 테라스"}),
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(listed.body["tables"], "1-3, 테라스");
+    assert_eq!(listed.body["table_list"], json!(["1", "2", "3", "테라스"]));
+    let res = app
+        .patch(
+            "/api/v1/restaurants/me",
+            Some(&shop.owner),
+            json!({"tables": "5-1"}),
+        )
+        .await;
+    assert_validation(&res, "tables");
+    let settings = app.get("/api/v1/restaurants/me", Some(&shop.owner)).await;
+    assert_eq!(settings.body["tables"], "1-3, 테라스");
+    let cleared = app
+        .patch(
+            "/api/v1/restaurants/me",
+            Some(&shop.owner),
+            json!({"tables": null}),
+        )
+        .await;
+    assert_eq!(cleared.body["table_list"], json!([]));
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use crate::events::{LiveEvent, MenuEvent};
 use crate::store::{NewGuest, StoreError};
 
 const COLUMNS: &str = "id, owner_id, name, table_ordering_enabled, payment_mode, time_zone, \
-                       revision, created_at, table_verification, ready_message";
+                       revision, created_at, table_verification, ready_message, tables";
 
 fn from_row(row: &Row) -> PgResult<Restaurant> {
     let mode: String = row.try_get(4)?;
@@ -30,6 +30,7 @@ fn from_row(row: &Row) -> PgResult<Restaurant> {
         time_zone: zone.parse().unwrap_or(DEFAULT_TIME_ZONE),
         table_verification: verification.parse().unwrap_or(TableVerification::Qr),
         ready_message: row.try_get(9)?,
+        tables: row.try_get(10)?,
         revision: row.try_get(6)?,
         created_at: from_millis(row.try_get(7)?),
     })
@@ -77,6 +78,7 @@ pub async fn update(
                 time_zone = coalesce($5, time_zone),
                 table_verification = coalesce($6, table_verification),
                 ready_message = CASE WHEN $7 THEN $8 ELSE ready_message END,
+                tables = CASE WHEN $9 THEN $10 ELSE tables END,
                 revision = revision + 1
              WHERE id = $1",
             &[
@@ -88,6 +90,8 @@ pub async fn update(
                 &changes.table_verification.map(TableVerification::as_str),
                 &changes.ready_message.is_some(),
                 &changes.ready_message.clone().flatten(),
+                &changes.tables.is_some(),
+                &changes.tables.clone().flatten(),
             ],
         )
         .await?;

@@ -16,7 +16,7 @@ use crate::events::{LiveEvent, MenuEvent};
 use crate::store::{NewGuest, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, owner_id, name, table_ordering_enabled, payment_mode, time_zone, \
-                       revision, created_at, table_verification, ready_message";
+                       revision, created_at, table_verification, ready_message, tables";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Restaurant> {
     let mode: String = row.get(4)?;
@@ -35,6 +35,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Restaurant> {
             .parse()
             .unwrap_or(TableVerification::Qr),
         ready_message: row.get(9)?,
+        tables: row.get(10)?,
     })
 }
 
@@ -73,6 +74,7 @@ pub fn update(
                 time_zone = coalesce(?5, time_zone),
                 table_verification = coalesce(?6, table_verification),
                 ready_message = CASE WHEN ?7 THEN ?8 ELSE ready_message END,
+                tables = CASE WHEN ?9 THEN ?10 ELSE tables END,
                 revision = revision + 1
              WHERE id = ?1",
         )?
@@ -85,6 +87,8 @@ pub fn update(
             changes.table_verification.map(TableVerification::as_str),
             changes.ready_message.is_some(),
             changes.ready_message.clone().flatten(),
+            changes.tables.is_some(),
+            changes.tables.clone().flatten(),
         ])?;
     if updated == 0 {
         return Err(StoreError::NotFound);

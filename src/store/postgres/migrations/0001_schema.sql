@@ -282,3 +282,5 @@ CREATE TABLE IF NOT EXISTS secrets (
 
 -- What a guest's phone says when their order is ready (table service or pickup).
 ALTER TABLE restaurants ADD COLUMN IF NOT EXISTS ready_message TEXT;
+-- The restaurant's tables as the owner lists them ("1-12, 테라스"): the table view and QR sheet.
+ALTER TABLE restaurants ADD COLUMN IF NOT EXISTS tables TEXT;

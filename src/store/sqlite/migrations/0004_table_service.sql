@@ -109,3 +109,5 @@ CREATE INDEX IF NOT EXISTS idx_order_events_session ON order_events(table_sessio
 
 -- What a guest's phone says when their order is ready (table service or pickup).
 ALTER TABLE restaurants ADD COLUMN ready_message TEXT;
+-- The restaurant's tables as the owner lists them ("1-12, 테라스"): the table view and QR sheet.
+ALTER TABLE restaurants ADD COLUMN tables TEXT;
