@@ -263,6 +263,7 @@ const Owner = (() => {
           el('div', { class: 'row' }, el('span', { class: 'tnum grow' }, x.table_number), el('span', { class: 'pill' }, label)),
           el('div', { class: 'row' }, el('span', { class: 'grow muted' }, t('tabTotal')), el('strong', {}, won(x.total_amount))),
           x.remaining_amount ? el('div', { class: 'row' }, el('span', { class: 'grow muted' }, t('tabRemaining')), el('strong', { class: 'owe' }, won(x.remaining_amount))) : null,
+          x.overpaid_amount ? el('span', { class: 'pill bad' }, `${t('overpaid')} ${won(x.overpaid_amount)}`) : null,
           el('div', { class: 'muted small' }, `${t('ordersCount')} ${x.orders_count} · ${t('sinceLastOrder')} ${since(x.last_order_at)}`));
       })));
     }
@@ -279,6 +280,7 @@ const Owner = (() => {
         el('div', { class: 'row' }, el('span', { class: 'grow muted' }, t('tabTotal')), el('strong', {}, won(tabData.total_amount))),
         el('div', { class: 'row' }, el('span', { class: 'grow muted' }, t('tabPaid')), won(tabData.paid_amount)),
         el('div', { class: 'total' }, el('span', {}, t('tabRemaining')), el('span', { id: 'sheet-remaining' }, won(tabData.remaining_amount))),
+        tabData.overpaid_amount ? el('p', { class: 'error' }, `${t('overpaid')}: ${won(tabData.overpaid_amount)}`) : null,
         ...tabData.calls.filter((c) => c.status === 'OPEN').map((c) => el('div', { class: 'row callchip' }, el('span', { class: 'grow' }, t(`call_${c.kind}`), c.note ? ` “${c.note}”` : ''),
           el('button', { type: 'button', class: 'small primary', onclick: async () => { await ackCall(tabData.table_number, c.id); s.close(); openTable(tabData.table_number); } }, t('ack')))),
         ...[...tabData.orders].reverse().map((o) => el('div', { class: 'line' },

@@ -105,6 +105,7 @@ pub fn table_message(
         "total_amount": table.totals.total_amount,
         "paid_amount": table.totals.paid_amount,
         "remaining_amount": table.totals.remaining_amount,
+        "overpaid_amount": table.totals.overpaid_amount,
         "open_calls": table.open_calls,
     });
     if let Some(call) = call {

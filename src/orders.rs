@@ -68,6 +68,7 @@ pub fn tab_json(state: &AppState, tab: &TableTab, viewer: Option<order::Customer
         "total_amount": tab.totals.total_amount,
         "paid_amount": tab.totals.paid_amount,
         "remaining_amount": tab.totals.remaining_amount,
+        "overpaid_amount": tab.totals.overpaid_amount,
         "calls": tab.calls,
         "paid_order_ids": tab.paid_order_ids,
         "online_payments": state.payments.provider_kind().is_some(),
@@ -86,6 +87,7 @@ pub fn empty_tab_json(restaurant: RestaurantId, table: &str) -> Value {
         "total_amount": 0,
         "paid_amount": 0,
         "remaining_amount": 0,
+        "overpaid_amount": 0,
         "calls": [],
     })
 }

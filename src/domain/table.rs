@@ -183,6 +183,9 @@ pub struct TabTotals {
     pub total_amount: i64,
     pub paid_amount: i64,
     pub remaining_amount: i64,
+    /// Paid beyond the bill: an order was rejected or cancelled after the tab was paid. The
+    /// restaurant owes it back (at the counter; the board shows it).
+    pub overpaid_amount: i64,
 }
 
 /// Orders rejected or cancelled cost nothing, and a PREPAY order is on the bill only once it is
@@ -220,6 +223,7 @@ impl TabTotals {
             total_amount: total,
             paid_amount: paid,
             remaining_amount: (total - paid).max(0),
+            overpaid_amount: (paid - total).max(0),
         }
     }
 }

@@ -1147,6 +1147,33 @@ async fn a_tab_split_in_shares_online_and_the_rest_in_cash_adds_up() {
     )
     .await;
     assert_validation(&res, "amount");
+    // The kitchen cannot make the 양념 after all: the paid tab now holds 19,000 too much, which
+    // the tab and the owner's table view say is owed back.
+    let tab = app.get("/api/v1/tables/me", Some(&second)).await;
+    let yangnyeom = tab.body["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["total_amount"] == 19000)
+        .unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.act(
+        &shop.owner,
+        &yangnyeom,
+        "reject",
+        Some(json!({"reason": "품절"})),
+    )
+    .await;
+    let tab = app.get("/api/v1/tables/me", Some(&second)).await;
+    assert_eq!(tab.body["total_amount"], 40000);
+    assert_eq!(tab.body["remaining_amount"], 0);
+    assert_eq!(tab.body["overpaid_amount"], 19000);
+    let tables = app
+        .get("/api/v1/restaurants/me/tables", Some(&shop.owner))
+        .await;
+    assert_eq!(tables.body["tables"][0]["overpaid_amount"], 19000);
 }
 
 #[tokio::test]
