@@ -20,6 +20,7 @@ pub mod http;
 pub mod live;
 pub mod orders;
 pub mod payments;
+pub mod printing;
 pub mod qr;
 #[cfg(feature = "postgres")]
 pub mod redis;

@@ -55,3 +55,5 @@ id_type!(TableSessionId);
 id_type!(CallId);
 id_type!(SettlementId);
 id_type!(TabPaymentId);
+id_type!(PrinterId);
+id_type!(PrintJobId);

@@ -7,6 +7,7 @@ pub mod menu;
 pub mod order;
 pub mod payment;
 pub mod pricing;
+pub mod printer;
 pub mod restaurant;
 pub mod table;
 pub mod user;
