@@ -95,6 +95,11 @@ pub struct Config {
     pub payment_reconcile_after_secs: u64,
     /// First wait before retrying a failed refund (doubles each attempt, up to 10 minutes).
     pub refund_retry_base_ms: u64,
+    /// How often the print worker looks for tickets to send.
+    pub print_poll_ms: u64,
+    /// First wait before sending a ticket again to a printer that did not take it (doubles each
+    /// attempt, up to a minute).
+    pub print_retry_base_ms: u64,
     /// Business time (orders, business days); tests move it forward.
     pub clock: Clock,
 }
@@ -172,6 +177,8 @@ impl Config {
             payment_sweep_ms: args.payment_sweep_seconds.saturating_mul(1000),
             payment_reconcile_after_secs: 180,
             refund_retry_base_ms: 5_000,
+            print_poll_ms: 500,
+            print_retry_base_ms: 2_000,
             event_buffer: crate::events::DEFAULT_EVENT_BUFFER,
             ws_max_per_ip: args.ws_max_per_ip,
             header_read_timeout: Duration::from_secs(args.header_read_timeout),
@@ -219,6 +226,8 @@ impl Config {
             payment_sweep_ms: 30_000,
             payment_reconcile_after_secs: 180,
             refund_retry_base_ms: 5_000,
+            print_poll_ms: 500,
+            print_retry_base_ms: 2_000,
             event_buffer: crate::events::DEFAULT_EVENT_BUFFER,
             ws_max_per_ip: 0,
             header_read_timeout: Duration::from_secs(10),
@@ -327,6 +336,8 @@ impl fmt::Debug for Config {
             .field("toss_client_key", &self.toss_client_key)
             .field("toss_api_base", &self.toss_api_base)
             .field("payment_sweep_ms", &self.payment_sweep_ms)
+            .field("print_poll_ms", &self.print_poll_ms)
+            .field("print_retry_base_ms", &self.print_retry_base_ms)
             .field("event_buffer", &self.event_buffer)
             .field("ws_max_per_ip", &self.ws_max_per_ip)
             .field("header_read_timeout", &self.header_read_timeout)

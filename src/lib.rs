@@ -74,7 +74,9 @@ pub async fn run(
     let watcher = tokio::spawn(housekeeping(state.clone()));
     let revocations = tokio::spawn(follow_revocations(state.clone()));
     let payments = tokio::spawn(state.payments.clone().run_background());
+    let printing = tokio::spawn(print_worker(&state).run());
     let result = server::serve(state, tls.server_config, listeners, shutdown).await;
+    printing.abort();
     watcher.abort();
     payments.abort();
     revocations.abort();
@@ -136,6 +138,17 @@ async fn follow_revocations(state: AppState) {
             Ok(_) => {}
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
+    }
+}
+
+fn print_worker(state: &AppState) -> printing::worker::PrintWorker {
+    printing::worker::PrintWorker {
+        store: state.store.clone(),
+        metrics: state.metrics.clone(),
+        clock: state.clock.clone(),
+        poll: std::time::Duration::from_millis(state.config.print_poll_ms),
+        retry_base: std::time::Duration::from_millis(state.config.print_retry_base_ms),
+        instance: uuid::Uuid::new_v4().to_string(),
     }
 }
 

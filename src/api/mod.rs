@@ -5,6 +5,7 @@ pub mod menu;
 pub mod ops;
 pub mod orders;
 pub mod payments;
+pub mod printers;
 pub mod restaurants;
 pub mod tables;
 pub mod ws;
@@ -22,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .merge(tables::router())
         .merge(orders::router())
         .merge(payments::router())
+        .merge(printers::router())
         .merge(ws::router())
         .merge(ops::router())
         .merge(crate::web::router())

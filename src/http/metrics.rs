@@ -19,6 +19,7 @@ pub struct Metrics {
     pub connections_evicted: IntCounter,
     pub connections_timed_out: IntCounter,
     pub payment_sweeps: IntCounter,
+    pub print_jobs: IntCounterVec,
 }
 
 impl Metrics {
@@ -94,6 +95,17 @@ impl Metrics {
             "payment_sweeps_total",
             "Reconciliation passes this instance ran (one instance sweeps at a time)",
         );
+        let print_jobs = IntCounterVec::new(
+            Opts::new(
+                "print_jobs_total",
+                "Tickets sent to kitchen printers: printed, or failed (retried later)",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(print_jobs.clone()))
+            .expect("unique metric");
         registry
             .register(Box::new(payments.clone()))
             .expect("unique metric");
@@ -125,6 +137,7 @@ impl Metrics {
             connections_evicted,
             connections_timed_out,
             payment_sweeps,
+            print_jobs,
         }
     }
 

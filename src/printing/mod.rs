@@ -2,4 +2,6 @@
 //! print jobs the stores queue, exactly once through outages.
 
 pub mod escpos;
+pub mod send;
 pub mod ticket;
+pub mod worker;

@@ -12,14 +12,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::ids::{
-    CallId, GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, TabPaymentId,
-    TableSessionId, UserId,
+    CallId, CategoryId, GuestId, MenuItemId, OrderId, PaymentId, PrintJobId, PrinterId,
+    RestaurantId, SessionId, TabPaymentId, TableSessionId, UserId,
 };
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Action, Customer, Order, OrderStatus, PaymentMode, PaymentStatus};
 use crate::domain::payment::Payment;
 use crate::domain::payment::PaymentState;
 use crate::domain::pricing::PricedLine;
+use crate::domain::printer::{PrintOn, Printer, TextEncoding, TicketKind};
 use crate::domain::restaurant::{Restaurant, RestaurantChanges, RestaurantName};
 use crate::domain::table::{
     CallKind, SessionStatus, SettleMethod, TabPaymentKind, TabTotals, TableCall, TableSession,
@@ -264,6 +265,41 @@ pub struct TabSettlement {
     /// The restaurant's business day now: the day whose revenue it counts in.
     pub business_day: String,
     pub now: DateTime<Utc>,
+}
+
+/// A print job as the worker and the board see it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PrintJob {
+    pub id: PrintJobId,
+    #[serde(skip)]
+    pub restaurant_id: RestaurantId,
+    pub printer_id: PrinterId,
+    pub order_id: Option<OrderId>,
+    pub order_number: Option<String>,
+    pub kind: TicketKind,
+    /// PENDING (waiting or retrying), SENDING, DONE or DROPPED.
+    pub status: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub next_at: DateTime<Utc>,
+    pub printed_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub payload: Vec<u8>,
+    /// Where to send it (the printer's address when the job was read).
+    #[serde(skip)]
+    pub address: String,
+}
+
+/// Changes to a printer's settings; `None` leaves one as it is.
+#[derive(Default)]
+pub struct PrinterChanges {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub paper_width_mm: Option<u32>,
+    pub encoding: Option<TextEncoding>,
+    pub category_ids: Option<Vec<CategoryId>>,
+    pub print_on: Option<PrintOn>,
 }
 
 pub enum Reservation {
@@ -673,6 +709,82 @@ pub trait Store: Send + Sync + 'static {
         created_before: DateTime<Utc>,
         limit: usize,
     ) -> StoreResult<Vec<TabPayment>>;
+
+    /// The restaurant's printers (not removed), by name.
+    async fn printers(&self, restaurant: RestaurantId) -> StoreResult<Vec<Printer>>;
+
+    async fn create_printer(&self, printer: Printer, now: DateTime<Utc>) -> StoreResult<Printer>;
+
+    /// `None`: no such printer at this restaurant.
+    async fn update_printer(
+        &self,
+        restaurant: RestaurantId,
+        id: PrinterId,
+        changes: PrinterChanges,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Printer>>;
+
+    /// Removes the printer and drops its waiting jobs; `false`: no such printer.
+    async fn delete_printer(
+        &self,
+        restaurant: RestaurantId,
+        id: PrinterId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Queues a test page on the printer; `None`: no such printer.
+    async fn queue_test_print(
+        &self,
+        restaurant: RestaurantId,
+        id: PrinterId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<PrintJob>>;
+
+    /// Queues the order's ticket again (marked 재출력) on every printer it prints on; `None`:
+    /// no such order at this restaurant.
+    async fn reprint_order(
+        &self,
+        restaurant: RestaurantId,
+        order: OrderId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Vec<PrintJob>>>;
+
+    /// Jobs due to be sent, oldest first: waiting ones whose time has come, and ones left
+    /// SENDING by a worker that stopped before the printer took them.
+    /// Each printer's queue is first in, first out: a job waiting to be retried holds back the
+    /// later ones of its printer, so tickets reach the kitchen in order.
+    async fn due_print_jobs(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<PrintJob>>;
+
+    /// Marks a job due at `now` as being sent (until `retry_at`, when a stalled send is tried
+    /// again); `false` if it is no longer due (another worker took it, or it was dropped).
+    async fn print_job_sending(
+        &self,
+        id: PrintJobId,
+        now: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    async fn print_job_done(&self, id: PrintJobId, now: DateTime<Utc>) -> StoreResult<()>;
+
+    /// The printer did not take it: waits until `retry_at`.
+    async fn print_job_failed(
+        &self,
+        id: PrintJobId,
+        error: String,
+        retry_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Jobs of the restaurant not printed yet (waiting, retrying or being sent), oldest first.
+    async fn waiting_print_jobs(&self, restaurant: RestaurantId) -> StoreResult<Vec<PrintJob>>;
+
+    /// The owner gives up on a job (`drop`) or asks for it now; `false`: no such waiting job.
+    async fn settle_print_job(
+        &self,
+        restaurant: RestaurantId,
+        id: PrintJobId,
+        drop: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 
     /// Every order of a business day, any status, newest first; `query` matches the order
     /// number or the table.

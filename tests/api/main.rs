@@ -4,6 +4,7 @@
 mod backend;
 mod fake_toss;
 mod helpers;
+mod printer_sim;
 mod process;
 
 mod auth;
@@ -18,6 +19,7 @@ mod menus;
 mod ops;
 mod orders;
 mod payments;
+mod printing;
 mod shop_network;
 mod state_machine;
 mod store_contract;

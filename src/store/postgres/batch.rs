@@ -362,6 +362,12 @@ impl PgStore {
             &event_rows,
         )
         .await?;
+        // Their kitchen tickets, in the same transaction.
+        for &i in &placing {
+            let order = &placed[&i].0;
+            super::printing::on_order_event(db, EventType::NewOrder, order, order.created_at)
+                .await?;
+        }
         // Each party that ordered sees its new tab (after the orders' own events).
         let mut outbox = Outbox::default();
         let mut announced: Vec<TableSessionId> = Vec::new();

@@ -13,6 +13,7 @@ mod menus;
 mod migrate;
 mod orders;
 mod payments;
+mod printing;
 mod restaurants;
 mod tab_payments;
 mod tables;
@@ -31,21 +32,24 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use crate::domain::ids::{
-    GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, TabPaymentId, UserId,
+    GuestId, MenuItemId, OrderId, PaymentId, PrintJobId, PrinterId, RestaurantId, SessionId,
+    TabPaymentId, UserId,
 };
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Customer, Order, OrderStatus};
 use crate::domain::payment::Payment;
+use crate::domain::printer::Printer;
 use crate::domain::restaurant::{Restaurant, RestaurantChanges};
 use crate::domain::to_millis;
 use crate::domain::user::{Email, User};
 use crate::events::{EventBus, LiveEvent, OrderEvent};
 use crate::store::{
     CallOutcome, DaySummary, IdempotencyKey, MenuItemChanges, NewCall, NewGuest, NewOrder,
-    NewRestaurant, NewTabPayment, NewUser, OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome,
-    RefreshTokenRecord, RefundOwed, Reservation, Revocation, SettleOutcome, Settlement, Store,
-    StoreError, StoreResult, TabPayment, TabSettleOutcome, TabSettlement, TableAction,
-    TableOutcome, TableSummary, TableTab, TransitionOutcome, TransitionRequest, UserCredentials,
+    NewRestaurant, NewTabPayment, NewUser, OrderCursor, OrderPage, PlaceOutcome, PrintJob,
+    PrinterChanges, RefreshOutcome, RefreshTokenRecord, RefundOwed, Reservation, Revocation,
+    SettleOutcome, Settlement, Store, StoreError, StoreResult, TabPayment, TabSettleOutcome,
+    TabSettlement, TableAction, TableOutcome, TableSummary, TableTab, TransitionOutcome,
+    TransitionRequest, UserCredentials,
 };
 
 pub use migrate::SCHEMA_VERSION;
@@ -789,6 +793,13 @@ impl Store for PgStore {
                 &[&(now - 7 * DAY_MS)],
             )
             .await?;
+            // A ticket's bytes matter while it may still print (or be asked about); a week
+            // after it printed or was dropped, its order is long finished.
+            db.execute(
+                "DELETE FROM print_jobs WHERE status IN ('DONE', 'DROPPED') AND created_at < $1",
+                &[&(now - 7 * DAY_MS)],
+            )
+            .await?;
             db.execute(
                 "DELETE FROM guests WHERE created_at < $1
                    AND NOT EXISTS (SELECT 1 FROM orders WHERE orders.guest_id = guests.id)",
@@ -914,6 +925,97 @@ impl Store for PgStore {
         limit: usize,
     ) -> StoreResult<Vec<TabPayment>> {
         on_connection!(self, |db| tab_payments::stale(db, created_before, limit))
+    }
+
+    async fn printers(&self, restaurant: RestaurantId) -> StoreResult<Vec<Printer>> {
+        on_connection!(self, |db| printing::printers(db, restaurant))
+    }
+
+    async fn create_printer(&self, printer: Printer, now: DateTime<Utc>) -> StoreResult<Printer> {
+        on_connection!(self, |db| printing::create(db, &printer, now))
+    }
+
+    async fn update_printer(
+        &self,
+        restaurant: RestaurantId,
+        id: PrinterId,
+        changes: PrinterChanges,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Printer>> {
+        on_connection!(self, |db| printing::update(
+            db, restaurant, id, &changes, now
+        ))
+    }
+
+    async fn delete_printer(
+        &self,
+        restaurant: RestaurantId,
+        id: PrinterId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        in_transaction!(self, |db, _outbox| printing::delete(
+            db, restaurant, id, now
+        ))
+    }
+
+    async fn queue_test_print(
+        &self,
+        restaurant: RestaurantId,
+        id: PrinterId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<PrintJob>> {
+        on_connection!(self, |db| printing::queue_test(db, restaurant, id, now))
+    }
+
+    async fn reprint_order(
+        &self,
+        restaurant: RestaurantId,
+        order: OrderId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Vec<PrintJob>>> {
+        in_transaction!(self, |db, _outbox| printing::reprint(
+            db, restaurant, order, now
+        ))
+    }
+
+    async fn due_print_jobs(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<PrintJob>> {
+        on_connection!(self, |db| printing::due(db, now, limit))
+    }
+
+    async fn print_job_sending(
+        &self,
+        id: PrintJobId,
+        now: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        on_connection!(self, |db| printing::sending(db, id, now, retry_at))
+    }
+
+    async fn print_job_done(&self, id: PrintJobId, now: DateTime<Utc>) -> StoreResult<()> {
+        on_connection!(self, |db| printing::done(db, id, now))
+    }
+
+    async fn print_job_failed(
+        &self,
+        id: PrintJobId,
+        error: String,
+        retry_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        on_connection!(self, |db| printing::failed(db, id, &error, retry_at))
+    }
+
+    async fn waiting_print_jobs(&self, restaurant: RestaurantId) -> StoreResult<Vec<PrintJob>> {
+        on_connection!(self, |db| printing::waiting(db, restaurant))
+    }
+
+    async fn settle_print_job(
+        &self,
+        restaurant: RestaurantId,
+        id: PrintJobId,
+        drop: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        on_connection!(self, |db| printing::settle(db, restaurant, id, drop, now))
     }
 
     async fn orders_of_day(

@@ -146,6 +146,8 @@ async fn insert_event(
     if let Some(session) = order.table_session_id {
         Box::pin(tables::announce(db, outbox, session, at)).await?;
     }
+    // The kitchen's tickets are queued with the change that calls for them.
+    Box::pin(super::printing::on_order_event(db, kind, order, at)).await?;
     Ok(event)
 }
 

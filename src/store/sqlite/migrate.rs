@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_shop_network.sql"),
     include_str!("migrations/0003_leases.sql"),
     include_str!("migrations/0004_table_service.sql"),
+    include_str!("migrations/0005_printing.sql"),
 ];
 
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();

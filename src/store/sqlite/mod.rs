@@ -6,6 +6,7 @@ mod menus;
 mod migrate;
 mod orders;
 mod payments;
+mod printing;
 mod restaurants;
 mod tab_payments;
 mod tables;
@@ -26,20 +27,23 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 
 use crate::blocking;
 use crate::domain::ids::{
-    GuestId, MenuItemId, OrderId, PaymentId, RestaurantId, SessionId, TabPaymentId, UserId,
+    GuestId, MenuItemId, OrderId, PaymentId, PrintJobId, PrinterId, RestaurantId, SessionId,
+    TabPaymentId, UserId,
 };
 use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Customer, Order, OrderStatus};
 use crate::domain::payment::Payment;
+use crate::domain::printer::Printer;
 use crate::domain::restaurant::{Restaurant, RestaurantChanges};
 use crate::domain::user::{Email, User};
 use crate::events::{EventBus, OrderEvent};
 use crate::store::{
     CallOutcome, DaySummary, IdempotencyKey, MenuItemChanges, NewCall, NewGuest, NewOrder,
-    NewRestaurant, NewTabPayment, NewUser, OrderCursor, OrderPage, PlaceOutcome, RefreshOutcome,
-    RefreshTokenRecord, RefundOwed, Reservation, Revocation, SettleOutcome, Settlement, Store,
-    StoreError, StoreResult, TabPayment, TabSettleOutcome, TabSettlement, TableAction,
-    TableOutcome, TableSummary, TableTab, TransitionOutcome, TransitionRequest, UserCredentials,
+    NewRestaurant, NewTabPayment, NewUser, OrderCursor, OrderPage, PlaceOutcome, PrintJob,
+    PrinterChanges, RefreshOutcome, RefreshTokenRecord, RefundOwed, Reservation, Revocation,
+    SettleOutcome, Settlement, Store, StoreError, StoreResult, TabPayment, TabSettleOutcome,
+    TabSettlement, TableAction, TableOutcome, TableSummary, TableTab, TransitionOutcome,
+    TransitionRequest, UserCredentials,
 };
 
 pub use migrate::SCHEMA_VERSION;
@@ -531,6 +535,12 @@ impl Store for SqliteStore {
                 "DELETE FROM webhook_deliveries WHERE received_at < ?1",
                 [now - 7 * DAY_MS],
             )?;
+            // A ticket's bytes matter while it may still print (or be asked about); a week
+            // after it printed or was dropped, its order is long finished.
+            c.execute(
+                "DELETE FROM print_jobs WHERE status IN ('DONE', 'DROPPED') AND created_at < ?1",
+                [now - 7 * DAY_MS],
+            )?;
             // Every QR scan makes a guest; those who never ordered are forgotten once their
             // 4-hour token is long gone.
             c.execute(
@@ -644,6 +654,99 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<TabPayment>> {
         self.read(move |c| tab_payments::stale(c, created_before, limit))
+            .await
+    }
+
+    async fn printers(&self, restaurant: RestaurantId) -> StoreResult<Vec<Printer>> {
+        self.read(move |c| printing::printers(c, restaurant)).await
+    }
+
+    async fn create_printer(&self, printer: Printer, now: DateTime<Utc>) -> StoreResult<Printer> {
+        self.write(move |c| printing::create(c, &printer, now))
+            .await
+    }
+
+    async fn update_printer(
+        &self,
+        restaurant: RestaurantId,
+        id: PrinterId,
+        changes: PrinterChanges,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Printer>> {
+        self.write(move |c| printing::update(c, restaurant, id, &changes, now))
+            .await
+    }
+
+    async fn delete_printer(
+        &self,
+        restaurant: RestaurantId,
+        id: PrinterId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.write(move |c| printing::delete(c, restaurant, id, now))
+            .await
+    }
+
+    async fn queue_test_print(
+        &self,
+        restaurant: RestaurantId,
+        id: PrinterId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<PrintJob>> {
+        self.write(move |c| printing::queue_test(c, restaurant, id, now))
+            .await
+    }
+
+    async fn reprint_order(
+        &self,
+        restaurant: RestaurantId,
+        order: OrderId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Vec<PrintJob>>> {
+        self.write(move |c| printing::reprint(c, restaurant, order, now))
+            .await
+    }
+
+    async fn due_print_jobs(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<PrintJob>> {
+        self.read(move |c| printing::due(c, now, limit)).await
+    }
+
+    async fn print_job_sending(
+        &self,
+        id: PrintJobId,
+        now: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.write(move |c| printing::sending(c, id, now, retry_at))
+            .await
+    }
+
+    async fn print_job_done(&self, id: PrintJobId, now: DateTime<Utc>) -> StoreResult<()> {
+        self.write(move |c| printing::done(c, id, now)).await
+    }
+
+    async fn print_job_failed(
+        &self,
+        id: PrintJobId,
+        error: String,
+        retry_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(move |c| printing::failed(c, id, &error, retry_at))
+            .await
+    }
+
+    async fn waiting_print_jobs(&self, restaurant: RestaurantId) -> StoreResult<Vec<PrintJob>> {
+        self.read(move |c| printing::waiting(c, restaurant)).await
+    }
+
+    async fn settle_print_job(
+        &self,
+        restaurant: RestaurantId,
+        id: PrintJobId,
+        drop: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.write(move |c| printing::settle(c, restaurant, id, drop, now))
             .await
     }
 

@@ -141,6 +141,8 @@ pub(super) fn append_event(
     if let Some(session) = order.table_session_id {
         tables::announce(c, session, at)?;
     }
+    // The kitchen's tickets are queued with the change that calls for them.
+    super::printing::on_order_event(c, kind, order, at)?;
     Ok(event)
 }
 
