@@ -64,6 +64,16 @@ const OS = (() => {
       payTabTitle: '휴대폰으로 결제', payAll: '남은 금액 모두', payMine: '내 주문만', paySplit: '나눠 내기',
       people: '명', payShare: '1명 몫 결제', payOrCounter: '카운터에서 결제해도 됩니다.',
       localBase: '이 주소는 이 기기에서만 열립니다. 손님 휴대폰이 접속할 수 있는 주소(예: http://192.168.0.10:8080)를 입력하세요.',
+      // Printers
+      tabPrinters: '프린터', tabKitchen: '주방 화면', printerError: '프린터 오류', printerName: '이름',
+      printerAddress: '주소 (IP:포트)', paperWidth: '용지 폭', encoding: '문자 코드', printOn: '출력 시점',
+      printOn_ACCEPTED: '접수할 때', printOn_NEW_ORDER: '주문이 들어올 때', printerCategories: '출력할 메뉴 (아무것도 고르지 않으면 전체)',
+      addPrinter: '프린터 추가', testPrint: '테스트 출력', removePrinter: '삭제', removePrinterConfirm: '이 프린터를 삭제할까요? 출력 대기 중인 주문은 버려집니다.',
+      reprint: '재출력', waitingJobs: '출력 대기', retryNow: '다시 시도', dropJob: '버리기', dropConfirm: '이 출력을 버릴까요? 주방에 전달되지 않습니다.',
+      noPrinters: '등록된 프린터가 없습니다', printerHint: '주방 프린터의 IP 주소와 포트(보통 9100)를 입력하세요. 한국 프린터는 대부분 EUC-KR입니다. 저장한 뒤 테스트 출력으로 확인하세요.',
+      testQueued: '테스트 출력을 보냈습니다', noPrinterForOrder: '이 주문의 메뉴를 출력하는 프린터가 없습니다', reprintQueued: '재출력을 보냈습니다', showPrinters: '프린터 보기', allPrinted: '대기 중인 출력이 없습니다',
+      kind_ORDER: '주문', kind_CANCEL: '취소', kind_REPRINT: '재출력', kind_TEST: '테스트', attempts: '시도',
+      err_reach: '연결 안 됨 (전원·케이블·IP 확인)', err_paper: '용지 없음', err_offline: '프린터 오프라인 (덮개 열림 등)', err_silent: '응답 없음',
     },
     en: {
       table: 'Table', cart: 'Cart', add: 'Add', order: 'Place order', required: 'required', optional: 'optional',
@@ -122,6 +132,15 @@ const OS = (() => {
       payTabTitle: 'Pay from your phone', payAll: 'Everything left', payMine: 'My orders', paySplit: 'Split',
       people: ' people', payShare: 'Pay one share', payOrCounter: 'You can also pay at the counter.',
       localBase: 'This address only works on this device. Enter one that phones on the shop Wi-Fi can reach (e.g. http://192.168.0.10:8080).',
+      tabPrinters: 'Printers', tabKitchen: 'Kitchen screen', printerError: 'Printer problem', printerName: 'Name',
+      printerAddress: 'Address (IP:port)', paperWidth: 'Paper width', encoding: 'Code page', printOn: 'Print when',
+      printOn_ACCEPTED: 'accepted', printOn_NEW_ORDER: 'the order comes in', printerCategories: 'Menu sections to print (none ticked: all)',
+      addPrinter: 'Add printer', testPrint: 'Test page', removePrinter: 'Remove', removePrinterConfirm: 'Remove this printer? Tickets waiting for it are dropped.',
+      reprint: 'Reprint', waitingJobs: 'Waiting to print', retryNow: 'Retry now', dropJob: 'Drop', dropConfirm: 'Drop this ticket? The kitchen will not get it.',
+      noPrinters: 'No printers yet', printerHint: "Enter the kitchen printer's IP address and port (usually 9100). Korean printers mostly use EUC-KR. Save, then print a test page.",
+      testQueued: 'Test page sent', noPrinterForOrder: "No printer prints this order's items", reprintQueued: 'Reprint sent', showPrinters: 'Printers', allPrinted: 'Nothing waiting to print',
+      kind_ORDER: 'Order', kind_CANCEL: 'Cancel', kind_REPRINT: 'Reprint', kind_TEST: 'Test', attempts: 'tries',
+      err_reach: 'cannot connect (check power, cable, IP)', err_paper: 'out of paper', err_offline: 'printer offline (cover open?)', err_silent: 'no answer',
     },
   };
   let lang = localStorage.getItem('os.lang') || 'ko';

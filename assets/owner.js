@@ -89,7 +89,12 @@ const Owner = (() => {
     form.onsubmit = async (e) => {
       e.preventDefault();
       const res = await api('/api/v1/auth/login', { method: 'POST', body: { email: email.value, password: password.value } });
-      if (res.status === 200 && res.body.user.role === 'OWNER') { Owner.save(res.body); location.reload(); return; }
+      if (res.status === 200 && res.body.user.role === 'OWNER') {
+        Owner.save(res.body);
+        // The kitchen display sends its tablet here to log in, and back.
+        if (new URLSearchParams(location.search).get('next') === '/kitchen') location.href = '/kitchen'; else location.reload();
+        return;
+      }
       error.replaceChildren(el('p', { class: 'error' }, res.status === 401 ? t('loginFailed') : errorText(res)));
     };
     app.replaceChildren(form);
@@ -151,10 +156,11 @@ const Owner = (() => {
     const tables = new Map(); // table number → its open party's figures (TABLE_* events)
     const fresh = new Set();
     const liveBanner = el('div', { class: 'banner hidden', id: 'live-down', role: 'alert' }, t('liveDown'));
+    const printerBanner = el('div', { class: 'printer-banner hidden', id: 'printer-error', role: 'alert' });
     const stats = el('div', { class: 'stats', id: 'stats' });
     const tabs = el('div', { class: 'tabs noprint' });
     const content = el('div');
-    app.replaceChildren(liveBanner, stats, tabs, content);
+    app.replaceChildren(liveBanner, printerBanner, stats, tabs, content);
     let tab = 'orders';
     const tabButton = (name, label) => el('button', { type: 'button', class: `small ${tab === name ? 'active' : ''}`, 'data-tab': name,
       onclick: () => { tab = name; renderTabs(); render(); } }, label);
@@ -162,8 +168,10 @@ const Owner = (() => {
       const calls = [...tables.values()].reduce((n, x) => n + x.open_calls.length, 0);
       tabs.replaceChildren(tabButton('orders', t('tabOrders')),
         tabButton('tables', calls ? `${t('tabTables')} · ${t('callOpenLabel')} ${calls}` : t('tabTables')),
-        tabButton('history', t('tabHistory')), tabButton('menu', t('tabMenu')), tabButton('settings', t('tabSettings')),
-        el('a', { href: '/owner/qr' }, el('button', { type: 'button', class: 'small' }, t('tabQr'))));
+        tabButton('history', t('tabHistory')), tabButton('menu', t('tabMenu')), tabButton('printers', t('tabPrinters')),
+        tabButton('settings', t('tabSettings')),
+        el('a', { href: '/owner/qr' }, el('button', { type: 'button', class: 'small' }, t('tabQr'))),
+        el('a', { href: '/kitchen' }, el('button', { type: 'button', class: 'small' }, t('tabKitchen'))));
     }
     renderTabs();
     async function loadTables() {
@@ -216,6 +224,7 @@ const Owner = (() => {
       if (tab === 'tables') return renderTables();
       if (tab === 'history') return renderHistory();
       if (tab === 'settings') return renderSettings();
+      if (tab === 'printers') return renderPrinters();
       const columns = [['PENDING', t('colNew')], ['ACCEPTED', t('colAccepted')], ['READY', t('colReady')]];
       const sorted = [...orders.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
       content.replaceChildren(...[callStrip()].filter(Boolean), el('div', { class: 'board' }, columns.map(([status, label]) => {
@@ -373,6 +382,9 @@ const Owner = (() => {
       } else if (o.status === 'READY') {
         actions.append(el('button', { type: 'button', class: 'primary', onclick: () => act(o, 'complete') }, t('complete')));
       }
+      if (printers.length && o.status !== 'PENDING') {
+        actions.append(el('button', { type: 'button', class: 'small ghost', 'data-reprint': o.order_id, onclick: () => reprint(o) }, `🖨 ${t('reprint')}`));
+      }
       const time = new Date(o.created_at).toLocaleTimeString(OS.lang() === 'ko' ? 'ko-KR' : 'en-US', { hour: '2-digit', minute: '2-digit' });
       return el('article', { class: `order${fresh.has(o.order_id) ? ' fresh' : ''}`, 'data-order': o.order_id },
         el('div', { class: 'head' }, el('span', { class: 'num' }, o.order_number),
@@ -385,6 +397,112 @@ const Owner = (() => {
           o.estimated_ready_at && o.status === 'ACCEPTED'
             ? el('span', { class: 'muted' }, new Date(o.estimated_ready_at).toLocaleTimeString(OS.lang() === 'ko' ? 'ko-KR' : 'en-US', { hour: '2-digit', minute: '2-digit' })) : null),
         actions);
+    }
+
+    async function reprint(o) {
+      const res = await Owner.call(`/api/v1/restaurants/me/orders/${o.order_id}/reprint`, { method: 'POST', body: {} });
+      if (res.status !== 202) toast(errorText(res));
+      else toast(res.body.jobs.length ? `${t('reprintQueued')} · ${o.order_number}` : t('noPrinterForOrder'));
+      loadPrintJobs();
+    }
+
+    // Printers, and the tickets they have not printed yet. Polled while there are printers: a
+    // printer going wrong is the box's own discovery, not an order event.
+    let printers = [];
+    let printJobs = [];
+    const printerName = (id) => (printers.find((p) => p.id === id) || {}).name || '?';
+    function problemText(error) {
+      if (!error) return '';
+      if (/cannot reach|timed out/.test(error)) return t('err_reach');
+      if (/out of paper/.test(error)) return t('err_paper');
+      if (/offline/.test(error)) return t('err_offline');
+      if (/did not (take|confirm)|closed the connection|dropped|broke|stopped taking/.test(error)) return `${t('err_silent')} — ${error}`;
+      return error;
+    }
+    async function loadPrinters() {
+      const res = await Owner.call('/api/v1/restaurants/me/printers');
+      if (res.status !== 200) return;
+      printers = res.body.printers;
+      await loadPrintJobs();
+    }
+    async function loadPrintJobs() {
+      if (!printers.length) { printJobs = []; renderPrinterBanner(); return; }
+      const res = await Owner.call('/api/v1/restaurants/me/print-jobs');
+      if (res.status !== 200) return;
+      printJobs = res.body.jobs;
+      renderPrinterBanner();
+      if (tab === 'printers') renderJobs();
+    }
+    function renderPrinterBanner() {
+      const failing = printJobs.filter((j) => j.last_error);
+      printerBanner.classList.toggle('hidden', !failing.length);
+      if (!failing.length) return;
+      const byPrinter = new Map();
+      for (const j of failing) byPrinter.set(j.printer_id, [...(byPrinter.get(j.printer_id) || []), j]);
+      const waitingFor = (id) => printJobs.filter((j) => j.printer_id === id);
+      printerBanner.replaceChildren(...[...byPrinter].map(([id, jobs]) => el('div', { class: 'row', 'data-printer': id },
+        el('span', { class: 'grow' }, el('strong', {}, `🖨 ${t('printerError')} — ${printerName(id)}`), `: ${problemText(jobs[0].last_error)} · ${t('waitingJobs')} `,
+          el('strong', {}, waitingFor(id).map((j) => j.order_number || t(`kind_${j.kind}`)).join(', '))),
+        el('button', { type: 'button', class: 'small', onclick: () => { tab = 'printers'; renderTabs(); render(); } }, t('showPrinters')))));
+    }
+    setInterval(() => { if (printers.length) loadPrintJobs(); }, 5000);
+    loadPrinters().then(() => { if (tab === 'orders') render(); });
+
+    const jobsBox = el('div', { id: 'print-jobs' });
+    function renderJobs() {
+      jobsBox.replaceChildren(el('h2', { class: 'sub mt' }, t('waitingJobs')), ...(printJobs.length ? printJobs.map((j) => el('div', { class: 'line row', 'data-job': j.id },
+        el('strong', {}, j.order_number || t(`kind_${j.kind}`)), el('span', { class: 'pill' }, t(`kind_${j.kind}`)),
+        el('span', { class: 'grow muted' }, `${printerName(j.printer_id)}${j.last_error ? ` · ${problemText(j.last_error)} · ${t('attempts')} ${j.attempts}` : ''}`),
+        el('button', { type: 'button', class: 'small', onclick: () => settleJob(j, 'retry') }, t('retryNow')),
+        el('button', { type: 'button', class: 'small danger', onclick: () => { if (confirm(t('dropConfirm'))) settleJob(j, 'drop'); } }, t('dropJob'))))
+        : [el('p', { class: 'muted' }, t('allPrinted'))]));
+    }
+    async function settleJob(job, action) {
+      const res = await Owner.call(`/api/v1/restaurants/me/print-jobs/${job.id}/${action}`, { method: 'POST', body: {} });
+      if (res.status !== 200) toast(errorText(res));
+      loadPrintJobs();
+    }
+
+    async function renderPrinters() {
+      const [list, menu] = await Promise.all([Owner.call('/api/v1/restaurants/me/printers'), Owner.call('/api/v1/restaurants/me/menu')]);
+      if (list.status !== 200 || menu.status !== 200) { content.replaceChildren(el('p', { class: 'error' }, errorText(list.status !== 200 ? list : menu))); return; }
+      printers = list.body.printers;
+      const categories = menu.body.categories;
+      function form(p) {
+        const id = p ? p.id : 'new';
+        const field = (name, input) => el('div', {}, el('label', { for: `${name}-${id}` }, t(name === 'name' ? 'printerName' : name === 'address' ? 'printerAddress' : name)), input);
+        const name = el('input', { type: 'text', id: `name-${id}`, maxlength: '40', value: p ? p.name : '', placeholder: '주방' });
+        const address = el('input', { type: 'text', id: `address-${id}`, maxlength: '100', value: p ? p.address : '', placeholder: '192.168.0.50:9100', inputmode: 'url' });
+        const width = el('select', { id: `paperWidth-${id}` }, [80, 58].map((w) => el('option', { value: w, selected: p ? p.paper_width_mm === w : w === 80 }, `${w}mm`)));
+        const encoding = el('select', { id: `encoding-${id}` }, ['EUC-KR', 'UTF-8'].map((e) => el('option', { value: e, selected: p ? p.encoding === e : e === 'EUC-KR' }, e)));
+        const printOn = el('select', { id: `printOn-${id}` }, ['ACCEPTED', 'NEW_ORDER'].map((x) => el('option', { value: x, selected: p ? p.print_on === x : x === 'ACCEPTED' }, t(`printOn_${x}`))));
+        const boxes = categories.map((c) => el('label', { class: 'choice' },
+          el('input', { type: 'checkbox', value: c.id, checked: p ? p.category_ids.includes(c.id) : false }), c.name));
+        const body = () => ({ name: name.value.trim(), address: address.value.trim(), paper_width_mm: Number(width.value), encoding: encoding.value,
+          print_on: printOn.value, category_ids: boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value) });
+        const save = el('button', { type: 'button', class: 'primary', 'data-save': id, onclick: async () => {
+          const res = await Owner.call(p ? `/api/v1/restaurants/me/printers/${p.id}` : '/api/v1/restaurants/me/printers', { method: p ? 'PATCH' : 'POST', body: body() });
+          toast(res.status === 200 || res.status === 201 ? t('saved') : errorText(res));
+          if (res.status === 200 || res.status === 201) renderPrinters();
+        } }, p ? t('save') : t('addPrinter'));
+        const extra = p ? [el('button', { type: 'button', 'data-test': p.id, onclick: async () => {
+          const res = await Owner.call(`/api/v1/restaurants/me/printers/${p.id}/test`, { method: 'POST', body: {} });
+          toast(res.status === 202 ? t('testQueued') : errorText(res));
+          setTimeout(loadPrintJobs, 4000);
+        } }, `🖨 ${t('testPrint')}`), el('button', { type: 'button', class: 'danger', onclick: async () => {
+          if (!confirm(t('removePrinterConfirm'))) return;
+          const res = await Owner.call(`/api/v1/restaurants/me/printers/${p.id}`, { method: 'DELETE' });
+          if (res.status !== 204) toast(errorText(res)); else renderPrinters();
+        } }, t('removePrinter'))] : [];
+        return el('section', { class: 'card', 'data-printer': id }, p ? el('h3', {}, `🖨 ${p.name}`) : el('h3', {}, t('addPrinter')),
+          el('div', { class: 'formgrid' }, field('name', name), field('address', address), field('paperWidth', width), field('encoding', encoding), field('printOn', printOn)),
+          el('fieldset', {}, el('legend', {}, t('printerCategories')), boxes),
+          el('div', { class: 'row mt' }, save, ...extra));
+      }
+      content.replaceChildren(el('div', { class: 'wrap' }, el('p', { class: 'muted mt' }, t('printerHint')),
+        ...(printers.length ? printers.map(form) : [el('p', {}, t('noPrinters'))]), form(null), jobsBox));
+      await loadPrintJobs();
+      renderJobs();
     }
 
     const busy = new Set(); // orders with an action in flight: a double tap sends one

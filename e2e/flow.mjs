@@ -11,6 +11,7 @@
 // own CA, which an owner installs once (its context accepts that certificate).
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
+import net from 'node:net';
 
 const { TABLE_URL, OWNER_URL, OWNER_EMAIL, OWNER_PASSWORD } = process.env;
 const OWNER_BASE = new URL(OWNER_URL).origin;
@@ -257,6 +258,131 @@ try {
   if (!qrBase.startsWith('http://')) throw new Error(`QR codes would send guests to ${qrBase}`);
   await shot(owner, '11-owner-qr-sheet');
   step('QR sheet for the restaurant\'s tables 1-8 rendered');
+
+  // ---- The kitchen display on a kitchen monitor: logs in through the owner page, then shows the
+  // accepted orders in large cards; a station shows only its lines; a tap marks an order ready
+  // and the undo bar takes it back.
+  const kitchenContext = await browser.newContext({
+    viewport: { width: 1280, height: 800 }, locale: 'ko-KR', ignoreHTTPSErrors: true,
+  });
+  const kitchen = await kitchenContext.newPage();
+  await kitchen.goto(`${OWNER_BASE}/kitchen`);
+  await kitchen.locator('a[href="/owner?next=/kitchen"] button').click();
+  await kitchen.fill('#email', OWNER_EMAIL);
+  await kitchen.fill('#password', OWNER_PASSWORD);
+  await kitchen.click('#login');
+  await kitchen.waitForURL(/\/kitchen$/);
+  await kitchen.waitForSelector('#stations button.station');
+  await kitchen.waitForSelector('#conn.ok');
+  // A new party at table 1 orders a chicken (with a request) and, separately, two beers.
+  await friend.goto(TABLE_URL, { waitUntil: 'networkidle' });
+  await friend.locator('button.item', { hasText: '후라이드 치킨' }).click();
+  await friend.locator('.sheet label.choice', { hasText: '순살' }).click();
+  await friend.locator('.sheet label.choice', { hasText: '양념소스' }).click();
+  await friend.locator('.sheet button.primary').click();
+  await friend.click('#cart-button');
+  await friend.fill('#special', '아이가 먹어요, 덜 맵게');
+  await friend.click('#place-order');
+  await friend.waitForURL(/\/order\//);
+  const chickenOrder = friend.url().split('/order/')[1];
+  const chickenNumber = (await friend.textContent('#order-number')).trim();
+  await friend.goto(TABLE_URL, { waitUntil: 'networkidle' });
+  await friend.locator('button.item', { hasText: '생맥주' }).click();
+  await friend.locator('.sheet button[aria-label="+"]').click();
+  await friend.locator('.sheet button.primary').click();
+  await friend.click('#cart-button');
+  await friend.click('#place-order');
+  await friend.waitForURL(/\/order\//);
+  const beerOrder = friend.url().split('/order/')[1];
+  await kitchen.evaluate(async (ids) => {
+    const { access } = JSON.parse(localStorage.getItem('os.owner'));
+    for (const id of ids) {
+      const res = await fetch(`/api/v1/restaurants/me/orders/${id}/accept`, { method: 'POST',
+        headers: { Authorization: `Bearer ${access}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ estimated_time_minutes: 15 }) });
+      if (res.status !== 200) throw new Error(`accept: ${res.status}`);
+    }
+  }, [chickenOrder, beerOrder]);
+  const chickenCard = kitchen.locator(`.kcard[data-order="${chickenOrder}"]`);
+  await chickenCard.waitFor();
+  await kitchen.locator(`.kcard[data-order="${beerOrder}"]`).waitFor();
+  if (!(await chickenCard.textContent()).includes('덜 맵게')) throw new Error('the request is not on the kitchen card');
+  await shot(kitchen, '17-kitchen-display');
+  step(`the kitchen display shows ${chickenNumber} and the beers as large cards, live`);
+
+  await kitchen.locator('button.station', { hasText: '음료' }).click();
+  await kitchen.waitForFunction((id) => !document.querySelector(`.kcard[data-order="${id}"]`), chickenOrder);
+  await kitchen.locator(`.kcard[data-order="${beerOrder}"]`).waitFor();
+  await shot(kitchen, '18-kitchen-station');
+  await kitchen.locator('button.station[data-station="all"]').click();
+  step('the drinks station shows only the drinks');
+
+  await chickenCard.click();
+  await kitchen.waitForFunction((id) => !document.querySelector(`.kcard[data-order="${id}"]`), chickenOrder);
+  await kitchen.waitForSelector('#undo-bump');
+  await shot(kitchen, '19-kitchen-bumped');
+  const ready = await kitchen.evaluate(async (id) => {
+    const { access } = JSON.parse(localStorage.getItem('os.owner'));
+    const res = await fetch(`/api/v1/orders/${id}`, { headers: { Authorization: `Bearer ${access}` } });
+    return (await res.json()).status;
+  }, chickenOrder);
+  if (ready !== 'READY') throw new Error(`a bump left the order ${ready}`);
+  await kitchen.click('#undo-bump');
+  await chickenCard.waitFor();
+  step('a tap marked it ready; undo brought it back');
+
+  // Twenty-one minutes later (the page's clock moved on): the cards turn red.
+  await kitchen.addInitScript(() => {
+    const RealDate = Date;
+    const shift = 21 * 60000;
+    window.Date = class extends RealDate {
+      constructor(...args) { super(...(args.length ? args : [RealDate.now() + shift])); }
+      static now() { return RealDate.now() + shift; }
+    };
+  });
+  await kitchen.reload();
+  await kitchen.waitForSelector(`.kcard[data-order="${chickenOrder}"][data-age="red"]`);
+  await shot(kitchen, '20-kitchen-late');
+  step('orders waiting over 20 minutes are red');
+
+  // ---- A kitchen printer on the shop network (here a loopback socket that answers status
+  // queries like an ESC/POS printer and keeps what it is sent): added on the owner's printer
+  // page, its test page printed; then it goes off and the board says so.
+  const tickets = [];
+  const printer = net.createServer((socket) => {
+    const chunks = [];
+    socket.on('data', (data) => {
+      chunks.push(data);
+      for (let i = 0; i + 2 < data.length; i++) {
+        if (data[i] === 0x10 && data[i + 1] === 0x04) socket.write(Buffer.from([data[i + 2] === 1 ? 0x16 : 0x12]));
+      }
+    });
+    socket.on('end', () => { tickets.push(new TextDecoder('euc-kr').decode(Buffer.concat(chunks))); socket.end(); });
+    socket.on('error', () => {});
+  });
+  await new Promise((resolve) => printer.listen(0, '127.0.0.1', resolve));
+  await owner.goto(OWNER_URL);
+  await owner.click('button[data-tab="printers"]');
+  await owner.fill('#name-new', '주방');
+  await owner.fill('#address-new', `127.0.0.1:${printer.address().port}`);
+  await owner.locator('section[data-printer="new"] label.choice', { hasText: '인기 메뉴' }).click();
+  await owner.click('button[data-save="new"]');
+  const saved = owner.locator('section.card[data-printer]:not([data-printer="new"])');
+  await saved.waitFor();
+  await saved.locator('button[data-test]').click();
+  for (let i = 0; i < 100 && !tickets.some((x) => x.includes('테스트 출력')); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!tickets.some((x) => x.includes('테스트 출력'))) throw new Error(`no test page reached the printer: ${tickets}`);
+  await shot(owner, '21-owner-printers');
+  step('a printer added on the printer page printed its test page (EUC-KR)');
+
+  await new Promise((resolve) => printer.close(resolve));
+  await owner.click('button[data-tab="orders"]');
+  await owner.locator(`article[data-order="${chickenOrder}"] button[data-reprint]`).click();
+  await owner.waitForSelector('#printer-error:not(.hidden)', { timeout: 15000 });
+  const problem = await owner.textContent('#printer-error');
+  if (!problem.includes('프린터 오류') || !problem.includes('주방')) throw new Error(`the printer banner reads ${problem}`);
+  await shot(owner, '22-owner-printer-error');
+  step(`the printer went off: the board says "${problem.trim().slice(0, 60)}…"`);
   console.log('E2E passed');
 } finally {
   await browser.close();

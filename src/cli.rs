@@ -39,6 +39,25 @@ pub enum Command {
     /// Export or import a restaurant's menu as the JSON document of the menu API.
     #[command(subcommand)]
     Menu(MenuCommand),
+    /// Talk to a kitchen printer directly (no database needed).
+    #[command(subcommand)]
+    Printer(PrinterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrinterCommand {
+    /// Print a test page on a network thermal printer and say whether it took it.
+    Test {
+        /// The printer's host:port (port 9100 if left out), e.g. 192.168.0.50:9100.
+        #[arg(long)]
+        address: String,
+        /// Paper width in millimetres: 58 or 80.
+        #[arg(long, default_value_t = 80)]
+        paper_width_mm: u32,
+        /// The printer's code page: EUC-KR (Korean printers' default) or UTF-8.
+        #[arg(long, default_value = "EUC-KR")]
+        encoding: String,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,7 +8,8 @@ use crate::accounts::{self, NewAccount};
 use crate::auth::password::PasswordHasher;
 use crate::auth::table::TableSigner;
 use crate::cli::{
-    CreateOwnerArgs, LinkArgs, MenuCommand, QrArgs, ServeArgs, StoreArgs, TableUrlArgs,
+    CreateOwnerArgs, LinkArgs, MenuCommand, PrinterCommand, QrArgs, ServeArgs, StoreArgs,
+    TableUrlArgs,
 };
 use crate::config::Config;
 use crate::domain::ids::RestaurantId;
@@ -237,4 +238,49 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
         bail!("the passwords do not match");
     }
     Ok(first)
+}
+
+pub async fn printer(command: PrinterCommand) -> anyhow::Result<()> {
+    use crate::domain::printer::{
+        PrintOn, Printer, TextEncoding, check_paper_width, check_printer_address,
+    };
+    use crate::printing::send::{Delivery, send_ticket};
+    let PrinterCommand::Test {
+        address,
+        paper_width_mm,
+        encoding,
+    } = command;
+    let printer = Printer {
+        id: crate::domain::ids::PrinterId::new(),
+        restaurant_id: crate::domain::ids::RestaurantId::new(),
+        name: "ordersync printer test".into(),
+        address: check_printer_address(&address)
+            .map_err(|e| anyhow::anyhow!("--address: {}", e.reason))?,
+        paper_width_mm: check_paper_width(paper_width_mm)
+            .map_err(|e| anyhow::anyhow!("--paper-width-mm: {}", e.reason))?,
+        encoding: encoding
+            .to_ascii_uppercase()
+            .parse::<TextEncoding>()
+            .map_err(|_| anyhow::anyhow!("--encoding: EUC-KR or UTF-8"))?,
+        category_ids: Vec::new(),
+        print_on: PrintOn::Accepted,
+    };
+    let page = crate::printing::ticket::test_ticket(
+        &printer,
+        chrono::Utc::now(),
+        crate::domain::restaurant::DEFAULT_TIME_ZONE,
+    );
+    match send_ticket(&printer.address, &page).await {
+        Ok(Delivery::Acknowledged) => println!(
+            "test page sent to {}: the printer confirmed it (it answers status queries)",
+            printer.address
+        ),
+        Ok(Delivery::Written) => println!(
+            "test page sent to {}: the printer took it (it does not answer status queries, so \
+             look at the paper)",
+            printer.address
+        ),
+        Err(err) => anyhow::bail!("the test page did not print on {}: {err}", printer.address),
+    }
+    Ok(())
 }

@@ -58,6 +58,7 @@ fn main() -> ExitCode {
             Command::TableUrl(args) => commands::table_url(args).await,
             Command::Menu(command) => commands::menu(command).await,
             Command::Qr(args) => commands::qr(args).await,
+            Command::Printer(command) => commands::printer(command).await,
         }
     });
     match result {

@@ -287,6 +287,7 @@ mod tests {
         for (method, path) in [
             (&get, "/owner"),
             (&get, "/owner/qr"),
+            (&get, "/kitchen"),
             (&get, "/"),
             (&post, "/api/v1/auth/login"),
             (&post, "/api/v1/auth/register"),

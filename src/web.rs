@@ -37,12 +37,14 @@ const ASSETS: &[Asset] = &[
     asset!("owner.html", "text/html; charset=utf-8"),
     asset!("pay.html", "text/html; charset=utf-8"),
     asset!("qr.html", "text/html; charset=utf-8"),
+    asset!("kitchen.html", "text/html; charset=utf-8"),
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("common.js", "text/javascript; charset=utf-8"),
     asset!("customer.js", "text/javascript; charset=utf-8"),
     asset!("owner.js", "text/javascript; charset=utf-8"),
     asset!("pay.js", "text/javascript; charset=utf-8"),
     asset!("qr.js", "text/javascript; charset=utf-8"),
+    asset!("kitchen.js", "text/javascript; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
 ];
 
@@ -154,6 +156,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/owner/qr",
             get(|h: HeaderMap| async move { serve("qr.html", &h, CSP) }),
+        )
+        .route(
+            "/kitchen",
+            get(|h: HeaderMap| async move { serve("kitchen.html", &h, CSP) }),
         )
 }
 

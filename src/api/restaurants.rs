@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/restaurants/me/orders/{id}/accept", post(accept))
         .route("/api/v1/restaurants/me/orders/{id}/reject", post(reject))
         .route("/api/v1/restaurants/me/orders/{id}/ready", post(ready))
+        .route("/api/v1/restaurants/me/orders/{id}/recall", post(recall))
         .route(
             "/api/v1/restaurants/me/orders/{id}/complete",
             post(complete),
@@ -380,6 +381,16 @@ async fn ready(
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
     without_input(state, owner, id, body, Action::Ready).await
+}
+
+/// Undoes `ready` (a bump on the kitchen display by mistake): the order is being made again.
+async fn recall(
+    State(state): State<AppState>,
+    owner: Owner,
+    AppPath(id): AppPath<String>,
+    body: Bytes,
+) -> Result<Json<Value>, AppError> {
+    without_input(state, owner, id, body, Action::Recall).await
 }
 
 async fn complete(

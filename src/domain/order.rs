@@ -83,6 +83,8 @@ pub enum Action {
     Ready,
     Complete,
     Cancel,
+    /// Undoes a READY marked by mistake (the kitchen display's undo): back to ACCEPTED.
+    Recall,
 }
 
 impl OrderStatus {
@@ -95,7 +97,8 @@ impl OrderStatus {
         OrderStatus::Cancelled,
     ];
 
-    /// PENDING → ACCEPTED → READY → COMPLETED; PENDING → REJECTED; PENDING → CANCELLED.
+    /// PENDING → ACCEPTED → READY → COMPLETED; PENDING → REJECTED; PENDING → CANCELLED;
+    /// READY → ACCEPTED (recalled).
     pub fn after(self, action: Action) -> Option<OrderStatus> {
         use OrderStatus::*;
         match (self, action) {
@@ -104,6 +107,7 @@ impl OrderStatus {
             (Pending, Action::Cancel) => Some(Cancelled),
             (Accepted, Action::Ready) => Some(Ready),
             (Ready, Action::Complete) => Some(Completed),
+            (Ready, Action::Recall) => Some(Accepted),
             _ => None,
         }
     }
@@ -344,6 +348,7 @@ mod tests {
             (Pending, Action::Cancel, Cancelled),
             (Accepted, Action::Ready, Ready),
             (Ready, Action::Complete, Completed),
+            (Ready, Action::Recall, Accepted),
         ];
         for from in OrderStatus::ALL {
             for action in [
@@ -352,6 +357,7 @@ mod tests {
                 Action::Ready,
                 Action::Complete,
                 Action::Cancel,
+                Action::Recall,
             ] {
                 let expected = legal
                     .iter()

@@ -605,3 +605,48 @@ async fn printer_settings_are_checked_and_belong_to_their_restaurant() {
         "NOT_FOUND",
     );
 }
+
+#[tokio::test]
+async fn the_cli_prints_a_test_page_and_says_when_it_cannot() {
+    let printer = PrinterSim::start(Mode::Normal).await;
+    let address = printer.address();
+    let out = tokio::task::spawn_blocking(move || {
+        crate::process::ordersync()
+            .args([
+                "printer",
+                "test",
+                "--address",
+                &address,
+                "--paper-width-mm",
+                "58",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("confirmed"), "{stdout}");
+    let tickets = printer.tickets();
+    assert_eq!(tickets.len(), 1);
+    assert!(tickets[0].text.contains("테스트") || tickets[0].big_lines[0].contains("테스트"));
+    assert!(tickets[0].text.contains("58mm"), "{}", tickets[0].text);
+
+    // Nobody listens there any more.
+    let mut printer = printer;
+    printer.power_off();
+    let address = printer.address();
+    let out = tokio::task::spawn_blocking(move || {
+        crate::process::ordersync()
+            .args(["printer", "test", "--address", &address])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did not print"), "{stderr}");
+    assert!(stderr.contains("cannot reach the printer"), "{stderr}");
+}

@@ -466,3 +466,45 @@ async fn every_change_appends_one_event_with_increasing_seq() {
         2
     );
 }
+
+#[tokio::test]
+async fn a_ready_marked_by_mistake_is_recalled_to_accepted_and_nothing_else_is() {
+    let app = TestApp::spawn().await;
+    let shop = app.shop("recall@example.com", "POSTPAY").await;
+    let customer = app.customer("recall-customer@example.com").await;
+    let order = app.place(&customer, shop.simple_order()).await;
+    let recall = format!("/api/v1/restaurants/me/orders/{order}/recall");
+
+    // Only a READY order can be recalled.
+    let early = app.post_empty(&recall, Some(&shop.owner)).await;
+    let details = assert_error(&early, StatusCode::CONFLICT, "CONFLICT");
+    assert_eq!(details["current_status"], "PENDING");
+    app.act(&shop.owner, &order, "accept", Some(accept_body()))
+        .await;
+    let ready = app
+        .post_empty(
+            &format!("/api/v1/restaurants/me/orders/{order}/ready"),
+            Some(&shop.owner),
+        )
+        .await;
+    assert_eq!(ready.body["status"], "READY");
+
+    let mut feed = app
+        .ws(&format!("/ws/orders/{order}?token={customer}"))
+        .await;
+    let snapshot = crate::helpers::next_json(&mut feed, std::time::Duration::from_secs(2)).await;
+    assert_eq!(snapshot["order"]["status"], "READY");
+    let recalled = app.post_empty(&recall, Some(&shop.owner)).await;
+    assert_eq!(recalled.status, StatusCode::OK, "{}", recalled.body);
+    assert_eq!(recalled.body["status"], "ACCEPTED");
+    let seen = status_of(&app, &customer, &order).await;
+    assert_eq!(seen["status"], "ACCEPTED");
+    let event = crate::helpers::next_order_json(&mut feed, std::time::Duration::from_secs(2)).await;
+    assert_eq!(event["status"], "ACCEPTED");
+
+    let again = app.post_empty(&recall, Some(&shop.owner)).await;
+    assert_error(&again, StatusCode::CONFLICT, "CONFLICT");
+    // A customer cannot recall.
+    let theirs = app.post_empty(&recall, Some(&customer)).await;
+    assert_eq!(theirs.status, StatusCode::FORBIDDEN);
+}
