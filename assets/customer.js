@@ -82,7 +82,8 @@
     const items = () => menu.categories.flatMap((c) => c.items);
 
     async function loadMenu() {
-      const res = await api(`/api/v1/restaurants/${rid}/menu`);
+      // Names in the guest's language where the restaurant translated them, Korean elsewhere.
+      const res = await api(`/api/v1/restaurants/${rid}/menu?lang=${OS.lang()}`);
       if (res.status !== 200) { main.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
       menu = res.body;
       document.getElementById('title').textContent = menu.restaurant.name;
@@ -136,6 +137,11 @@
       cartButton.textContent = `${t('cart')} · ${count}${t('items')} · ${won(total)}`;
     }
 
+    // A choice as the guest reads it (translated where the menu says); orders name the choice.
+    function choiceLabel(option, choice, index) {
+      return (option.choice_labels && option.choice_labels[index]) || choice;
+    }
+
     function openItem(item) {
       const chosen = new Map(); // option id → Set of choices
       let quantity = 1;
@@ -150,7 +156,7 @@
       }
       const fields = item.options.map((o) => el('fieldset', {},
         el('legend', {}, `${o.name} `, el('span', { class: `pill ${o.required ? 'warn' : ''}` }, o.required ? t('required') : t('optional'))),
-        o.choices.map((choice) => {
+        o.choices.map((choice, index) => {
           const delta = (o.price_deltas && o.price_deltas[choice]) || 0;
           const input = el('input', { type: o.multiple ? 'checkbox' : 'radio', name: o.id, value: choice,
             onchange: () => {
@@ -159,11 +165,15 @@
               chosen.set(o.id, set);
               refresh();
             } });
-          return el('label', { class: 'choice' }, input, choice, delta ? el('span', { class: 'delta' }, `+${won(delta)}`) : null);
+          return el('label', { class: 'choice' }, input, choiceLabel(o, choice, index), delta ? el('span', { class: 'delta' }, `+${won(delta)}`) : null);
         })));
       const s = sheet([
         el('h3', {}, item.name), item.description ? el('p', { class: 'muted' }, item.description) : null,
-        el('div', {}, won(item.price)), ...fields,
+        el('div', {}, won(item.price)),
+        item.allergens && item.allergens.length ? el('p', { class: 'allergens', id: 'item-allergens' }, el('strong', {}, `⚠ ${t('allergensLabel')}: `),
+          item.allergens.map((a) => t(`allergen_${a}`)).join(', ')) : null,
+        item.origin ? el('p', { class: 'muted small', id: 'item-origin' }, `${t('originLabel')}: ${item.origin}`) : null,
+        ...fields,
         el('div', { class: 'qty' }, el('span', { class: 'grow' }, t('qty')),
           el('button', { type: 'button', 'aria-label': '-', onclick: () => { quantity = Math.max(1, quantity - 1); refresh(); } }, '−'),
           qtyOut,
@@ -172,7 +182,10 @@
       ]);
       addButton.onclick = () => {
         const options = current();
-        const names = options.map((c) => c.choice).join(', ');
+        const names = options.map((c) => {
+          const o = item.options.find((x) => x.id === c.option_id);
+          return choiceLabel(o, c.choice, o.choices.indexOf(c.choice));
+        }).join(', ');
         cart.push({ menu_id: item.id, name: item.name, options, names, quantity, unit: unitPrice(item, options) });
         saveCart();
         s.close();
@@ -248,7 +261,9 @@
       if (msg.reload) { loadMenu(); return; }
       for (const change of msg.items || []) {
         const item = items().find((x) => x.id === change.id);
-        if (item) Object.assign(item, change);
+        // The change names items in Korean: a translated menu keeps its own names.
+        const { name, ...rest } = change;
+        if (item) Object.assign(item, menu.lang ? rest : change);
       }
       pruneCart();
       renderMenu();

@@ -15,6 +15,7 @@ use moka::future::Cache;
 
 use crate::domain::ids::{MenuItemId, RestaurantId};
 use crate::domain::menu::{Category, MenuDocument, MenuItem, MenuRestaurant};
+use crate::domain::menu_labels::{LANGUAGES, localize};
 use crate::domain::order::PaymentMode;
 use crate::domain::restaurant::Restaurant;
 
@@ -91,14 +92,36 @@ impl RevocationList for LocalRevocations {
     }
 }
 
+/// A menu document serialized once, with its ETag.
+pub struct ServedMenu {
+    pub body: Bytes,
+    pub etag: String,
+}
+
+impl ServedMenu {
+    fn of(document: &MenuDocument) -> ServedMenu {
+        let body = Bytes::from(serde_json::to_vec(document).expect("menus serialize"));
+        let digest = ring::digest::digest(&ring::digest::SHA256, &body);
+        let etag = format!(
+            "\"{}\"",
+            digest.as_ref()[..12]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        ServedMenu { body, etag }
+    }
+}
+
 /// A restaurant's menu as served: the parsed document (for pricing orders) and its
-/// pre-serialized bytes with an ETag (for `GET /restaurants/{id}/menu`).
+/// pre-serialized bytes with an ETag (for `GET /restaurants/{id}/menu`), in Korean with every
+/// translation, and once per language guests may read it in.
 pub struct MenuSnapshot {
     pub restaurant: Restaurant,
     pub categories: Vec<Category>,
     index: HashMap<MenuItemId, (usize, usize)>,
-    pub body: Bytes,
-    pub etag: String,
+    pub korean: ServedMenu,
+    translated: Vec<(&'static str, ServedMenu)>,
     /// The mode orders placed now get (see `Restaurant::payment_mode_in_effect`).
     pub payment_mode: PaymentMode,
 }
@@ -110,7 +133,7 @@ impl MenuSnapshot {
         online_payments: bool,
     ) -> MenuSnapshot {
         let payment_mode = restaurant.payment_mode_in_effect(online_payments);
-        let document = MenuDocument {
+        let mut document = MenuDocument {
             restaurant: Some(MenuRestaurant {
                 id: restaurant.id,
                 name: restaurant.name.clone(),
@@ -118,18 +141,22 @@ impl MenuSnapshot {
                 payment_mode: Some(payment_mode),
                 ready_message: restaurant.ready_message.clone(),
             }),
+            lang: None,
             categories,
         };
-        let body = Bytes::from(serde_json::to_vec(&document).expect("menus serialize"));
-        let digest = ring::digest::digest(&ring::digest::SHA256, &body);
-        let etag = format!(
-            "\"{}\"",
-            digest.as_ref()[..12]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
-        let categories = document.categories;
+        let korean = ServedMenu::of(&document);
+        let categories = std::mem::take(&mut document.categories);
+        let translated = LANGUAGES
+            .iter()
+            .map(|lang| {
+                let localized = MenuDocument {
+                    restaurant: document.restaurant.clone(),
+                    lang: Some((*lang).to_owned()),
+                    categories: localize(&categories, lang),
+                };
+                (*lang, ServedMenu::of(&localized))
+            })
+            .collect();
         let index = categories
             .iter()
             .enumerate()
@@ -145,10 +172,16 @@ impl MenuSnapshot {
             restaurant,
             categories,
             index,
-            body,
-            etag,
+            korean,
+            translated,
             payment_mode,
         }
+    }
+
+    /// The document in `lang` (`None`: Korean, with every translation).
+    pub fn served(&self, lang: Option<&str>) -> &ServedMenu {
+        lang.and_then(|lang| self.translated.iter().find(|(l, _)| *l == lang))
+            .map_or(&self.korean, |(_, served)| served)
     }
 
     pub fn item(&self, id: MenuItemId) -> Option<&MenuItem> {

@@ -170,6 +170,7 @@ pub async fn menu(command: MenuCommand) -> anyhow::Result<()> {
                     payment_mode: None,
                     ready_message: None,
                 }),
+                lang: None,
                 categories,
             };
             println!("{}", serde_json::to_string_pretty(&document)?);

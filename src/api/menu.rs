@@ -12,8 +12,9 @@ use crate::app::AppState;
 use crate::auth::Owner;
 use crate::domain::ids::{MenuItemId, RestaurantId};
 use crate::domain::menu::{self, MenuDocument, MenuItem};
+use crate::domain::menu_labels::pick_language;
 use crate::error::AppError;
-use crate::http::extract::{AppJson, AppPath};
+use crate::http::extract::{AppJson, AppPath, AppQuery};
 use crate::store::MenuItemChanges;
 
 /// Room for the largest menu validation allows, with ids (about 2 KB per item at most).
@@ -44,23 +45,32 @@ fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
         .any(|tag| tag == "*" || tag == etag)
 }
 
+/// The menu in `lang` (`None`: Korean with every translation, what owners edit).
 pub(crate) async fn menu_response(
     state: &AppState,
     id: RestaurantId,
     headers: &HeaderMap,
+    lang: Option<&str>,
 ) -> Result<Response, AppError> {
     let snapshot = state
         .menu(id)
         .await?
         .ok_or(AppError::NotFound("restaurant"))?;
-    let etag = HeaderValue::from_str(&snapshot.etag).map_err(anyhow::Error::from)?;
+    let served = snapshot.served(lang);
+    let etag = HeaderValue::from_str(&served.etag).map_err(anyhow::Error::from)?;
     // Browsers must revalidate every time (a sold-out item has to show at once); the ETag
-    // makes that revalidation a bodyless 304.
+    // makes that revalidation a bodyless 304. Without `?lang`, the language follows
+    // Accept-Language, so caches must key on it.
     let cache_control = HeaderValue::from_static("no-cache");
-    if matches_etag(headers, &snapshot.etag) {
+    let vary = HeaderValue::from_static("Accept-Language");
+    if matches_etag(headers, &served.etag) {
         return Ok((
             StatusCode::NOT_MODIFIED,
-            [(header::ETAG, etag), (header::CACHE_CONTROL, cache_control)],
+            [
+                (header::ETAG, etag),
+                (header::CACHE_CONTROL, cache_control),
+                (header::VARY, vary),
+            ],
         )
             .into_response());
     }
@@ -72,20 +82,31 @@ pub(crate) async fn menu_response(
             ),
             (header::ETAG, etag),
             (header::CACHE_CONTROL, cache_control),
+            (header::VARY, vary),
         ],
-        snapshot.body.clone(),
+        served.body.clone(),
     )
         .into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct MenuQuery {
+    lang: Option<String>,
 }
 
 async fn public_menu(
     State(state): State<AppState>,
     AppPath(id): AppPath<String>,
+    AppQuery(query): AppQuery<MenuQuery>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     // A malformed id in a QR link is simply a restaurant that does not exist.
     let id: RestaurantId = id.parse().map_err(|_| AppError::NotFound("restaurant"))?;
-    menu_response(&state, id, &headers).await
+    let accept_language = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let lang = pick_language(query.lang.as_deref(), accept_language);
+    menu_response(&state, id, &headers, lang).await
 }
 
 async fn own_menu(
@@ -93,7 +114,7 @@ async fn own_menu(
     owner: Owner,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    menu_response(&state, owner.restaurant_id, &headers).await
+    menu_response(&state, owner.restaurant_id, &headers, None).await
 }
 
 /// Validates a whole menu document and stores it; shared with `ordersync menu import`.
@@ -116,7 +137,7 @@ async fn replace_menu(
     store_menu(&*state.store, owner.restaurant_id, document).await?;
     // Other instances drop their cached copy before the owner hears "done".
     state.events.flushed().await;
-    menu_response(&state, owner.restaurant_id, &headers).await
+    menu_response(&state, owner.restaurant_id, &headers, None).await
 }
 
 #[derive(Deserialize)]

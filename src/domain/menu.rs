@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{Checked, FieldError};
 use super::ids::{CategoryId, MenuItemId, OptionId, RestaurantId};
+use super::menu_labels::{
+    Allergen, TranslationRules, Translations, check_origin, check_translations,
+};
 use super::order::PaymentMode;
 
 pub const MAX_PRICE: i64 = 10_000_000;
@@ -46,6 +49,9 @@ pub struct MenuDocument {
     /// Present in what the server sends; ignored in what it receives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restaurant: Option<MenuRestaurant>,
+    /// The language of a translated document (`?lang=en`); absent: Korean, with translations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
     pub categories: Vec<Category>,
 }
 
@@ -55,6 +61,8 @@ pub struct Category {
     #[serde(default)]
     pub id: Option<CategoryId>,
     pub name: String,
+    #[serde(default, skip_serializing_if = "Translations::is_empty")]
+    pub translations: Translations,
     #[serde(default)]
     pub items: Vec<MenuItem>,
 }
@@ -74,6 +82,14 @@ pub struct MenuItem {
     pub is_available: bool,
     #[serde(default)]
     pub options: Vec<MenuOption>,
+    /// Allergen codes (see `menu_labels::Allergen`), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allergens: Vec<Allergen>,
+    /// 원산지, e.g. "닭고기: 국내산".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(default, skip_serializing_if = "Translations::is_empty")]
+    pub translations: Translations,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -88,6 +104,12 @@ pub struct MenuOption {
     pub multiple: bool,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub price_deltas: BTreeMap<String, i64>,
+    #[serde(default, skip_serializing_if = "Translations::is_empty")]
+    pub translations: Translations,
+    /// In a translated document only: each choice's label in that language (orders still name
+    /// `choices`). Ignored in what the server receives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub choice_labels: Vec<String>,
 }
 
 impl MenuItem {
@@ -228,6 +250,15 @@ fn check_option(
             price_deltas.insert(key, delta);
         }
     }
+    let translations = check_translations(
+        field,
+        option.translations,
+        &TranslationRules {
+            name_max: 50,
+            description: false,
+            choices: Some(&choices),
+        },
+    )?;
     Ok(MenuOption {
         id: Some(id),
         name,
@@ -235,6 +266,8 @@ fn check_option(
         required: option.required,
         multiple: option.multiple,
         price_deltas,
+        translations,
+        choice_labels: Vec::new(),
     })
 }
 
@@ -273,8 +306,22 @@ fn check_item(
         .enumerate()
         .map(|(i, o)| check_option(&format!("{field}.options[{i}]"), o, &mut option_ids))
         .collect::<Checked<Vec<_>>>()?;
+    let mut allergens = item.allergens;
+    allergens.sort_unstable();
+    allergens.dedup();
     Ok(MenuItem {
         id: Some(id),
+        allergens,
+        origin: check_origin(&format!("{field}.origin"), item.origin.as_deref())?,
+        translations: check_translations(
+            field,
+            item.translations,
+            &TranslationRules {
+                name_max: 100,
+                description: true,
+                choices: None,
+            },
+        )?,
         name: check_item_name(&format!("{field}.name"), &item.name)?,
         price: check_price(&format!("{field}.price"), item.price)?,
         description: check_description(&format!("{field}.description"), &item.description)?,
@@ -332,9 +379,19 @@ pub fn validate_menu(doc: MenuDocument, known: &KnownIds) -> Checked<Vec<Categor
             .enumerate()
             .map(|(i, item)| check_item(&format!("{field}.items[{i}]"), item, known, &mut item_ids))
             .collect::<Checked<Vec<_>>>()?;
+        let translations = check_translations(
+            &field,
+            category.translations,
+            &TranslationRules {
+                name_max: 50,
+                description: false,
+                choices: None,
+            },
+        )?;
         categories.push(Category {
             id: Some(id),
             name,
+            translations,
             items,
         });
     }

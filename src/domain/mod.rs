@@ -4,6 +4,7 @@
 pub mod error;
 pub mod ids;
 pub mod menu;
+pub mod menu_labels;
 pub mod order;
 pub mod payment;
 pub mod pricing;

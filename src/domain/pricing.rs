@@ -187,6 +187,8 @@ mod tests {
                     required: true,
                     multiple: false,
                     price_deltas: BTreeMap::from([("매운맛".into(), 500)]),
+                    translations: Default::default(),
+                    choice_labels: Vec::new(),
                 },
                 MenuOption {
                     id: Some(OptionId::new()),
@@ -195,8 +197,13 @@ mod tests {
                     required: false,
                     multiple: true,
                     price_deltas: BTreeMap::from([("치즈".into(), 2_000), ("떡".into(), 1_000)]),
+                    translations: Default::default(),
+                    choice_labels: Vec::new(),
                 },
             ],
+            allergens: Vec::new(),
+            origin: None,
+            translations: Default::default(),
         }
     }
 

@@ -163,6 +163,15 @@ impl TestApp {
         into_response(req.send().await.expect("request sent")).await
     }
 
+    /// A GET with extra request headers (language, revalidation).
+    pub async fn request_with_headers(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut req = self.client.get(self.url(path));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        into_response(req.send().await.expect("request sent")).await
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
         self.request(Method::GET, path, token, None).await
     }

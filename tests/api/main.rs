@@ -24,4 +24,5 @@ mod shop_network;
 mod state_machine;
 mod store_contract;
 mod tables;
+mod upgrades;
 mod web;

@@ -406,3 +406,197 @@ async fn a_large_menu_fits_in_one_put_and_an_oversized_one_is_413() {
         .await;
     assert_error(&res, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
 }
+
+fn labelled_menu() -> Value {
+    json!({"categories": [
+        {"name": "치킨", "translations": {"en": {"name": "Chicken"}, "ja": {"name": "チキン"}},
+         "items": [
+            {"name": "후라이드", "price": 18000, "description": "바삭",
+             "allergens": ["WHEAT", "CHICKEN", "SOYBEAN", "WHEAT"], "origin": "닭고기: 국내산",
+             "translations": {"en": {"name": "Fried chicken", "description": "Crispy"},
+                              "zh": {"name": "炸鸡"}},
+             "options": [{"name": "맛", "choices": ["순한맛", "매운맛"], "required": true,
+                          "translations": {"en": {"name": "Spice", "choices": {"매운맛": "Hot"}}}}]},
+            {"name": "콜라", "price": 2000}]}]})
+}
+
+#[tokio::test]
+async fn allergens_origin_and_translations_round_trip_and_guests_read_their_language() {
+    let app = TestApp::spawn().await;
+    let (owner, id) = app.owner("labels@example.com", "라벨 식당").await;
+    let put = app
+        .put("/api/v1/restaurants/me/menu", Some(&owner), labelled_menu())
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let item = &put.body["categories"][0]["items"][0];
+    assert_eq!(item["allergens"], json!(["SOYBEAN", "WHEAT", "CHICKEN"]));
+    assert_eq!(item["origin"], "닭고기: 국내산");
+    assert_eq!(item["translations"]["en"]["name"], "Fried chicken");
+    assert_eq!(
+        item["options"][0]["translations"]["en"]["choices"]["매운맛"],
+        "Hot"
+    );
+    assert!(put.body["categories"][1].get("allergens").is_none());
+
+    let path = format!("/api/v1/restaurants/{id}/menu");
+    let korean = app.get(&path, None).await;
+    assert_eq!(korean.body["categories"], put.body["categories"]);
+
+    // Export and import carry them too.
+    let data = app.data_dir.to_str().unwrap().to_owned();
+    let export = crate::process::ordersync_at(&app.data_dir)
+        .args(["menu", "export", "--data-dir", &data, "--restaurant", &id])
+        .output()
+        .unwrap();
+    assert!(export.status.success(), "{export:?}");
+    let exported: Value = serde_json::from_slice(&export.stdout).unwrap();
+    assert_eq!(exported["categories"], put.body["categories"]);
+    let import = crate::process::run_with_stdin(
+        crate::process::ordersync_at(&app.data_dir).args([
+            "menu",
+            "import",
+            "--data-dir",
+            &data,
+            "--restaurant",
+            &id,
+            "-",
+        ]),
+        &exported.to_string(),
+    );
+    assert!(import.status.success(), "{import:?}");
+    let reread = app.get("/api/v1/restaurants/me/menu", Some(&owner)).await;
+    assert_eq!(reread.body["categories"], put.body["categories"]);
+    assert!(korean.body.get("lang").is_none());
+
+    let english = app.get(&format!("{path}?lang=en"), None).await;
+    assert_eq!(english.status, StatusCode::OK);
+    assert_eq!(english.body["lang"], "en");
+    assert_eq!(english.headers["vary"], "Accept-Language");
+    let category = &english.body["categories"][0];
+    assert_eq!(category["name"], "Chicken");
+    assert!(category.get("translations").is_none());
+    let fried = &category["items"][0];
+    assert_eq!(fried["name"], "Fried chicken");
+    assert_eq!(fried["description"], "Crispy");
+    assert_eq!(fried["allergens"], json!(["SOYBEAN", "WHEAT", "CHICKEN"]));
+    assert_eq!(fried["origin"], "닭고기: 국내산");
+    assert_eq!(fried["options"][0]["name"], "Spice");
+    assert_eq!(fried["options"][0]["choices"], json!(["순한맛", "매운맛"]));
+    assert_eq!(
+        fried["options"][0]["choice_labels"],
+        json!(["순한맛", "Hot"])
+    );
+    assert_eq!(
+        category["items"][1]["name"], "콜라",
+        "Korean where untranslated"
+    );
+
+    // The phone's language, when the page does not say.
+    let chinese = app
+        .request_with_headers(&path, &[("accept-language", "zh-CN,zh;q=0.9,en;q=0.8")])
+        .await;
+    assert_eq!(chinese.body["lang"], "zh");
+    assert_eq!(chinese.body["categories"][0]["name"], "치킨");
+    assert_eq!(chinese.body["categories"][0]["items"][0]["name"], "炸鸡");
+    assert_eq!(
+        chinese.body["categories"][0]["items"][0]["description"],
+        "바삭"
+    );
+    let japanese = app.get(&format!("{path}?lang=ja"), None).await;
+    assert_eq!(japanese.body["categories"][0]["name"], "チキン");
+    let unknown = app.get(&format!("{path}?lang=fr"), None).await;
+    assert!(
+        unknown.body.get("lang").is_none(),
+        "Korean for a language it lacks"
+    );
+
+    // Each language has its own ETag, revalidated on its own.
+    let tags: BTreeSet<&str> = [&korean, &english, &chinese, &japanese]
+        .iter()
+        .map(|r| r.headers["etag"].to_str().unwrap())
+        .collect();
+    assert_eq!(tags.len(), 4);
+    let en_tag = english.headers["etag"].to_str().unwrap();
+    let again = app
+        .request_with_headers(&format!("{path}?lang=en"), &[("if-none-match", en_tag)])
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    let other = app
+        .request_with_headers(&path, &[("if-none-match", en_tag)])
+        .await;
+    assert_eq!(other.status, StatusCode::OK);
+
+    // A guest reading English orders the Korean choice it was shown as "Hot".
+    let guest = app.guest(&id, "1").await;
+    let order = app
+        .order(
+            &guest,
+            json!({"restaurant_id": id, "items": [{
+                "menu_id": fried["id"], "quantity": 1,
+                "options": [{"option_id": fried["options"][0]["id"], "choice": "매운맛"}]}]}),
+        )
+        .await;
+    assert_eq!(order.status, StatusCode::CREATED, "{}", order.body);
+}
+
+#[tokio::test]
+async fn bad_labels_name_their_field_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let (owner, id) = app.owner("bad-labels@example.com", "라벨 식당").await;
+    app.put("/api/v1/restaurants/me/menu", Some(&owner), labelled_menu())
+        .await;
+    let before = app
+        .get(&format!("/api/v1/restaurants/{id}/menu"), None)
+        .await;
+    let item = |extra: Value| {
+        let mut menu = labelled_menu();
+        let fried = &mut menu["categories"][0]["items"][0];
+        for (k, v) in extra.as_object().unwrap() {
+            fried[k] = v.clone();
+        }
+        menu
+    };
+    let cases = [
+        (
+            item(json!({"allergens": ["NUTS"]})),
+            "categories[0].items[0].allergens[0]",
+        ),
+        (
+            item(json!({"translations": {"fr": {"name": "Poulet"}}})),
+            "categories[0].items[0].translations.fr",
+        ),
+        (
+            item(json!({"translations": {"en": {"name": "x".repeat(101)}}})),
+            "categories[0].items[0].translations.en.name",
+        ),
+        (
+            item(json!({"translations": {"en": {"nom": "x"}}})),
+            "categories[0].items[0].translations.en.nom",
+        ),
+        (
+            item(json!({"origin": "가".repeat(201)})),
+            "categories[0].items[0].origin",
+        ),
+        (
+            item(json!({"options": [{"name": "맛", "choices": ["순한맛"],
+                "translations": {"en": {"choices": {"매운맛": "Hot"}}}}]})),
+            "categories[0].items[0].options[0].translations.en.choices.매운맛",
+        ),
+        (
+            json!({"categories": [{"name": "치킨",
+                "translations": {"en": {"name": "Chicken", "description": "no"}}}]}),
+            "categories[0].translations.en.description",
+        ),
+    ];
+    for (body, field) in cases {
+        let res = app
+            .put("/api/v1/restaurants/me/menu", Some(&owner), body)
+            .await;
+        assert_validation(&res, field);
+    }
+    let after = app
+        .get(&format!("/api/v1/restaurants/{id}/menu"), None)
+        .await;
+    assert_eq!(after.headers["etag"], before.headers["etag"]);
+    assert_eq!(after.body, before.body);
+}

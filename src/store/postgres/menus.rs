@@ -9,18 +9,23 @@ use tokio_postgres::Row;
 use super::{Db, Fail, Outbox, PgResult, id, opt_id, restaurants};
 use crate::domain::ids::{CategoryId, MenuItemId, RestaurantId};
 use crate::domain::menu::{Category, KnownIds, MenuItem, MenuOption};
+use crate::domain::menu_labels::ItemLabels;
 use crate::domain::restaurant::Restaurant;
 use crate::domain::to_millis;
 use crate::events::{LiveEvent, MenuEvent};
 use crate::store::MenuItemChanges;
 
 const ITEM_COLUMNS: &str =
-    "id, name, price, description, image_url, is_available, options, category_id";
+    "id, name, price, description, image_url, is_available, options, category_id, labels";
+
+fn json_column<T: serde::de::DeserializeOwned>(row: &Row, index: usize, what: &str) -> PgResult<T> {
+    let text: String = row.try_get(index)?;
+    serde_json::from_str(&text).map_err(|e| Fail::other(format!("{what}: {e}")))
+}
 
 fn item_from_row(row: &Row) -> PgResult<(Option<CategoryId>, MenuItem)> {
-    let options: String = row.try_get(6)?;
-    let options: Vec<MenuOption> =
-        serde_json::from_str(&options).map_err(|e| Fail::other(format!("menu options: {e}")))?;
+    let options: Vec<MenuOption> = json_column(row, 6, "menu options")?;
+    let labels: ItemLabels = json_column(row, 8, "menu item labels")?;
     Ok((
         opt_id(row, 7)?,
         MenuItem {
@@ -31,6 +36,9 @@ fn item_from_row(row: &Row) -> PgResult<(Option<CategoryId>, MenuItem)> {
             image_url: row.try_get(4)?,
             is_available: row.try_get(5)?,
             options,
+            allergens: labels.allergens,
+            origin: labels.origin,
+            translations: labels.translations,
         },
     ))
 }
@@ -46,7 +54,8 @@ pub async fn menu(
     let rid = restaurant.to_string();
     let mut categories: Vec<Category> = db
         .query(
-            "SELECT id, name FROM menu_categories WHERE restaurant_id = $1 ORDER BY position",
+            "SELECT id, name, translations FROM menu_categories WHERE restaurant_id = $1
+             ORDER BY position",
             &[&rid],
         )
         .await?
@@ -55,6 +64,7 @@ pub async fn menu(
             Ok(Category {
                 id: Some(id(row, 0)?),
                 name: row.try_get(1)?,
+                translations: json_column(row, 2, "category translations")?,
                 items: Vec::new(),
             })
         })
@@ -129,9 +139,15 @@ pub async fn replace(
             .expect("validated categories have ids")
             .to_string();
         db.execute(
-            "INSERT INTO menu_categories (id, restaurant_id, name, position)
-             VALUES ($1, $2, $3, $4)",
-            &[&category_id, &rid, &category.name, &(c_pos as i64)],
+            "INSERT INTO menu_categories (id, restaurant_id, name, position, translations)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &category_id,
+                &rid,
+                &category.name,
+                &(c_pos as i64),
+                &serde_json::to_string(&category.translations).expect("translations serialize"),
+            ],
         )
         .await?;
         for item in &category.items {
@@ -141,14 +157,14 @@ pub async fn replace(
             db.execute(
                 "INSERT INTO menus (id, restaurant_id, category_id, name, price, description,
                                     image_url, is_available, position, options, archived_at,
-                                    created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11)
+                                    created_at, labels)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12)
                  ON CONFLICT (id) DO UPDATE SET
                      category_id = excluded.category_id, name = excluded.name,
                      price = excluded.price, description = excluded.description,
                      image_url = excluded.image_url, is_available = excluded.is_available,
                      position = excluded.position, options = excluded.options,
-                     archived_at = NULL
+                     labels = excluded.labels, archived_at = NULL
                  WHERE menus.restaurant_id = excluded.restaurant_id",
                 &[
                     &item.id().to_string(),
@@ -162,6 +178,7 @@ pub async fn replace(
                     &position,
                     &options_json(&item.options)?,
                     &now,
+                    &ItemLabels::of(item).to_json(),
                 ],
             )
             .await?;

@@ -5,7 +5,12 @@
 
 use anyhow::{Context, bail};
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_schema.sql"),
+    include_str!("migrations/0002_table_service.sql"),
+    include_str!("migrations/0003_printing.sql"),
+    include_str!("migrations/0004_menu_labels.sql"),
+];
 
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 

@@ -10,19 +10,25 @@ use super::users::parse_uuid;
 use super::writer::Tx;
 use crate::domain::ids::{CategoryId, MenuItemId, RestaurantId};
 use crate::domain::menu::{Category, KnownIds, MenuItem, MenuOption};
+use crate::domain::menu_labels::ItemLabels;
 use crate::domain::restaurant::Restaurant;
 use crate::domain::to_millis;
 use crate::events::{LiveEvent, MenuEvent};
 use crate::store::{MenuItemChanges, StoreError, StoreResult};
 
 const ITEM_COLUMNS: &str =
-    "id, name, price, description, image_url, is_available, options, category_id";
+    "id, name, price, description, image_url, is_available, options, category_id, labels";
+
+fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e.into())
+    })
+}
 
 fn item_from_row(row: &Row<'_>) -> rusqlite::Result<(Option<CategoryId>, MenuItem)> {
-    let options: String = row.get(6)?;
-    let options: Vec<MenuOption> = serde_json::from_str(&options).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, e.into())
-    })?;
+    let options: Vec<MenuOption> = json_column(row, 6)?;
+    let labels: ItemLabels = json_column(row, 8)?;
     let category: Option<String> = row.get(7)?;
     Ok((
         category.and_then(|c| c.parse().ok()),
@@ -34,6 +40,9 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<(Option<CategoryId>, MenuIte
             image_url: row.get(4)?,
             is_available: row.get(5)?,
             options,
+            allergens: labels.allergens,
+            origin: labels.origin,
+            translations: labels.translations,
         },
     ))
 }
@@ -45,13 +54,15 @@ pub fn menu(c: &Connection, id: RestaurantId) -> StoreResult<Option<(Restaurant,
         return Ok(None);
     };
     let mut stmt = c.prepare_cached(
-        "SELECT id, name FROM menu_categories WHERE restaurant_id = ?1 ORDER BY position",
+        "SELECT id, name, translations FROM menu_categories WHERE restaurant_id = ?1
+         ORDER BY position",
     )?;
     let mut categories: Vec<Category> = stmt
         .query_map([id.to_string()], |row| {
             Ok(Category {
                 id: Some(parse_uuid(row, 0)?),
                 name: row.get(1)?,
+                translations: json_column(row, 2)?,
                 items: Vec::new(),
             })
         })?
@@ -103,19 +114,20 @@ pub fn replace(c: &Tx<'_>, id: RestaurantId, categories: &[Category]) -> StoreRe
     )?
     .execute(params![rid, now])?;
     let mut insert_category = c.prepare_cached(
-        "INSERT INTO menu_categories (id, restaurant_id, name, position) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO menu_categories (id, restaurant_id, name, position, translations)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     // ON CONFLICT keeps an existing item's id (orders refer to it) and revives it if archived;
     // the WHERE makes sure it only ever touches this restaurant's rows.
     let mut upsert_item = c.prepare_cached(
         "INSERT INTO menus (id, restaurant_id, category_id, name, price, description, image_url,
-                            is_available, position, options, archived_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11)
+                            is_available, position, options, archived_at, created_at, labels)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, ?12)
          ON CONFLICT (id) DO UPDATE SET
              category_id = excluded.category_id, name = excluded.name, price = excluded.price,
              description = excluded.description, image_url = excluded.image_url,
              is_available = excluded.is_available, position = excluded.position,
-             options = excluded.options, archived_at = NULL
+             options = excluded.options, labels = excluded.labels, archived_at = NULL
          WHERE menus.restaurant_id = excluded.restaurant_id",
     )?;
     let mut position = 0i64;
@@ -124,7 +136,13 @@ pub fn replace(c: &Tx<'_>, id: RestaurantId, categories: &[Category]) -> StoreRe
             .id
             .expect("validated categories have ids")
             .to_string();
-        insert_category.execute(params![category_id, rid, category.name, c_pos as i64])?;
+        insert_category.execute(params![
+            category_id,
+            rid,
+            category.name,
+            c_pos as i64,
+            serde_json::to_string(&category.translations).expect("translations serialize"),
+        ])?;
         for item in &category.items {
             position += 1;
             upsert_item.execute(params![
@@ -139,6 +157,7 @@ pub fn replace(c: &Tx<'_>, id: RestaurantId, categories: &[Category]) -> StoreRe
                 position,
                 options_json(&item.options)?,
                 now,
+                ItemLabels::of(item).to_json(),
             ])?;
         }
     }

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_leases.sql"),
     include_str!("migrations/0004_table_service.sql"),
     include_str!("migrations/0005_printing.sql"),
+    include_str!("migrations/0006_menu_labels.sql"),
 ];
 
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();

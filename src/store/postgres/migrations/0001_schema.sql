@@ -167,100 +167,16 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
     received_at     BIGINT NOT NULL
 );
 
--- Table service: a table session is one party's running tab, from its first order or staff
--- call until the owner closes it.
-CREATE TABLE IF NOT EXISTS table_sessions (
-    id            TEXT PRIMARY KEY,
-    restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
-    table_number  TEXT NOT NULL,
-    status        TEXT NOT NULL CHECK (status IN ('OPEN', 'CLOSED')),
-    opened_at     BIGINT NOT NULL,
-    last_order_at BIGINT,
-    closed_at     BIGINT,
-    closed_unpaid BIGINT NOT NULL DEFAULT 0,
-    merged_into   TEXT REFERENCES table_sessions(id)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_table_sessions_open
-    ON table_sessions(restaurant_id, table_number) WHERE status = 'OPEN';
-CREATE INDEX IF NOT EXISTS idx_table_sessions_restaurant ON table_sessions(restaurant_id, status);
-ALTER TABLE orders ADD COLUMN IF NOT EXISTS table_session_id TEXT REFERENCES table_sessions(id);
--- The day's history.
-CREATE INDEX IF NOT EXISTS idx_orders_day ON orders(restaurant_id, business_day, created_at);
--- PREPAY orders whose payment never came, for the sweep that cancels them.
-CREATE INDEX IF NOT EXISTS idx_orders_awaiting_payment ON orders(created_at)
-    WHERE status = 'PENDING' AND payment_status = 'PENDING' AND payment_mode = 'PREPAY';
--- Covers the sums every table event carries.
-CREATE INDEX IF NOT EXISTS idx_orders_session
-    ON orders(table_session_id, status, payment_status, payment_mode, total_amount);
-ALTER TABLE guests ADD COLUMN IF NOT EXISTS table_session_id TEXT REFERENCES table_sessions(id);
--- Guests who scanned an empty table: the party that opens there next takes them in.
-CREATE INDEX IF NOT EXISTS idx_guests_unseated
-    ON guests(restaurant_id, table_number, created_at) WHERE table_session_id IS NULL;
-
-CREATE TABLE IF NOT EXISTS table_calls (
-    id            TEXT PRIMARY KEY,
-    restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
-    session_id    TEXT NOT NULL REFERENCES table_sessions(id),
-    kind          TEXT NOT NULL CHECK (kind IN ('WATER', 'CUTLERY', 'BILL', 'STAFF')),
-    note          TEXT,
-    status        TEXT NOT NULL CHECK (status IN ('OPEN', 'ACKED')),
-    created_at    BIGINT NOT NULL,
-    acked_at      BIGINT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_table_calls_open
-    ON table_calls(session_id, kind) WHERE status = 'OPEN';
-
-CREATE TABLE IF NOT EXISTS table_settlements (
-    id            TEXT PRIMARY KEY,
-    session_id    TEXT NOT NULL REFERENCES table_sessions(id),
-    restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
-    -- CARD, CASH, OTHER at the counter; ONLINE: a tab payment from a phone (tab_payments).
-    method        TEXT NOT NULL CHECK (method IN ('CARD', 'CASH', 'OTHER', 'ONLINE')),
-    amount        BIGINT NOT NULL CHECK (amount > 0),
-    business_day  TEXT NOT NULL,
-    created_at    BIGINT NOT NULL,
-    -- Paid in test mode (the simulated provider): on the tab, never in the revenue.
-    simulated     BOOLEAN NOT NULL DEFAULT FALSE
-);
--- Online payments towards a tab from a guest's phone: the whole remainder, their own orders, or
--- an equal share. The id is the orderId Toss knows; once approved, a settlement (ONLINE) records
--- the money on the tab.
-CREATE TABLE IF NOT EXISTS tab_payments (
-    id               TEXT PRIMARY KEY,
-    restaurant_id    TEXT NOT NULL REFERENCES restaurants(id),
-    session_id       TEXT NOT NULL REFERENCES table_sessions(id),
-    kind             TEXT NOT NULL CHECK (kind IN ('ALL', 'ITEMS', 'SHARE')),
-    shares           INTEGER,
-    order_ids        TEXT,
-    amount           BIGINT NOT NULL CHECK (amount > 0),
-    status           TEXT NOT NULL CHECK (status IN ('PENDING', 'COMPLETED', 'FAILED')),
-    toss_payment_key TEXT,
-    method           TEXT,
-    simulated        BOOLEAN NOT NULL DEFAULT FALSE,
-    failure_code     TEXT,
-    failure_message  TEXT,
-    approved_at      BIGINT,
-    created_at       BIGINT NOT NULL,
-    updated_at       BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS idx_tab_payments_session ON tab_payments(session_id);
-CREATE INDEX IF NOT EXISTS idx_tab_payments_pending ON tab_payments(status, created_at);
-CREATE INDEX IF NOT EXISTS idx_table_settlements_session ON table_settlements(session_id);
-CREATE INDEX IF NOT EXISTS idx_table_settlements_day ON table_settlements(restaurant_id, business_day);
-
--- Order and table events share the restaurant's sequence: live clients replay both in order.
 CREATE TABLE IF NOT EXISTS order_events (
-    restaurant_id    TEXT NOT NULL REFERENCES restaurants(id),
-    seq              BIGINT NOT NULL,
-    order_id         TEXT REFERENCES orders(id),
-    table_session_id TEXT REFERENCES table_sessions(id),
-    type             TEXT NOT NULL,
-    payload          TEXT NOT NULL,
-    created_at       BIGINT NOT NULL,
+    restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
+    seq           BIGINT NOT NULL,
+    order_id      TEXT NOT NULL REFERENCES orders(id),
+    type          TEXT NOT NULL,
+    payload       TEXT NOT NULL,
+    created_at    BIGINT NOT NULL,
     PRIMARY KEY (restaurant_id, seq)
 );
 CREATE INDEX IF NOT EXISTS idx_order_events_order ON order_events(order_id, seq);
-CREATE INDEX IF NOT EXISTS idx_order_events_session ON order_events(table_session_id, seq);
 
 CREATE TABLE IF NOT EXISTS leases (
     name       TEXT PRIMARY KEY,
@@ -279,44 +195,3 @@ CREATE TABLE IF NOT EXISTS secrets (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-
--- What a guest's phone says when their order is ready (table service or pickup).
-ALTER TABLE restaurants ADD COLUMN IF NOT EXISTS ready_message TEXT;
--- The restaurant's tables as the owner lists them ("1-12, 테라스"): the table view and QR sheet.
-ALTER TABLE restaurants ADD COLUMN IF NOT EXISTS tables TEXT;
-
--- Kitchen printers, and print jobs queued in the same transaction as the order change that
--- causes them (an outbox a worker sends from).
-CREATE TABLE IF NOT EXISTS printers (
-    id             TEXT PRIMARY KEY,
-    restaurant_id  TEXT NOT NULL REFERENCES restaurants(id),
-    name           TEXT NOT NULL,
-    address        TEXT NOT NULL,
-    paper_width_mm INTEGER NOT NULL CHECK (paper_width_mm IN (58, 80)),
-    encoding       TEXT NOT NULL CHECK (encoding IN ('EUC-KR', 'UTF-8')),
-    category_ids   TEXT NOT NULL DEFAULT '[]',
-    print_on       TEXT NOT NULL CHECK (print_on IN ('NEW_ORDER', 'ACCEPTED')),
-    deleted_at     BIGINT,
-    created_at     BIGINT NOT NULL,
-    updated_at     BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS idx_printers_restaurant ON printers(restaurant_id);
-CREATE TABLE IF NOT EXISTS print_jobs (
-    id            TEXT PRIMARY KEY,
-    restaurant_id TEXT NOT NULL REFERENCES restaurants(id),
-    printer_id    TEXT NOT NULL REFERENCES printers(id),
-    order_id      TEXT REFERENCES orders(id),
-    kind          TEXT NOT NULL CHECK (kind IN ('ORDER', 'CANCEL', 'REPRINT', 'TEST')),
-    payload       BYTEA NOT NULL,
-    status        TEXT NOT NULL CHECK (status IN ('PENDING', 'SENDING', 'DONE', 'DROPPED')),
-    attempts      INTEGER NOT NULL DEFAULT 0,
-    next_at       BIGINT NOT NULL,
-    last_error    TEXT,
-    created_at    BIGINT NOT NULL,
-    printed_at    BIGINT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS idx_print_jobs_once
-    ON print_jobs(printer_id, order_id, kind) WHERE kind IN ('ORDER', 'CANCEL');
-CREATE INDEX IF NOT EXISTS idx_print_jobs_due ON print_jobs(status, next_at);
-CREATE INDEX IF NOT EXISTS idx_print_jobs_order ON print_jobs(order_id);
-CREATE INDEX IF NOT EXISTS idx_print_jobs_queue ON print_jobs(printer_id, created_at);
