@@ -163,7 +163,10 @@ const Owner = (() => {
     app.replaceChildren(liveBanner, printerBanner, stats, tabs, content);
     let tab = 'orders';
     const tabButton = (name, label) => el('button', { type: 'button', class: `small ${tab === name ? 'active' : ''}`, 'data-tab': name,
-      onclick: () => { tab = name; renderTabs(); render(); } }, label);
+      onclick: () => {
+        if (tab === 'menu' && name !== 'menu' && !MenuEditor.mayLeave()) return;
+        tab = name; renderTabs(); render();
+      } }, label);
     function renderTabs() {
       const calls = [...tables.values()].reduce((n, x) => n + x.open_calls.length, 0);
       tabs.replaceChildren(tabButton('orders', t('tabOrders')),
@@ -220,7 +223,7 @@ const Owner = (() => {
     refreshStats();
 
     function render() {
-      if (tab === 'menu') return renderMenu();
+      if (tab === 'menu') return MenuEditor.open(content, Owner.call);
       if (tab === 'tables') return renderTables();
       if (tab === 'history') return renderHistory();
       if (tab === 'settings') return renderSettings();
@@ -345,19 +348,47 @@ const Owner = (() => {
       load();
     }
 
+    // The restaurant's settings; each field shows the server's complaint about it in place.
     async function renderSettings() {
       const res = await Owner.call('/api/v1/restaurants/me');
       if (res.status !== 200) { content.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
-      const message = el('input', { type: 'text', id: 'ready-message', maxlength: '100', placeholder: t('readyMessageHint'), value: res.body.ready_message || '' });
-      const list = el('input', { type: 'text', id: 'table-list', maxlength: '500', placeholder: '1-12', value: res.body.tables || '' });
-      content.replaceChildren(el('div', { class: 'wrap' }, el('label', { for: 'ready-message' }, t('readyMessage')), message,
-        el('p', { class: 'muted' }, `${t('readyMessageHint')} — ${t('readyDefault')}`),
-        el('label', { for: 'table-list' }, t('tableListLabel')), list, el('p', { class: 'muted' }, t('tableListHint')),
+      const r0 = res.body;
+      const name = el('input', { type: 'text', id: 'settings-name', maxlength: '100', value: r0.name });
+      const ordering = el('input', { type: 'checkbox', id: 'settings-ordering', checked: r0.table_ordering_enabled });
+      const online = r0.online_payments;
+      const mode = el('select', { id: 'settings-payment-mode' }, ['PREPAY', 'POSTPAY'].map((m) => el('option', { value: m, selected: r0.payment_mode === m, disabled: m === 'PREPAY' && !online }, t(`mode_${m}`))));
+      const zone = el('input', { type: 'text', id: 'settings-time-zone', maxlength: '64', value: r0.time_zone, list: 'time-zones' });
+      const zones = el('datalist', { id: 'time-zones' }, ['Asia/Seoul', 'Asia/Tokyo', 'Asia/Shanghai', 'UTC'].map((z) => el('option', { value: z })));
+      const verification = el('select', { id: 'settings-verification' }, ['QR', 'OPEN'].map((v) => el('option', { value: v, selected: r0.table_verification === v }, t(`verify_${v}`))));
+      const message = el('input', { type: 'text', id: 'ready-message', maxlength: '100', placeholder: t('readyMessageHint'), value: r0.ready_message || '' });
+      const list = el('input', { type: 'text', id: 'table-list', maxlength: '500', placeholder: '1-12', value: r0.tables || '' });
+      const fields = { name, table_ordering_enabled: ordering, payment_mode: mode, time_zone: zone, table_verification: verification, ready_message: message, tables: list };
+      const errors = new Map(Object.keys(fields).map((k) => [k, el('p', { class: 'field-error hidden', id: `error-${k}` })]));
+      const row = (key, label, input, hint) => el('div', { class: 'setting' }, el('label', { for: input.id }, label), input, hint ? el('p', { class: 'muted' }, hint) : null, errors.get(key));
+      const paymentStatus = online === 'toss' ? t('payments_toss') : online === 'simulated' ? t('payments_simulated') : t('payments_off');
+      content.replaceChildren(el('div', { class: 'wrap settings' },
+        row('name', t('settingsName'), name),
+        el('div', { class: 'setting' }, el('label', { class: 'choice', for: 'settings-ordering' }, ordering, t('settingsOrdering')), el('p', { class: 'muted' }, t('settingsOrderingHint')), errors.get('table_ordering_enabled')),
+        row('payment_mode', t('settingsPaymentMode'), mode, null),
+        el('p', { class: `pill ${online === 'toss' ? 'ok' : 'warn'}`, id: 'payments-status' }, paymentStatus),
+        row('time_zone', t('settingsTimeZone'), zone, t('settingsTimeZoneHint')), zones,
+        row('table_verification', t('settingsVerification'), verification, t('settingsVerificationHint')),
+        row('ready_message', t('readyMessage'), message, `${t('readyMessageHint')} — ${t('readyDefault')}`),
+        row('tables', t('tableListLabel'), list, t('tableListHint')),
         el('button', { type: 'button', class: 'primary', id: 'save-settings', onclick: async () => {
+          for (const e of errors.values()) e.classList.add('hidden');
           const r = await Owner.call('/api/v1/restaurants/me', { method: 'PATCH',
-            body: { ready_message: message.value.trim() || null, tables: list.value.trim() || null } });
-          if (r.status === 200) tableList = r.body.table_list || [];
-          toast(r.status === 200 ? t('saved') : errorText(r));
+            body: { name: name.value.trim(), table_ordering_enabled: ordering.checked, payment_mode: mode.value, time_zone: zone.value.trim(),
+              table_verification: verification.value, ready_message: message.value.trim() || null, tables: list.value.trim() || null } });
+          if (r.status === 200) {
+            tableList = r.body.table_list || [];
+            document.getElementById('title').textContent = r.body.name;
+            toast(t('saved'));
+            return;
+          }
+          const field = r.body && r.body.error && r.body.error.details && r.body.error.details.field;
+          const box = field && errors.get(field.split(/[.[]/)[0]);
+          if (box) { box.textContent = errorText(r); box.classList.remove('hidden'); fields[field.split(/[.[]/)[0]].focus(); } else toast(errorText(r));
         } }, t('save'))));
     }
 
@@ -542,19 +573,6 @@ const Owner = (() => {
         s.close();
         act(o, 'reject', { reason });
       }
-    }
-
-    async function renderMenu() {
-      const res = await Owner.call('/api/v1/restaurants/me/menu');
-      if (res.status !== 200) { content.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
-      content.replaceChildren(el('div', { class: 'wrap' }, res.body.categories.map((c) => el('section', {},
-        el('h2', {}, c.name),
-        c.items.map((item) => el('div', { class: `item ${item.is_available ? '' : 'soldout'}`, 'data-item': item.id },
-          el('div', { class: 'name' }, item.name, ' ', el('span', { class: 'muted' }, won(item.price))),
-          el('button', { type: 'button', class: `small ${item.is_available ? 'danger' : 'primary'}`, onclick: async () => {
-            const r = await Owner.call(`/api/v1/restaurants/me/menu/items/${item.id}`, { method: 'PATCH', body: { is_available: !item.is_available } });
-            if (r.status === 200) renderMenu(); else toast(errorText(r));
-          } }, item.is_available ? t('markSoldOut') : t('markOnSale'))))))));
     }
 
     // Flash, chime and announce an order the kitchen can now act on.

@@ -383,6 +383,59 @@ try {
   if (!problem.includes('프린터 오류') || !problem.includes('주방')) throw new Error(`the printer banner reads ${problem}`);
   await shot(owner, '22-owner-printer-error');
   step(`the printer went off: the board says "${problem.trim().slice(0, 60)}…"`);
+
+  // ---- The menu editor: a new section with a dessert (price, allergen, origin, an option with
+  // an extra price, an English name), a mistake the server points at, then saved; a phone in
+  // English orders it.
+  await owner.click('button[data-tab="menu"]');
+  await owner.click('#add-category');
+  const section = owner.locator('section.ecat').last();
+  await section.locator('[data-input="category-name"]').fill('디저트');
+  await section.locator('details.etr').first().locator('summary').click();
+  await section.locator('details.etr').first().locator('input[data-lang="en"]').fill('Desserts');
+  await section.locator('button[data-add-item]').click();
+  const dessert = section.locator('.eitem.open');
+  await dessert.locator('[data-input="item-price"]').fill('7000');
+  await dessert.locator('label.choice', { hasText: '우유' }).locator('input').check();
+  await dessert.locator('[data-field$=".origin"] input').fill('우유: 국내산');
+  await dessert.locator('[data-input="item-image"]').fill('/assets/icon.svg');
+  await owner.click('#menu-save');
+  // No name yet: the server names the field, and the editor shows it there.
+  await owner.waitForSelector('.efield.invalid #menu-field-error');
+  await owner.screenshot({ path: `${ARTIFACTS}/23-menu-editor-error.png` });
+  await dessert.locator('[data-input="item-name"]').fill('팥빙수');
+  const dessertTranslations = dessert.locator(':scope > details.etr');
+  await dessertTranslations.locator('summary').click();
+  await dessertTranslations.locator('input[data-lang="en"]').fill('Red bean bingsu');
+  await dessert.locator('button', { hasText: '옵션 추가' }).click();
+  const option = dessert.locator('.eoption');
+  await option.locator('[data-field$="].name"] input').first().fill('크기');
+  await option.locator('[data-field$=".choices[0]"] input').fill('보통');
+  await option.locator('button', { hasText: '선택지 추가' }).click();
+  await option.locator('[data-field$=".choices[1]"] input').fill('큰 것');
+  await option.locator('[data-field*=".price_deltas."] input').last().fill('2000');
+  await owner.click('#menu-save');
+  await owner.waitForFunction(() => document.querySelector('#menu-save').disabled && document.querySelector('#menu-dirty').classList.contains('hidden'));
+  await owner.screenshot({ path: `${ARTIFACTS}/24-menu-editor.png` });
+  step('the menu editor added 디저트 · 팥빙수 (7,000원, milk, origin, a size option) after pointing at the missing name');
+
+  const tourist = await browser.newContext({
+    viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'en-US',
+  });
+  await tourist.addInitScript(() => localStorage.setItem('os.lang', 'en'));
+  const touristPage = await tourist.newPage();
+  await touristPage.goto(TABLE_URL, { waitUntil: 'networkidle' });
+  await touristPage.locator('button.item', { hasText: 'Red bean bingsu' }).click();
+  await touristPage.waitForSelector('#item-allergens');
+  if (!(await touristPage.textContent('#item-allergens')).includes('Milk')) throw new Error('the allergen is not shown in English');
+  await touristPage.locator('.sheet label.choice', { hasText: '큰 것' }).click();
+  await shot(touristPage, '25-customer-english-item');
+  await touristPage.locator('.sheet button.primary').click();
+  await touristPage.click('#cart-button');
+  await touristPage.click('#place-order');
+  await touristPage.waitForURL(/\/order\//);
+  const bingsu = (await touristPage.textContent('#order-number')).trim();
+  step(`a phone in English saw "Red bean bingsu" with its allergen and ordered it (${bingsu}, 9,000원)`);
   console.log('E2E passed');
 } finally {
   await browser.close();

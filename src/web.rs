@@ -45,6 +45,7 @@ const ASSETS: &[Asset] = &[
     asset!("pay.js", "text/javascript; charset=utf-8"),
     asset!("qr.js", "text/javascript; charset=utf-8"),
     asset!("kitchen.js", "text/javascript; charset=utf-8"),
+    asset!("menu-editor.js", "text/javascript; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
 ];
 
