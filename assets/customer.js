@@ -123,7 +123,7 @@
             type: 'button', class: `item${item.is_available ? '' : ' soldout'}`, disabled: !item.is_available || closed,
             onclick: () => openItem(item), 'data-item': item.id,
           },
-          item.image_url ? el('img', { src: item.image_url, alt: '', loading: 'lazy' }) : null,
+          item.image_url ? el('img', { ...photo(item.image_url, '64px', 320), alt: '', loading: 'lazy', width: '64', height: '64' }) : null,
           el('div', {}, el('div', { class: 'name' }, item.name), item.description ? el('div', { class: 'desc' }, item.description) : null),
           el('div', { class: 'price', 'data-soldout': t('soldout') }, won(item.price)))))),
       ].filter(Boolean));
@@ -135,6 +135,13 @@
       const total = cart.reduce((n, l) => n + l.unit * l.quantity, 0);
       bar.classList.toggle('hidden', count === 0);
       cartButton.textContent = `${t('cart')} · ${count}${t('items')} · ${won(total)}`;
+    }
+
+    // A photo the box stored comes in three widths: the phone picks what its screen needs.
+    function photo(url, sizes, fallbackWidth) {
+      const stored = /^(\/images\/[^/]+\/[0-9a-f]{32})-640\.jpg$/.exec(url);
+      if (!stored) return { src: url };
+      return { src: `${stored[1]}-${fallbackWidth}.jpg`, srcset: [320, 640, 1280].map((w) => `${stored[1]}-${w}.jpg ${w}w`).join(', '), sizes };
     }
 
     // A choice as the guest reads it (translated where the menu says); orders name the choice.
@@ -168,6 +175,7 @@
           return el('label', { class: 'choice' }, input, choiceLabel(o, choice, index), delta ? el('span', { class: 'delta' }, `+${won(delta)}`) : null);
         })));
       const s = sheet([
+        item.image_url ? el('img', { ...photo(item.image_url, '(min-width: 720px) 720px, 100vw', 640), class: 'sheet-photo', alt: item.name, id: 'item-photo' }) : null,
         el('h3', {}, item.name), item.description ? el('p', { class: 'muted' }, item.description) : null,
         el('div', {}, won(item.price)),
         item.allergens && item.allergens.length ? el('p', { class: 'allergens', id: 'item-allergens' }, el('strong', {}, `⚠ ${t('allergensLabel')}: `),

@@ -15,6 +15,7 @@ const MenuEditor = (() => {
   let dirty = false;
   let box = null;
   let call = null;
+  let upload = null;
   window.addEventListener('beforeunload', (e) => { if (dirty) { e.preventDefault(); e.returnValue = ''; } });
 
   const tr = (translations, key) => Object.fromEntries(LANGS.map((l) => [l, ((translations || {})[l] || {})[key] || '']));
@@ -135,7 +136,17 @@ const MenuEditor = (() => {
         field(`${path}.price`, t('editPrice'), input({ type: 'number', min: '0', step: '100', inputmode: 'numeric', 'data-input': 'item-price' }, () => String(item.price), (v) => { item.price = v; })),
         field(`${path}.category`, t('editCategory'), categorySelect)),
       field(`${path}.description`, t('editDescription'), input({ tag: 'textarea', maxlength: '500', rows: '2' }, () => item.description, (v) => { item.description = v; })),
-      field(`${path}.image_url`, t('editPhoto'), input({ maxlength: '500', placeholder: 'https://…', 'data-input': 'item-image' }, () => item.image_url, (v) => { item.image_url = v; })),
+      el('div', { class: 'ephoto', 'data-field': `${path}.image_url` },
+        item.image_url ? el('img', { src: item.image_url, alt: '', id: 'photo-preview' }) : null,
+        el('label', { class: 'button-like' }, `📷 ${t('uploadPhoto')}`, el('input', { type: 'file', class: 'hidden', accept: 'image/jpeg,image/png,image/webp', 'data-input': 'item-photo',
+          onchange: async (e) => {
+            const file = e.target.files[0];
+            if (!file) return;
+            const res = await upload(file);
+            if (res.status === 201) { item.image_url = res.body.url; touch(); render(); } else showError({ status: res.status, body: res.body ? { error: { ...res.body.error, details: { field: `${path}.image_url`, reason: errorText(res) } } } : null });
+          } })),
+        item.image_url ? small(t('removePhoto'), () => { item.image_url = ''; touch(); render(); }) : null,
+        el('small', { class: 'muted' }, t('photoHint'))),
       el('fieldset', { 'data-field': `${path}.allergens` }, el('legend', {}, `⚠ ${t('allergensLabel')}`), el('div', { class: 'egrid' }, ALLERGENS.map((a) => el('label', { class: 'choice' },
         el('input', { type: 'checkbox', value: a, checked: item.allergens.includes(a), onchange: (e) => {
           item.allergens = e.target.checked ? [...item.allergens, a] : item.allergens.filter((x) => x !== a);
@@ -240,7 +251,8 @@ const MenuEditor = (() => {
 
   return {
     // Shows the editor in `container`; `api` is the owner's authenticated call.
-    open(container, api) { box = container; call = api; if (model && dirty) render(); else load(); },
+    // `uploader(file)` sends a photo and answers like `api`.
+    open(container, api, uploader) { box = container; call = api; upload = uploader; if (model && dirty) render(); else load(); },
     // Whether leaving the tab may go ahead (asks when there are unsaved changes).
     mayLeave() { if (!dirty) return true; if (!confirm(t('leaveConfirm'))) return false; dirty = false; model = null; return true; },
   };

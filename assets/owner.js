@@ -223,7 +223,7 @@ const Owner = (() => {
     refreshStats();
 
     function render() {
-      if (tab === 'menu') return MenuEditor.open(content, Owner.call);
+      if (tab === 'menu') return MenuEditor.open(content, Owner.call, uploadPhoto);
       if (tab === 'tables') return renderTables();
       if (tab === 'history') return renderHistory();
       if (tab === 'settings') return renderSettings();
@@ -428,6 +428,18 @@ const Owner = (() => {
           o.estimated_ready_at && o.status === 'ACCEPTED'
             ? el('span', { class: 'muted' }, new Date(o.estimated_ready_at).toLocaleTimeString(OS.lang() === 'ko' ? 'ko-KR' : 'en-US', { hour: '2-digit', minute: '2-digit' })) : null),
         actions);
+    }
+
+    // A photo for the menu: multipart, so not through the JSON helper.
+    async function uploadPhoto(file) {
+      const form = new FormData();
+      form.append('file', file);
+      try {
+        const res = await fetch('/api/v1/restaurants/me/images', { method: 'POST', headers: { Authorization: `Bearer ${await Owner.freshAccess()}` }, body: form });
+        return { status: res.status, body: await res.json().catch(() => null) };
+      } catch (e) {
+        return { status: 0, body: null };
+      }
     }
 
     async function reprint(o) {

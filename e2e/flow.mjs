@@ -398,7 +398,10 @@ try {
   await dessert.locator('[data-input="item-price"]').fill('7000');
   await dessert.locator('label.choice', { hasText: '우유' }).locator('input').check();
   await dessert.locator('[data-field$=".origin"] input').fill('우유: 국내산');
-  await dessert.locator('[data-input="item-image"]').fill('/assets/icon.svg');
+  // A photo from the tablet (here, a picture of the screen itself): uploaded, resized, shown.
+  const picture = await owner.screenshot({ clip: { x: 0, y: 0, width: 800, height: 600 } });
+  await dessert.locator('[data-input="item-photo"]').setInputFiles({ name: 'bingsu.png', mimeType: 'image/png', buffer: picture });
+  await owner.waitForSelector('#photo-preview');
   await owner.click('#menu-save');
   // No name yet: the server names the field, and the editor shows it there.
   await owner.waitForSelector('.efield.invalid #menu-field-error');
@@ -425,7 +428,10 @@ try {
   await tourist.addInitScript(() => localStorage.setItem('os.lang', 'en'));
   const touristPage = await tourist.newPage();
   await touristPage.goto(TABLE_URL, { waitUntil: 'networkidle' });
-  await touristPage.locator('button.item', { hasText: 'Red bean bingsu' }).click();
+  const bingsuCard = touristPage.locator('button.item', { hasText: 'Red bean bingsu' });
+  if (!(await bingsuCard.locator('img').getAttribute('srcset'))?.includes('320w')) throw new Error('the card has no srcset thumbnail');
+  await bingsuCard.click();
+  await touristPage.waitForFunction(() => document.querySelector('#item-photo')?.naturalWidth > 0);
   await touristPage.waitForSelector('#item-allergens');
   if (!(await touristPage.textContent('#item-allergens')).includes('Milk')) throw new Error('the allergen is not shown in English');
   await touristPage.locator('.sheet label.choice', { hasText: '큰 것' }).click();

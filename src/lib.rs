@@ -17,6 +17,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod images;
 pub mod live;
 pub mod orders;
 pub mod payments;

@@ -125,7 +125,7 @@ pub fn is_guest_surface(method: &Method, path: &str) -> bool {
         ["t", _, _] | ["t", _, _, "tab"] | ["order", _] | ["pay", _] | ["pay", "tab", _] => {
             *method == Method::GET
         }
-        ["assets", _] => *method == Method::GET,
+        ["assets", _] | ["images", _, _] => *method == Method::GET,
         ["api", "v1", "auth", "guest"] => true,
         // Only guest tokens pass on plain HTTP (see `PlainGuests`), so these stay guest-only.
         ["api", "v1", "auth", "me"] | ["api", "v1", "auth", "logout"] => true,

@@ -1,6 +1,7 @@
 //! The HTTP API, one module per resource; each exposes `router()`.
 
 pub mod auth;
+pub mod images;
 pub mod menu;
 pub mod ops;
 pub mod orders;
@@ -19,6 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .nest("/api/v1/auth", auth::router())
         .merge(menu::router())
+        .merge(images::router())
         .merge(restaurants::router())
         .merge(tables::router())
         .merge(orders::router())

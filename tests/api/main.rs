@@ -12,6 +12,7 @@ mod cli;
 mod connections;
 mod errors;
 mod guests;
+mod images;
 #[cfg(feature = "postgres")]
 mod instances;
 mod live;
