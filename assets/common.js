@@ -64,7 +64,8 @@ const OS = (() => {
       payTabTitle: '휴대폰으로 결제', payAll: '남은 금액 모두', payMine: '내 주문만', paySplit: '나눠 내기',
       people: '명', payShare: '1명 몫 결제', payOrCounter: '카운터에서 결제해도 됩니다.',
       localBase: '이 주소는 이 기기에서만 열립니다. 손님 휴대폰이 접속할 수 있는 주소(예: http://192.168.0.10:8080)를 입력하세요.',
-      allergensLabel: '알레르기 유발 성분', originLabel: '원산지',
+      allergensLabel: '알레르기 유발 성분', originLabel: '원산지', without: '{a} 제외', filterAllergens: '알레르기 필터',
+      hiddenByFilter: '알레르기 필터로 메뉴 {n}개를 숨겼습니다', filterNote: '고른 성분이 든 메뉴를 숨깁니다. 가게가 적은 정보이니 걱정되면 직원에게 물어보세요.',
       uploadPhoto: '사진 올리기', removePhoto: '사진 빼기', photoHint: 'JPEG·PNG·WebP, 10MB까지. 위치 정보는 지워지고 크기에 맞게 줄여 저장됩니다.',
       translations: '번역 (영어·중국어·일본어)', editName: '이름', editDescription: '설명', editPrice: '가격 (원)', editCategory: '분류',
       editPhoto: '사진 주소', optionName: '옵션 이름', multiple: '여러 개 선택', choice: '선택지', extraPrice: '추가 금액',
@@ -150,7 +151,8 @@ const OS = (() => {
       payTabTitle: 'Pay from your phone', payAll: 'Everything left', payMine: 'My orders', paySplit: 'Split',
       people: ' people', payShare: 'Pay one share', payOrCounter: 'You can also pay at the counter.',
       localBase: 'This address only works on this device. Enter one that phones on the shop Wi-Fi can reach (e.g. http://192.168.0.10:8080).',
-      allergensLabel: 'Allergens', originLabel: 'Origin',
+      allergensLabel: 'Allergens', originLabel: 'Origin', without: 'No {a}', filterAllergens: 'Allergen filter',
+      hiddenByFilter: 'Hidden by the allergen filter: {n}', filterNote: 'Hides dishes listing what you pick. The restaurant wrote this; if in doubt, ask the staff.',
       uploadPhoto: 'Upload photo', removePhoto: 'Remove photo', photoHint: 'JPEG, PNG or WebP up to 10 MB. Location data is removed and the photo resized.',
       translations: 'Translations (English, Chinese, Japanese)', editName: 'Name', editDescription: 'Description', editPrice: 'Price (KRW)', editCategory: 'Section',
       editPhoto: 'Photo URL', optionName: 'Option name', multiple: 'Several allowed', choice: 'Choice', extraPrice: 'Extra price',
@@ -178,14 +180,102 @@ const OS = (() => {
       kind_ORDER: 'Order', kind_CANCEL: 'Cancel', kind_REPRINT: 'Reprint', kind_TEST: 'Test', attempts: 'tries',
       err_reach: 'cannot connect (check power, cable, IP)', err_paper: 'out of paper', err_offline: 'printer offline (cover open?)', err_silent: 'no answer',
     },
+    // Guests' pages in Chinese and Japanese; owner screens fall back to English.
+    zh: {
+      table: '桌号', cart: '购物车', add: '加入', order: '下单', required: '必选', optional: '可选',
+      soldout: '售罄', qty: '数量', special: '备注', specialHint: '例如：不要洋葱（200字以内）',
+      total: '合计', empty: '购物车是空的', close: '关闭', remove: '删除', items: '件',
+      ordering: '正在下单…', orderFailed: '下单失败', retry: '重试',
+      status_PENDING: '等待接单', status_ACCEPTED: '已接单', status_READY: '已备好',
+      status_COMPLETED: '已完成', status_REJECTED: '已拒绝', status_CANCELLED: '已取消',
+      pay_PENDING: '待付款', pay_PAID: '已付款', pay_REFUND_PENDING: '退款中', pay_REFUNDED: '已退款',
+      orderNumber: '订单号', eta: '预计准备时间', readyNow: '马上就好', reason: '原因',
+      payNow: '去付款', cancelOrder: '取消订单', cancelConfirm: '要取消这个订单吗？',
+      reconnecting: '连接已断开，正在重新连接…', notYours: '找不到本设备下的订单。',
+      badLink: '二维码链接无效，请重新扫描桌上的二维码。',
+      sessionEnded: '本桌的点餐时间已结束。请重新扫描桌上的二维码继续点餐。',
+      closed: '目前暂停扫码点餐。', orderMore: '继续点餐', payCounter: '请到柜台付款', lang: '语言',
+      thanks: '谢谢惠顾！', loading: '加载中…', network: '请检查网络连接', tooMany: '请求过多，请稍后再试',
+      serverBusy: '服务器暂时没有响应，请稍后再试', checking: '正在确认订单…', soldOutRemoved: '已售罄，已从购物车移除',
+      linkRetry: '连接失败，请重试', awaitingPayment: '待付款', testMode: '测试模式', testModeNote: '不会实际扣款。',
+      approve: '确认付款', decline: '拒绝付款', confirming: '正在确认付款…', declined: '付款被拒绝',
+      providerDown: '付款确认延迟，订单页面会自动更新。', toOrder: '查看订单', payAgain: '重新付款', payFailed: '付款未完成',
+      testPaymentNote: '测试付款 — 未实际扣款', payAtCounterNote: '用餐后请到柜台付款。',
+      ourTable: '我们这桌', ourTableOrders: '本桌订单', tabTotal: '合计', tabPaid: '已付', tabRemaining: '剩余',
+      mine: '我的', noOrdersYet: '还没有订单', backToMenu: '菜单 · 继续点餐',
+      call_WATER: '💧 水', call_CUTLERY: '🥢 餐具', call_BILL: '🧾 结账', call_STAFF: '🙋 呼叫服务员',
+      callSent: '已通知，马上过来', callOpen: '已请求', callAcked: '好的', callsTitle: '呼叫服务员',
+      payTabNote: '在柜台结账。需要结账时请呼叫服务员。', tableClosed: '本桌已结束。如需点餐请重新扫描二维码。',
+      readyDefault: '您的餐点已备好！', payTabTitle: '用手机付款', payAll: '剩余全部', payMine: '只付我的',
+      paySplit: '平摊', people: '人', payShare: '支付一人份', payOrCounter: '也可以在柜台付款。',
+      allergensLabel: '过敏原', originLabel: '原产地',
+      allergen_EGG: '蛋', allergen_MILK: '牛奶', allergen_BUCKWHEAT: '荞麦', allergen_PEANUT: '花生', allergen_SOYBEAN: '大豆',
+      allergen_WHEAT: '小麦', allergen_MACKEREL: '鲭鱼', allergen_CRAB: '蟹', allergen_SHRIMP: '虾', allergen_PORK: '猪肉',
+      allergen_PEACH: '桃', allergen_TOMATO: '番茄', allergen_SULFITES: '亚硫酸盐', allergen_WALNUT: '核桃', allergen_CHICKEN: '鸡肉',
+      allergen_BEEF: '牛肉', allergen_SQUID: '鱿鱼', allergen_SHELLFISH: '贝类（牡蛎、鲍鱼、贻贝）', allergen_PINE_NUT: '松子',
+      without: '不含{a}', filterAllergens: '过敏原筛选', hiddenByFilter: '因过敏原筛选隐藏了 {n} 个菜品',
+      filterNote: '隐藏含所选成分的菜品。信息由店家填写，如有疑问请询问服务员。',
+    },
+    ja: {
+      table: 'テーブル', cart: 'カート', add: '追加', order: '注文する', required: '必須', optional: '任意',
+      soldout: '売り切れ', qty: '数量', special: 'ご要望', specialHint: '例：玉ねぎ抜き（200文字以内）',
+      total: '合計', empty: 'カートは空です', close: '閉じる', remove: '削除', items: '点',
+      ordering: '注文しています…', orderFailed: '注文できませんでした', retry: 'もう一度',
+      status_PENDING: '受付待ち', status_ACCEPTED: '受付済み', status_READY: '準備完了',
+      status_COMPLETED: '完了', status_REJECTED: 'お断り', status_CANCELLED: 'キャンセル',
+      pay_PENDING: '未払い', pay_PAID: '支払い済み', pay_REFUND_PENDING: '返金手続き中', pay_REFUNDED: '返金済み',
+      orderNumber: '注文番号', eta: '準備完了予定', readyNow: 'まもなくできあがります', reason: '理由',
+      payNow: '支払う', cancelOrder: '注文をキャンセル', cancelConfirm: 'この注文をキャンセルしますか？',
+      reconnecting: '接続が切れました。再接続しています…', notYours: 'この端末からの注文が見つかりません。',
+      badLink: 'QRコードのリンクが正しくありません。テーブルのQRコードをもう一度読み取ってください。',
+      sessionEnded: 'テーブルのご利用時間が終了しました。続けて注文するにはQRコードをもう一度読み取ってください。',
+      closed: '現在テーブル注文を受け付けていません。', orderMore: '追加注文', payCounter: 'お会計はレジでお願いします', lang: '言語',
+      thanks: 'ありがとうございました。', loading: '読み込み中…', network: 'ネットワーク接続を確認してください', tooMany: 'リクエストが多すぎます。しばらくしてからもう一度お試しください',
+      serverBusy: 'サーバーが応答していません。しばらくしてからもう一度お試しください', checking: '注文を確認しています…', soldOutRemoved: '売り切れのためカートから削除しました',
+      linkRetry: '接続できませんでした。もう一度お試しください', awaitingPayment: '支払い待ち', testMode: 'テストモード', testModeNote: '実際の請求は行われません。',
+      approve: '支払いを承認', decline: '支払いを拒否', confirming: '支払いを確認しています…', declined: '支払いが拒否されました',
+      providerDown: '支払いの確認が遅れています。注文画面に自動で反映されます。', toOrder: '注文を見る', payAgain: 'もう一度支払う', payFailed: '支払いが完了していません',
+      testPaymentNote: 'テスト支払い — 実際には請求されていません', payAtCounterNote: 'お食事の後、レジでお支払いください。',
+      ourTable: 'このテーブル', ourTableOrders: 'このテーブルの注文', tabTotal: '合計', tabPaid: '支払い済み', tabRemaining: '残り',
+      mine: '自分の注文', noOrdersYet: 'まだ注文がありません', backToMenu: 'メニュー · 追加注文',
+      call_WATER: '💧 お水', call_CUTLERY: '🥢 取り皿・箸', call_BILL: '🧾 お会計', call_STAFF: '🙋 スタッフを呼ぶ',
+      callSent: 'お伝えしました。すぐに伺います', callOpen: 'リクエスト済み', callAcked: '承りました', callsTitle: 'スタッフ呼び出し',
+      payTabNote: 'お会計はレジで行います。お会計を押すとスタッフがご案内します。', tableClosed: 'このテーブルのご利用は終了しました。注文するにはQRコードをもう一度読み取ってください。',
+      readyDefault: 'ご注文の料理ができあがりました！', payTabTitle: 'スマホで支払う', payAll: '残り全部', payMine: '自分の分だけ',
+      paySplit: '割り勘', people: '人', payShare: '1人分を支払う', payOrCounter: 'レジでのお支払いもできます。',
+      allergensLabel: 'アレルゲン', originLabel: '原産地',
+      allergen_EGG: '卵', allergen_MILK: '乳', allergen_BUCKWHEAT: 'そば', allergen_PEANUT: '落花生', allergen_SOYBEAN: '大豆',
+      allergen_WHEAT: '小麦', allergen_MACKEREL: 'さば', allergen_CRAB: 'かに', allergen_SHRIMP: 'えび', allergen_PORK: '豚肉',
+      allergen_PEACH: 'もも', allergen_TOMATO: 'トマト', allergen_SULFITES: '亜硫酸塩', allergen_WALNUT: 'くるみ', allergen_CHICKEN: '鶏肉',
+      allergen_BEEF: '牛肉', allergen_SQUID: 'いか', allergen_SHELLFISH: '貝類（かき・あわび・ムール貝）', allergen_PINE_NUT: '松の実',
+      without: '{a}を除く', filterAllergens: 'アレルゲンで絞り込み', hiddenByFilter: 'アレルゲンの絞り込みで {n} 品を隠しています',
+      filterNote: '選んだ成分を含む料理を隠します。お店が記入した情報です。ご不安な場合はスタッフにお尋ねください。',
+    },
   };
-  let lang = localStorage.getItem('os.lang') || 'ko';
+  const LANGUAGES = { ko: '한국어', en: 'English', zh: '中文', ja: '日本語' };
+  // A choice made on this device wins; else the phone's own language (Korean, Chinese and
+  // Japanese as such, anything else English).
+  function deviceLanguage() {
+    for (const tag of navigator.languages || [navigator.language || 'ko']) {
+      const primary = String(tag).toLowerCase().split('-')[0];
+      if (primary in LANGUAGES) return primary;
+    }
+    return 'en';
+  }
+  let lang = localStorage.getItem('os.lang') || deviceLanguage();
+  if (!(lang in LANGUAGES)) lang = 'ko';
   document.documentElement.lang = lang;
 
-  function t(key) { return (STRINGS[lang] && STRINGS[lang][key]) ?? STRINGS.ko[key] ?? key; }
-  function toggleLang() { lang = lang === 'ko' ? 'en' : 'ko'; localStorage.setItem('os.lang', lang); location.reload(); }
+  function t(key) { return STRINGS[lang][key] ?? (lang !== 'ko' ? STRINGS.en[key] : undefined) ?? STRINGS.ko[key] ?? key; }
+  function setLang(next) { lang = next; localStorage.setItem('os.lang', lang); location.reload(); }
+  // The language switch: every language at once, each in its own words.
+  function toggleLang() {
+    const s = sheet(Object.entries(LANGUAGES).map(([code, name]) => el('button', { type: 'button', class: `wide mt ${code === lang ? 'primary' : ''}`,
+      'data-lang': code, onclick: () => { s.close(); setLang(code); } }, name)));
+  }
 
   function won(n) { return lang === 'ko' ? `${Number(n).toLocaleString('ko-KR')}원` : `₩${Number(n).toLocaleString('en-US')}`; }
+  const languageName = () => LANGUAGES[lang];
 
   // el('div', {class: 'x', onclick: f}, child, 'text', …)
   function el(tag, attrs, ...children) {
@@ -301,5 +391,5 @@ const OS = (() => {
     return { close, box };
   }
 
-  return { t, lang: () => lang, toggleLang, won, el, api, errorText, uuid, live, toast, sheet, refusedForGood };
+  return { t, lang: () => lang, languageName, toggleLang, won, el, api, errorText, uuid, live, toast, sheet, refusedForGood };
 })();

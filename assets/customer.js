@@ -8,7 +8,7 @@
   const main = document.getElementById('main');
   const bar = document.getElementById('bar');
   const cartButton = document.getElementById('cart-button');
-  document.getElementById('lang').textContent = t('lang');
+  document.getElementById('lang').textContent = `🌐 ${OS.languageName()}`;
   document.getElementById('lang').onclick = OS.toggleLang;
 
   const path = location.pathname.split('/').filter(Boolean).map(decodeURIComponent);
@@ -110,16 +110,36 @@
       }, 0);
     }
 
+    // Allergens this guest avoids (kept on the phone): dishes listing any of them are hidden.
+    let avoid = JSON.parse(localStorage.getItem('os.avoid') || '[]');
+    const ALLERGENS = ['EGG', 'MILK', 'BUCKWHEAT', 'PEANUT', 'SOYBEAN', 'WHEAT', 'MACKEREL', 'CRAB', 'SHRIMP', 'PORK',
+      'PEACH', 'TOMATO', 'SULFITES', 'WALNUT', 'CHICKEN', 'BEEF', 'SQUID', 'SHELLFISH', 'PINE_NUT'];
+    const shown = (item) => !(item.allergens || []).some((a) => avoid.includes(a));
+    function saveAvoid(next) { avoid = next; localStorage.setItem('os.avoid', JSON.stringify(avoid)); renderMenu(); }
+    function openFilter() {
+      const s = sheet([el('h3', {}, `⚠ ${t('filterAllergens')}`), el('p', { class: 'muted' }, t('filterNote')),
+        el('div', { class: 'chips' }, ALLERGENS.map((a) => el('button', { type: 'button', class: `chip ${avoid.includes(a) ? 'on' : ''}`, 'data-avoid': a,
+          'aria-pressed': String(avoid.includes(a)),
+          onclick: () => { saveAvoid(avoid.includes(a) ? avoid.filter((x) => x !== a) : [...avoid, a]); s.close(); openFilter(); } },
+        `${avoid.includes(a) ? '✕ ' : ''}${t(`allergen_${a}`)}`)))]);
+    }
+
     function renderMenu() {
       const nav = el('nav', { class: 'cats' }, menu.categories.map((c, i) => el('a', { href: `#cat-${i}` }, c.name)));
       const closed = !menu.restaurant.table_ordering_enabled;
+      const labelled = items().some((i) => (i.allergens || []).length);
+      const hidden = items().filter((i) => !shown(i)).length;
       main.replaceChildren(...[
         closed ? el('p', { class: 'notice' }, t('closed')) : null,
         tabLink,
         nav,
-        ...menu.categories.map((c, i) => el('section', { class: 'cat', id: `cat-${i}` },
+        labelled ? el('div', { class: 'row filters' },
+          el('button', { type: 'button', class: 'small ghost', id: 'allergen-filter', onclick: openFilter }, `⚠ ${t('filterAllergens')}`),
+          ...avoid.map((a) => el('button', { type: 'button', class: 'chip on small', onclick: () => saveAvoid(avoid.filter((x) => x !== a)) }, `${t('without').replace('{a}', t(`allergen_${a}`))} ✕`))) : null,
+        hidden ? el('p', { class: 'muted small', id: 'hidden-by-filter' }, t('hiddenByFilter').replace('{n}', hidden)) : null,
+        ...menu.categories.map((c, i) => (c.items.some(shown) || !c.items.length) && el('section', { class: 'cat', id: `cat-${i}` },
           el('h2', {}, c.name),
-          c.items.map((item) => el('button', {
+          c.items.filter(shown).map((item) => el('button', {
             type: 'button', class: `item${item.is_available ? '' : ' soldout'}`, disabled: !item.is_available || closed,
             onclick: () => openItem(item), 'data-item': item.id,
           },

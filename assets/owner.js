@@ -72,7 +72,7 @@ const Owner = (() => {
   if (location.pathname !== '/owner') return; // other owner pages only use the session above
   const { t, won, el, api, errorText, live, toast, sheet } = OS;
   const app = document.getElementById('app');
-  document.getElementById('lang').textContent = t('lang');
+  document.getElementById('lang').textContent = `🌐 ${OS.languageName()}`;
   document.getElementById('lang').onclick = OS.toggleLang;
   if (!Owner.session || Owner.session.user.role !== 'OWNER') return loginView();
   Owner.scheduleRefresh();

@@ -5,7 +5,7 @@
 (() => {
   const { t, won, el, api, errorText } = OS;
   const main = document.getElementById('main');
-  document.getElementById('lang').textContent = t('lang');
+  document.getElementById('lang').textContent = `🌐 ${OS.languageName()}`;
   document.getElementById('lang').onclick = OS.toggleLang;
   const params = new URLSearchParams(location.search);
   const [, , part] = location.pathname.split('/');

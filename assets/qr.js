@@ -6,7 +6,7 @@
   const { t, el, errorText } = OS;
   if (!Owner.session) { location.href = '/owner'; return; }
   document.getElementById('title').textContent = t('qrTitle');
-  document.getElementById('lang').textContent = t('lang');
+  document.getElementById('lang').textContent = `🌐 ${OS.languageName()}`;
   document.getElementById('lang').onclick = OS.toggleLang;
   const tables = el('input', { id: 'tables', value: '1-12' });
   // Empty: the box's own public address (PUBLIC_BASE_URL or its LAN address), which phones on

@@ -160,6 +160,7 @@ try {
 
   // English, on the customer's request.
   await customer.click('#lang');
+  await customer.click('.sheet button[data-lang="en"]');
   await customer.waitForFunction(() => document.querySelector('#status .now')?.textContent.trim() === 'Completed');
   step('the EN switch shows the status page in English');
 
@@ -441,6 +442,19 @@ try {
   await touristPage.click('#place-order');
   await touristPage.waitForURL(/\/order\//);
   const bingsu = (await touristPage.textContent('#order-number')).trim();
+  // Allergic to milk: the filter hides the bingsu.
+  await touristPage.goto(TABLE_URL, { waitUntil: 'networkidle' });
+  await touristPage.click('#allergen-filter');
+  await touristPage.click('.sheet button[data-avoid="MILK"]');
+  await touristPage.locator('.sheet .sheet-close').click();
+  await touristPage.waitForSelector('#hidden-by-filter');
+  if (await touristPage.locator('button.item', { hasText: 'Red bean bingsu' }).count()) throw new Error('the milk filter left the bingsu');
+  await shot(touristPage, '26-customer-allergen-filter');
+  // A phone set to Japanese opens the menu in Japanese on its own.
+  const japanese = await browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true, locale: 'ja-JP' });
+  const japanesePage = await japanese.newPage();
+  await japanesePage.goto(TABLE_URL, { waitUntil: 'networkidle' });
+  if (!(await japanesePage.textContent('#lang')).includes('日本語')) throw new Error('a Japanese phone did not get Japanese');
   step(`a phone in English saw "Red bean bingsu" with its allergen and ordered it (${bingsu}, 9,000원)`);
   console.log('E2E passed');
 } finally {
