@@ -389,6 +389,12 @@ try {
   // an extra price, an English name), a mistake the server points at, then saved; a phone in
   // English orders it.
   await owner.click('button[data-tab="menu"]');
+  // From nothing: every section of the demo menu goes first (each removal confirmed).
+  owner.on('dialog', (dialog) => dialog.accept());
+  await owner.waitForSelector('section.ecat');
+  while (await owner.locator('section.ecat').count()) {
+    await owner.locator('section.ecat').first().locator('.erow button.danger').first().click();
+  }
   await owner.click('#add-category');
   const section = owner.locator('section.ecat').last();
   await section.locator('[data-input="category-name"]').fill('디저트');
@@ -421,7 +427,8 @@ try {
   await owner.click('#menu-save');
   await owner.waitForFunction(() => document.querySelector('#menu-save').disabled && document.querySelector('#menu-dirty').classList.contains('hidden'));
   await owner.screenshot({ path: `${ARTIFACTS}/24-menu-editor.png` });
-  step('the menu editor added 디저트 · 팥빙수 (7,000원, milk, origin, a size option) after pointing at the missing name');
+  if ((await owner.locator('section.ecat').count()) !== 1) throw new Error('the saved menu is not the one section built');
+  step('the menu editor built a menu from nothing: 디저트 · 팥빙수 (7,000원, a photo, milk, origin, a size option), after pointing at the missing name');
 
   const tourist = await browser.newContext({
     viewport: { width: 360, height: 740 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'en-US',
