@@ -39,9 +39,32 @@ pub enum Command {
     /// Export or import a restaurant's menu as the JSON document of the menu API.
     #[command(subcommand)]
     Menu(MenuCommand),
+    /// Write a consistent backup of the SQLite database and the box's secrets to one file
+    /// (safe while the server runs). On PostgreSQL, use pg_dump.
+    Backup(BackupArgs),
+    /// Replace the database and secrets with a backup (the server must be stopped; the
+    /// replaced database is kept beside it).
+    Restore(RestoreArgs),
     /// Talk to a kitchen printer directly (no database needed).
     #[command(subcommand)]
     Printer(PrinterCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The file to write (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// A file written by `ordersync backup` or the nightly backup (`<data dir>/backups/`).
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

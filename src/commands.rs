@@ -8,8 +8,8 @@ use crate::accounts::{self, NewAccount};
 use crate::auth::password::PasswordHasher;
 use crate::auth::table::TableSigner;
 use crate::cli::{
-    CreateOwnerArgs, LinkArgs, MenuCommand, PrinterCommand, QrArgs, ServeArgs, StoreArgs,
-    TableUrlArgs,
+    BackupArgs, CreateOwnerArgs, LinkArgs, MenuCommand, PrinterCommand, QrArgs, RestoreArgs,
+    ServeArgs, StoreArgs, TableUrlArgs,
 };
 use crate::config::Config;
 use crate::domain::ids::RestaurantId;
@@ -283,5 +283,49 @@ pub async fn printer(command: PrinterCommand) -> anyhow::Result<()> {
         ),
         Err(err) => anyhow::bail!("the test page did not print on {}: {err}", printer.address),
     }
+    Ok(())
+}
+
+/// The SQLite file of `store`, or why there is none to back up.
+fn sqlite_file(store: &StoreArgs) -> anyhow::Result<std::path::PathBuf> {
+    let url = store.database_url();
+    if crate::store::is_postgres_url(&url) {
+        anyhow::bail!(
+            "this box keeps its data in PostgreSQL: back it up with pg_dump (see README, \
+             Backups), and keep the data directory's secrets"
+        );
+    }
+    Ok(std::path::PathBuf::from(url))
+}
+
+pub async fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let db = sqlite_file(&args.store)?;
+    if !db.exists() {
+        anyhow::bail!("no database at {}", db.display());
+    }
+    let data_dir = args.store.data_dir.clone();
+    let out = args.out.clone();
+    let done = crate::blocking::run(move || crate::backup::take(&db, &data_dir, &out)).await?;
+    println!(
+        "backup written to {} ({} bytes, {} orders, {} secret files)",
+        done.path.display(),
+        done.bytes,
+        done.orders,
+        done.files
+    );
+    Ok(())
+}
+
+pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let db = sqlite_file(&args.store)?;
+    let data_dir = args.store.data_dir.clone();
+    let file = args.file.clone();
+    let replaced =
+        crate::blocking::run(move || crate::backup::restore(&file, &db, &data_dir)).await?;
+    println!(
+        "restored from {}; the previous database is kept as {}",
+        args.file.display(),
+        replaced.display()
+    );
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod blocking;
 pub mod cache;
 pub mod cli;
@@ -47,6 +48,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     tls::install_crypto_provider();
+    // One server per SQLite data directory; a restore waits for it to stop.
+    let sqlite_file = (!store::is_postgres_url(&config.database_url))
+        .then(|| std::path::PathBuf::from(&config.database_url));
+    let _lock = match &sqlite_file {
+        Some(_) => Some(backup::ServerLock::acquire(&config.data_dir)?),
+        None => None,
+    };
     let https_port = listeners.https.local_addr()?.port();
     let http_port = match &listeners.http {
         Some(listener) => listener.local_addr()?.port(),
@@ -76,8 +84,13 @@ pub async fn run(
     let revocations = tokio::spawn(follow_revocations(state.clone()));
     let payments = tokio::spawn(state.payments.clone().run_background());
     let printing = tokio::spawn(print_worker(&state).run());
+    let backups =
+        sqlite_file.map(|db| tokio::spawn(nightly_backups(db, state.config.data_dir.clone())));
     let result = server::serve(state, tls.server_config, listeners, shutdown).await;
     printing.abort();
+    if let Some(backups) = backups {
+        backups.abort();
+    }
     watcher.abort();
     payments.abort();
     revocations.abort();
@@ -138,6 +151,25 @@ async fn follow_revocations(state: AppState) {
             }
             Ok(_) => {}
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Every ten minutes, takes the night's backup if it is due (see `backup::nightly`).
+async fn nightly_backups(db: std::path::PathBuf, data_dir: std::path::PathBuf) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let (db, data_dir) = (db.clone(), data_dir.clone());
+        match blocking::run(move || backup::nightly(&db, &data_dir, chrono::Local::now())).await {
+            Ok(Some(done)) => tracing::info!(
+                path = %done.path.display(),
+                bytes = done.bytes,
+                orders = done.orders,
+                "nightly backup written"
+            ),
+            Ok(None) => {}
+            Err(err) => tracing::error!(error = %format!("{err:#}"), "nightly backup failed"),
         }
     }
 }

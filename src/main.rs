@@ -59,6 +59,8 @@ fn main() -> ExitCode {
             Command::Menu(command) => commands::menu(command).await,
             Command::Qr(args) => commands::qr(args).await,
             Command::Printer(command) => commands::printer(command).await,
+            Command::Backup(args) => commands::backup(args).await,
+            Command::Restore(args) => commands::restore(args).await,
         }
     });
     match result {

@@ -8,6 +8,7 @@ mod printer_sim;
 mod process;
 
 mod auth;
+mod backups;
 mod cli;
 mod connections;
 mod errors;
