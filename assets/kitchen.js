@@ -124,9 +124,13 @@
     render();
   }
 
+  let undoing = false;
   async function undo() {
+    if (undoing) return; // a double tap takes back one bump, not two
     const last = bumps.pop();
     if (!last) return;
+    undoing = true;
+    renderUndo();
     const res = await Owner.call(`/api/v1/restaurants/me/orders/${last.order_id}/recall`, { method: 'POST', body: {} });
     if (res.status === 200) {
       const o = orders.get(last.order_id);
@@ -134,6 +138,7 @@
     } else {
       toast(errorText(res));
     }
+    undoing = false;
     render();
   }
 

@@ -226,9 +226,30 @@ const MenuEditor = (() => {
     }
   }
 
+  // What the server would refuse anyway, said before sending: an empty price is not 0 won.
+  function localProblem() {
+    for (const [ci, c] of model.entries()) {
+      for (const [ii, item] of c.items.entries()) {
+        if (String(item.price).trim() === '' || !Number.isFinite(Number(item.price))) {
+          return { field: `categories[${ci}].items[${ii}].price`, reason: t('priceMissing') };
+        }
+      }
+    }
+    return null;
+  }
+
   async function save() {
     const button = box.querySelector('#menu-save');
+    const problem = localProblem();
+    if (problem) { showError({ status: 400, body: { error: { details: problem } } }); return; }
     button.disabled = true;
+    // Sold out is changed live (one tap, here or on another screen) while this draft was open:
+    // the draft takes the current state, so saving never puts a sold-out dish back on sale.
+    const current = await call('/api/v1/restaurants/me/menu');
+    if (current.status === 200) {
+      const available = new Map(current.body.categories.flatMap((c) => c.items).map((i) => [i.id, i.is_available]));
+      for (const item of model.flatMap((c) => c.items)) if (item.id && available.has(item.id)) item.is_available = available.get(item.id);
+    }
     const res = await call('/api/v1/restaurants/me/menu', { method: 'PUT', body: toDocument() });
     if (res.status === 200) {
       dirty = false;

@@ -377,10 +377,14 @@ const Owner = (() => {
         row('tables', t('tableListLabel'), list, t('tableListHint')),
         el('button', { type: 'button', class: 'primary', id: 'save-settings', onclick: async () => {
           for (const e of errors.values()) e.classList.add('hidden');
-          const r = await Owner.call('/api/v1/restaurants/me', { method: 'PATCH',
-            body: { name: name.value.trim(), table_ordering_enabled: ordering.checked, payment_mode: mode.value, time_zone: zone.value.trim(),
-              table_verification: verification.value, ready_message: message.value.trim() || null, tables: list.value.trim() || null } });
+          const body = { name: name.value.trim(), table_ordering_enabled: ordering.checked, payment_mode: mode.value, time_zone: zone.value.trim(),
+            table_verification: verification.value, ready_message: message.value.trim() || null, tables: list.value.trim() || null };
+          // Only a change of payment mode is sent: a PREPAY restaurant on a box without payment
+          // keys must still be able to save its other settings.
+          if (body.payment_mode === r0.payment_mode) delete body.payment_mode;
+          const r = await Owner.call('/api/v1/restaurants/me', { method: 'PATCH', body });
           if (r.status === 200) {
+            r0.payment_mode = r.body.payment_mode;
             tableList = r.body.table_list || [];
             document.getElementById('title').textContent = r.body.name;
             toast(t('saved'));

@@ -171,16 +171,30 @@ pub fn verify(file: &Path) -> anyhow::Result<i64> {
 pub fn restore(file: &Path, db: &Path, data_dir: &Path) -> anyhow::Result<PathBuf> {
     let _lock = ServerLock::acquire(data_dir)
         .context("stop the server before restoring (a restore replaces its database)")?;
-    verify(file)?;
+    let version = verify(file)?;
+    let known = crate::store::sqlite::SCHEMA_VERSION as i64;
+    if version > known {
+        bail!(
+            "{} comes from a newer OrderSync (schema {version}, this one knows {known}): \
+             restore it with that version",
+            file.display()
+        );
+    }
+    // Everything is checked before anything is replaced.
     let incoming = db.with_extension("restoring");
     let _ = fs::remove_file(&incoming);
     fs::copy(file, &incoming).with_context(|| format!("copying {}", file.display()))?;
     let files: Vec<(String, Vec<u8>)> = {
         let conn = Connection::open(&incoming)?;
-        let files = conn
+        let files: Vec<(String, Vec<u8>)> = conn
             .prepare("SELECT path, content FROM backup_files ORDER BY path")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
+        if let Some((path, _)) = files.iter().find(|(path, _)| !is_secret_path(path)) {
+            drop(conn);
+            let _ = fs::remove_file(&incoming);
+            bail!("the backup holds a file it should not: {path}");
+        }
         conn.execute_batch("DROP TABLE backup_files")?;
         files
     };
@@ -205,21 +219,24 @@ pub fn restore(file: &Path, db: &Path, data_dir: &Path) -> anyhow::Result<PathBu
     }
     fs::rename(&incoming, db)?;
     for (path, content) in files {
-        let relative = Path::new(&path);
-        if relative.is_absolute()
-            || relative
-                .components()
-                .any(|c| !matches!(c, std::path::Component::Normal(_)))
-        {
-            bail!("the backup names a file outside the data directory: {path}");
-        }
-        let target = data_dir.join(relative);
+        let target = data_dir.join(&path);
         if let Some(dir) = target.parent() {
             fs::create_dir_all(dir)?;
         }
         write_private(&target, &content)?;
     }
     Ok(replaced)
+}
+
+/// The files a backup may carry: the two secrets and what is directly in `tls/`.
+fn is_secret_path(path: &str) -> bool {
+    match path.split_once('/') {
+        None => path == "table.secret" || path == "jwt.secret",
+        Some(("tls", name)) => {
+            !name.is_empty() && !name.contains('/') && name != "." && name != ".."
+        }
+        _ => false,
+    }
 }
 
 fn backup_time(name: &str) -> Option<NaiveDateTime> {
@@ -330,6 +347,24 @@ mod tests {
             (start.and_hms_opt(4, 0, 0).unwrap(), PathBuf::from("early")),
         ];
         assert_eq!(to_prune(&twice), vec![PathBuf::from("early")]);
+    }
+
+    #[test]
+    fn a_backup_carries_only_the_secrets() {
+        for good in ["table.secret", "jwt.secret", "tls/ca.crt", "tls/server.key"] {
+            assert!(is_secret_path(good), "{good}");
+        }
+        for bad in [
+            "ordersync.db",
+            "../x",
+            "tls/../ordersync.db",
+            "tls/a/b",
+            "/etc/passwd",
+            "tls/",
+            "tls/..",
+        ] {
+            assert!(!is_secret_path(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -19,8 +19,10 @@ pub const WIDTHS: [u32; 3] = [320, 640, 1280];
 /// The width `url` points at (the others are in `srcset`).
 const DEFAULT_WIDTH: u32 = 640;
 const JPEG_QUALITY: u8 = 80;
-/// Larger pictures are refused before decoding (a small file can unpack to gigabytes).
+/// Larger pictures are refused before decoding (a small file can unpack to gigabytes): 40
+/// megapixels is more than any phone camera takes.
 const MAX_SIDE: u32 = 12_000;
+const MAX_PIXELS: u64 = 40_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -28,7 +30,7 @@ pub enum ImageError {
     NotAnImage,
     #[error("the image could not be read: {0}")]
     Unreadable(String),
-    #[error("the image is larger than {MAX_SIDE} pixels on a side")]
+    #[error("the image is too large (at most {MAX_SIDE} pixels on a side, 40 megapixels)")]
     TooManyPixels,
     #[error(transparent)]
     Storage(#[from] std::io::Error),
@@ -72,10 +74,14 @@ fn decode(bytes: &[u8]) -> Result<DynamicImage, ImageError> {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(512 * 1024 * 1024);
+    limits.max_alloc = Some(256 * 1024 * 1024);
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(read_error)?;
+    let (width, height) = decoder.dimensions();
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(ImageError::TooManyPixels);
+    }
     let orientation = decoder.orientation().map_err(read_error)?;
     let mut picture = DynamicImage::from_decoder(decoder).map_err(read_error)?;
     picture.apply_orientation(orientation);
@@ -116,16 +122,21 @@ pub fn store(
     bytes: &[u8],
 ) -> Result<StoredImage, ImageError> {
     let picture = decode(bytes)?;
-    // Photos are opaque: transparency (a PNG logo) is laid on white.
-    let rgba = picture.to_rgba8();
-    let mut flat = image::RgbImage::new(rgba.width(), rgba.height());
-    for (to, from) in flat.pixels_mut().zip(rgba.pixels()) {
-        let alpha = u16::from(from[3]);
-        for c in 0..3 {
-            to[c] = ((u16::from(from[c]) * alpha + 255 * (255 - alpha)) / 255) as u8;
+    let picture = if picture.color().has_alpha() {
+        // Photos are opaque: transparency (a PNG logo) is laid on white.
+        let rgba = picture.to_rgba8();
+        drop(picture);
+        let mut flat = image::RgbImage::new(rgba.width(), rgba.height());
+        for (to, from) in flat.pixels_mut().zip(rgba.pixels()) {
+            let alpha = u16::from(from[3]);
+            for c in 0..3 {
+                to[c] = ((u16::from(from[c]) * alpha + 255 * (255 - alpha)) / 255) as u8;
+            }
         }
-    }
-    let picture = DynamicImage::ImageRgb8(flat);
+        DynamicImage::ImageRgb8(flat)
+    } else {
+        DynamicImage::ImageRgb8(picture.into_rgb8())
+    };
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     let digest: String = digest.as_ref()[..16]
         .iter()

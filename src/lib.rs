@@ -175,14 +175,13 @@ async fn nightly_backups(db: std::path::PathBuf, data_dir: std::path::PathBuf) {
 }
 
 fn print_worker(state: &AppState) -> printing::worker::PrintWorker {
-    printing::worker::PrintWorker {
-        store: state.store.clone(),
-        metrics: state.metrics.clone(),
-        clock: state.clock.clone(),
-        poll: std::time::Duration::from_millis(state.config.print_poll_ms),
-        retry_base: std::time::Duration::from_millis(state.config.print_retry_base_ms),
-        instance: uuid::Uuid::new_v4().to_string(),
-    }
+    printing::worker::PrintWorker::new(
+        state.store.clone(),
+        state.metrics.clone(),
+        state.clock.clone(),
+        std::time::Duration::from_millis(state.config.print_poll_ms),
+        std::time::Duration::from_millis(state.config.print_retry_base_ms),
+    )
 }
 
 /// PREPAY restaurants cannot be paid online while payment is off; they are served as POSTPAY.

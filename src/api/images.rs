@@ -52,6 +52,9 @@ async fn upload(
     if photo.len() > MAX_UPLOAD_BYTES {
         return Err(AppError::PayloadTooLarge);
     }
+    // One photo decoded at a time: each can take a few hundred megabytes while it is worked on.
+    static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    let _turn = DECODING.acquire().await.map_err(anyhow::Error::from)?;
     let data_dir = state.config.data_dir.clone();
     let restaurant = owner.restaurant_id;
     let stored = crate::blocking::run(move || images::store(&data_dir, restaurant, &photo))

@@ -46,7 +46,14 @@ impl Ticket {
         Ticket { bytes, encoding }
     }
 
+    /// Text as the guest or owner wrote it: control characters (ESC, GS, DLE … — which a
+    /// printer would obey, e.g. to open the cash drawer) become spaces.
     pub fn text(&mut self, text: &str) -> &mut Self {
+        let cleaned: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let text = cleaned.as_str();
         match self.encoding {
             TextEncoding::Utf8 => self.bytes.extend_from_slice(text.as_bytes()),
             TextEncoding::EucKr => {
@@ -152,6 +159,23 @@ pub fn wrap(text: &str, columns: usize) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_never_carries_printer_commands() {
+        // ESC p 0 25 250 would open the cash drawer.
+        for encoding in [TextEncoding::EucKr, TextEncoding::Utf8] {
+            let mut ticket = Ticket::new(encoding);
+            let start = ticket.bytes.len();
+            ticket.text("양파\u{1b}p\u{0}\u{19}\u{fa}\u{1d}V\u{10}\u{4}빼주세요");
+            let bytes = ticket.into_bytes();
+            assert!(
+                bytes[start..]
+                    .iter()
+                    .all(|b| ![0x1b, 0x1d, 0x10, 0x04, 0x00, 0x19].contains(b)),
+                "{bytes:?}"
+            );
+        }
+    }
 
     #[test]
     fn korean_text_is_euc_kr_and_the_unmappable_becomes_a_question_mark() {

@@ -3,8 +3,9 @@
 //! SENDING to DONE, so a job survives restarts and printer outages and prints once (see
 //! `send` for the one place a ticket can print twice).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -28,13 +29,47 @@ const SEND_LEASE: Duration = Duration::from_secs(30);
 const MAX_RETRY: Duration = Duration::from_secs(60);
 
 pub struct PrintWorker {
-    pub store: Arc<dyn Store>,
-    pub metrics: Arc<Metrics>,
-    pub clock: Clock,
-    pub poll: Duration,
-    pub retry_base: Duration,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+    poll: Duration,
+    retry_base: Duration,
     /// This process, as the holder of the worker lease.
-    pub instance: String,
+    instance: String,
+    /// Whether this instance holds the lease (printer tasks stop when it does not).
+    leading: AtomicBool,
+    /// Printers with a task sending to them.
+    busy: Mutex<HashSet<PrinterId>>,
+}
+
+/// What became of one job.
+enum Sent {
+    Printed,
+    /// The printer did not take it; it waits for its retry.
+    Waiting,
+    /// It was no longer due when the task came to it.
+    NotDue,
+}
+
+impl PrintWorker {
+    pub fn new(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        clock: Clock,
+        poll: Duration,
+        retry_base: Duration,
+    ) -> PrintWorker {
+        PrintWorker {
+            store,
+            metrics,
+            clock,
+            poll,
+            retry_base,
+            instance: uuid::Uuid::new_v4().to_string(),
+            leading: AtomicBool::new(false),
+            busy: Mutex::new(HashSet::new()),
+        }
+    }
 }
 
 /// The wait before try `attempts + 1`: doubling from `base`, at most a minute.
@@ -52,9 +87,13 @@ impl PrintWorker {
         let this = Arc::new(self);
         let mut tick = tokio::time::interval(this.poll.max(Duration::from_millis(20)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut leading = false;
+        // One task per printer with work, living across passes: a printer working through a
+        // backlog (or timing out) never holds up another, and the lease is renewed meanwhile.
+        // Dropped with this loop, so the tasks stop with the server.
+        let mut printers: JoinSet<()> = JoinSet::new();
         loop {
             tick.tick().await;
+            while printers.try_join_next().is_some() {}
             // One instance sends at a time (printers take one connection at a time anyway); if
             // it stops, another takes over when its lease lapses.
             let ttl = (this.poll * 3).max(Duration::from_secs(5));
@@ -64,63 +103,71 @@ impl PrintWorker {
                 .await
             {
                 Ok(true) => {
-                    if !leading {
+                    if !this.leading.swap(true, Ordering::SeqCst) {
                         tracing::info!(instance = %this.instance, "this instance sends print jobs");
                     }
-                    leading = true;
                 }
                 Ok(false) => {
-                    leading = false;
+                    this.leading.store(false, Ordering::SeqCst);
                     continue;
                 }
                 Err(err) => {
+                    // Not sure we still lead: the printer tasks finish their current ticket.
+                    this.leading.store(false, Ordering::SeqCst);
                     tracing::warn!(error = %err, "could not renew the print worker lease");
                     continue;
                 }
             }
-            if let Err(err) = this.clone().pass().await {
-                tracing::warn!(error = %err, "print pass failed");
+            if let Err(err) = this.start_printers(&mut printers).await {
+                tracing::warn!(error = %err, "looking for print jobs failed");
             }
         }
     }
 
-    /// Sends every due job: printers in parallel, each printer's jobs one after another in the
-    /// order they were queued, stopping at its first failure.
-    async fn pass(self: Arc<Self>) -> anyhow::Result<()> {
+    /// Starts a task for each printer with due jobs and none running: it sends them one after
+    /// another in the order they were queued, stopping at the first the printer does not take.
+    async fn start_printers(self: &Arc<Self>, printers: &mut JoinSet<()>) -> anyhow::Result<()> {
         let due = self.store.due_print_jobs(self.clock.now(), BATCH).await?;
         let mut queues: BTreeMap<PrinterId, Vec<PrintJob>> = BTreeMap::new();
         for job in due {
             queues.entry(job.printer_id).or_default().push(job);
         }
-        let mut printers = JoinSet::new();
-        for (_, jobs) in queues {
+        for (printer, jobs) in queues {
+            if !self.busy.lock().expect("busy set").insert(printer) {
+                continue;
+            }
             let this = self.clone();
             printers.spawn(async move {
                 for job in jobs {
+                    if !this.leading.load(Ordering::SeqCst) {
+                        break;
+                    }
                     match this.send(&job).await {
-                        Ok(true) => {}
-                        Ok(false) => break,
+                        Ok(Sent::Printed) => {}
+                        Ok(Sent::Waiting | Sent::NotDue) => break,
                         Err(err) => {
                             tracing::warn!(error = %err, job = %job.id, "recording a print job failed");
                             break;
                         }
                     }
                 }
+                this.busy.lock().expect("busy set").remove(&printer);
             });
         }
-        while printers.join_next().await.is_some() {}
         Ok(())
     }
 
-    /// Sends one job; `false` when the printer did not take it (the job waits for a retry).
-    async fn send(&self, job: &PrintJob) -> anyhow::Result<bool> {
+    /// Sends one job.
+    async fn send(&self, job: &PrintJob) -> anyhow::Result<Sent> {
         let now = self.clock.now();
         if !self
             .store
             .print_job_sending(job.id, now, later(now, SEND_LEASE))
             .await?
         {
-            return Ok(true);
+            // Dropped, retried by the owner, or taken by another instance: the queue as read
+            // is stale, so stop and read it again.
+            return Ok(Sent::NotDue);
         }
         match send_ticket(&job.address, &job.payload).await {
             Ok(delivery) => {
@@ -130,7 +177,7 @@ impl PrintWorker {
                     .with_label_values(&["printed"])
                     .inc();
                 tracing::info!(job = %job.id, printer = %job.printer_id, kind = job.kind.as_str(), ?delivery, "ticket printed");
-                Ok(true)
+                Ok(Sent::Printed)
             }
             Err(err) => {
                 let wait = retry_delay(self.retry_base, job.attempts + 1);
@@ -139,7 +186,7 @@ impl PrintWorker {
                     .await?;
                 self.metrics.print_jobs.with_label_values(&["failed"]).inc();
                 tracing::warn!(job = %job.id, printer = %job.printer_id, address = %job.address, error = %err, retry_in = ?wait, "printer did not take the ticket");
-                Ok(false)
+                Ok(Sent::Waiting)
             }
         }
     }

@@ -650,3 +650,39 @@ async fn the_cli_prints_a_test_page_and_says_when_it_cannot() {
     assert!(stderr.contains("did not print"), "{stderr}");
     assert!(stderr.contains("cannot reach the printer"), "{stderr}");
 }
+
+#[tokio::test]
+async fn an_order_withdrawn_after_a_send_that_may_have_printed_gets_a_cancel_ticket() {
+    let app = printing_app().await;
+    let shop = app.shop("maybe@example.com", "POSTPAY").await;
+    // The printer reads part of the ticket and drops the connection: it may have printed it.
+    let kitchen = PrinterSim::start(Mode::CloseAfter(60)).await;
+    printer_for(&app, &shop, &kitchen, "주방", &[], "NEW_ORDER").await;
+    let customer = app.customer("withdrawn@example.com").await;
+    let order = app.place(&customer, mixed_order(&shop)).await;
+    let number = order_number(&app, &shop, &order).await;
+    failed_job(&app, &shop, Some(&order)).await;
+    let res = app
+        .act(
+            &shop.owner,
+            &order,
+            "reject",
+            Some(json!({"reason": "재료 소진"})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    kitchen.set_mode(Mode::Normal);
+    let tickets = kitchen.wait_for(1, PRINTED_WITHIN).await;
+    assert_eq!(tickets.len(), 1, "{tickets:?}");
+    assert!(
+        tickets[0].big_lines.iter().any(|l| l.contains("주문 취소")),
+        "{tickets:?}"
+    );
+    assert!(tickets[0].big_lines.contains(&number));
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        kitchen.tickets().len(),
+        1,
+        "the order ticket itself is not sent again"
+    );
+}

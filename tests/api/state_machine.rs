@@ -499,6 +499,10 @@ async fn a_ready_marked_by_mistake_is_recalled_to_accepted_and_nothing_else_is()
     assert_eq!(recalled.body["status"], "ACCEPTED");
     let seen = status_of(&app, &customer, &order).await;
     assert_eq!(seen["status"], "ACCEPTED");
+    assert_eq!(
+        seen["message"], "곧 준비됩니다!",
+        "the acceptance note stays"
+    );
     let event = crate::helpers::next_order_json(&mut feed, std::time::Duration::from_secs(2)).await;
     assert_eq!(event["status"], "ACCEPTED");
 

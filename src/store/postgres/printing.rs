@@ -142,13 +142,16 @@ pub async fn delete(
             ],
         )
         .await?;
+    if removed == 0 {
+        return Ok(false);
+    }
     db.execute(
         "UPDATE print_jobs SET status = 'DROPPED', last_error = 'printer removed'
-         WHERE printer_id = $1 AND status IN ('PENDING', 'SENDING')",
-        &[&printer_id.to_string()],
+         WHERE printer_id = $1 AND restaurant_id = $2 AND status IN ('PENDING', 'SENDING')",
+        &[&printer_id.to_string(), &restaurant.to_string()],
     )
     .await?;
-    Ok(removed > 0)
+    Ok(true)
 }
 
 async fn time_zone(db: Db<'_>, restaurant: RestaurantId) -> PgResult<Tz> {
@@ -259,7 +262,7 @@ pub async fn on_order_event(
                 .query_one(
                     "SELECT EXISTS (SELECT 1 FROM print_jobs
                      WHERE order_id = $1 AND printer_id = $2 AND kind IN ('ORDER', 'REPRINT')
-                       AND status IN ('SENDING', 'DONE'))",
+                       AND (status IN ('SENDING', 'DONE') OR attempts > 0))",
                     &[&order.id.to_string(), &printer.id.to_string()],
                 )
                 .await?
@@ -380,14 +383,19 @@ async fn job_by_id(db: Db<'_>, job: PrintJobId) -> PgResult<Option<PrintJob>> {
 
 pub async fn due(db: Db<'_>, now: DateTime<Utc>, limit: usize) -> PgResult<Vec<PrintJob>> {
     let sql = format!(
-        "SELECT {JOB_COLUMNS} FROM {JOB_FROM}
-         WHERE j.status IN ('PENDING', 'SENDING') AND j.next_at <= $1
+        // Each printer's first job before anyone's second: one printer's backlog cannot keep
+        // the others out of a batch.
+        "SELECT * FROM (
+           SELECT {JOB_COLUMNS},
+                  row_number() OVER (PARTITION BY j.printer_id ORDER BY j.created_at, j.id) AS place
+           FROM {JOB_FROM}
+           WHERE j.status IN ('PENDING', 'SENDING') AND j.next_at <= $1
            AND NOT EXISTS (SELECT 1 FROM print_jobs e
                            WHERE e.printer_id = j.printer_id
                              AND e.status IN ('PENDING', 'SENDING') AND e.next_at > $1
                              AND (e.created_at < j.created_at
                                   OR (e.created_at = j.created_at AND e.id < j.id)))
-         ORDER BY j.created_at, j.id LIMIT $2"
+         ) due ORDER BY place, created_at, id LIMIT $2"
     );
     db.query(&sql, &[&to_millis(now), &(limit as i64)])
         .await?

@@ -367,7 +367,8 @@ fn apply_transition(
                  status = ?4,
                  payment_status = ?5,
                  estimated_ready_at = coalesce(?6, estimated_ready_at),
-                 owner_message = CASE WHEN ?4 = 'ACCEPTED' THEN ?7 ELSE owner_message END,
+                 owner_message = CASE WHEN ?4 = 'ACCEPTED' AND ?2 = 'PENDING' THEN ?7
+                                      ELSE owner_message END,
                  reject_reason = CASE WHEN ?4 = 'REJECTED' THEN ?7 ELSE reject_reason END,
                  cancel_reason = CASE WHEN ?4 = 'CANCELLED' THEN ?7 ELSE cancel_reason END,
                  updated_at = ?8

@@ -143,12 +143,15 @@ pub fn delete(
             restaurant.to_string(),
             to_millis(now)
         ])?;
+    if removed == 0 {
+        return Ok(false);
+    }
     c.prepare_cached(
         "UPDATE print_jobs SET status = 'DROPPED', last_error = 'printer removed'
-         WHERE printer_id = ?1 AND status IN ('PENDING', 'SENDING')",
+         WHERE printer_id = ?1 AND restaurant_id = ?2 AND status IN ('PENDING', 'SENDING')",
     )?
-    .execute([id.to_string()])?;
-    Ok(removed > 0)
+    .execute(params![id.to_string(), restaurant.to_string()])?;
+    Ok(true)
 }
 
 fn time_zone(c: &Connection, restaurant: RestaurantId) -> StoreResult<Tz> {
@@ -254,7 +257,7 @@ pub fn on_order_event(
                 .prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM print_jobs
                      WHERE order_id = ?1 AND printer_id = ?2 AND kind IN ('ORDER', 'REPRINT')
-                       AND status IN ('SENDING', 'DONE'))",
+                       AND (status IN ('SENDING', 'DONE') OR attempts > 0))",
                 )?
                 .query_row(
                     params![order.id.to_string(), printer.id.to_string()],
@@ -366,14 +369,19 @@ fn job_by_id(c: &Connection, id: PrintJobId) -> StoreResult<Option<PrintJob>> {
 
 pub fn due(c: &Connection, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<PrintJob>> {
     let sql = format!(
-        "SELECT {JOB_COLUMNS} FROM {JOB_FROM}
-         WHERE j.status IN ('PENDING', 'SENDING') AND j.next_at <= ?1
+        // Each printer's first job before anyone's second: one printer's backlog cannot keep
+        // the others out of a batch.
+        "SELECT * FROM (
+           SELECT {JOB_COLUMNS},
+                  row_number() OVER (PARTITION BY j.printer_id ORDER BY j.created_at, j.id) AS place
+           FROM {JOB_FROM}
+           WHERE j.status IN ('PENDING', 'SENDING') AND j.next_at <= ?1
            AND NOT EXISTS (SELECT 1 FROM print_jobs e
                            WHERE e.printer_id = j.printer_id
                              AND e.status IN ('PENDING', 'SENDING') AND e.next_at > ?1
                              AND (e.created_at < j.created_at
                                   OR (e.created_at = j.created_at AND e.id < j.id)))
-         ORDER BY j.created_at, j.id LIMIT ?2"
+         ) due ORDER BY place, created_at, id LIMIT ?2"
     );
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![to_millis(now), limit as i64], job_from_row)?;
