@@ -171,7 +171,7 @@ const Owner = (() => {
       const calls = [...tables.values()].reduce((n, x) => n + x.open_calls.length, 0);
       tabs.replaceChildren(tabButton('orders', t('tabOrders')),
         tabButton('tables', calls ? `${t('tabTables')} · ${t('callOpenLabel')} ${calls}` : t('tabTables')),
-        tabButton('history', t('tabHistory')), tabButton('menu', t('tabMenu')), tabButton('printers', t('tabPrinters')),
+        tabButton('history', t('tabHistory')), tabButton('reports', t('tabReports')), tabButton('menu', t('tabMenu')), tabButton('printers', t('tabPrinters')),
         tabButton('settings', t('tabSettings')),
         el('a', { href: '/owner/qr' }, el('button', { type: 'button', class: 'small' }, t('tabQr'))),
         el('a', { href: '/kitchen' }, el('button', { type: 'button', class: 'small' }, t('tabKitchen'))));
@@ -228,6 +228,7 @@ const Owner = (() => {
       if (tab === 'history') return renderHistory();
       if (tab === 'settings') return renderSettings();
       if (tab === 'printers') return renderPrinters();
+      if (tab === 'reports') return renderReports();
       const columns = [['PENDING', t('colNew')], ['ACCEPTED', t('colAccepted')], ['READY', t('colReady')]];
       const sorted = [...orders.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
       content.replaceChildren(...[callStrip()].filter(Boolean), el('div', { class: 'board' }, columns.map(([status, label]) => {
@@ -444,6 +445,55 @@ const Owner = (() => {
       } catch (e) {
         return { status: 0, body: null };
       }
+    }
+
+    // Sales over a range of business days, as bars and a table, and as a CSV for a spreadsheet.
+    const reportRange = { from: null, to: null, group: 'day' };
+    async function renderReports() {
+      const day = (offset) => new Date(Date.now() + offset * 86400000).toLocaleDateString('sv-SE');
+      reportRange.from = reportRange.from || day(-6);
+      reportRange.to = reportRange.to || day(0);
+      const from = el('input', { type: 'date', id: 'report-from', value: reportRange.from });
+      const to = el('input', { type: 'date', id: 'report-to', value: reportRange.to });
+      const group = el('select', { id: 'report-group' }, ['day', 'hour', 'item', 'category', 'payment_method'].map((g) =>
+        el('option', { value: g, selected: reportRange.group === g }, t(`group_${g}`))));
+      const out = el('div', { id: 'report' });
+      const query = () => `from=${reportRange.from}&to=${reportRange.to}&group=${reportRange.group}`;
+      const download = el('button', { type: 'button', class: 'small', id: 'report-csv', onclick: async () => {
+        const res = await fetch(`/api/v1/restaurants/me/reports/sales.csv?${query()}`, { headers: { Authorization: `Bearer ${await Owner.freshAccess()}` } });
+        if (!res.ok) { toast(t('serverBusy')); return; }
+        const link = el('a', { href: URL.createObjectURL(await res.blob()), download: `sales-${reportRange.from}-${reportRange.to}.csv` });
+        document.body.append(link); link.click(); link.remove();
+      } }, `⬇ ${t('downloadCsv')}`);
+      content.replaceChildren(el('div', { class: 'wrap' }, el('div', { class: 'row mt' }, from, to, group, download), out));
+      async function load() {
+        const res = await Owner.call(`/api/v1/restaurants/me/reports/sales?${query()}`);
+        if (res.status !== 200) { out.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
+        const r = res.body;
+        // Bars: what was sold, or for payment methods what each took in.
+        const value = (f) => (r.group === 'payment_method' ? f.online + f.counter + f.test : f.gross_sales);
+        const top = Math.max(1, ...r.rows.map((x) => value(x)));
+        const label = (x) => (r.group === 'hour' ? `${x.label}${t('hourSuffix')}` : r.group === 'payment_method' ? t(`method_${x.label}`) : x.label);
+        const totals = r.totals;
+        out.replaceChildren(
+          el('div', { class: 'stats mt report-totals' },
+            el('span', {}, `${t('reportOrders')} `, el('strong', {}, totals.orders)),
+            el('span', {}, `${t('reportGross')} `, el('strong', {}, won(totals.gross_sales))),
+            el('span', {}, `${t('reportNet')} `, el('strong', { id: 'report-net' }, won(totals.net))),
+            totals.refunds ? el('span', {}, `${t('reportRefunds')} ${won(totals.refunds)}`) : null,
+            totals.test ? el('span', { class: 'pill warn' }, `${t('testPayment')} ${won(totals.test)}`) : null),
+          r.rows.length ? el('div', { class: 'bars', id: 'report-chart' }, r.rows.map((x) => el('div', { class: 'barrow' },
+            el('span', { class: 'barlabel' }, label(x)),
+            el('span', { class: 'sbar', 'data-width': Math.round(100 * value(x) / top) }),
+            el('span', { class: 'barvalue' }, won(value(x)))))) : el('p', { class: 'muted' }, t('noSales')),
+          el('table', { class: 'report-table' }, el('thead', {}, el('tr', {}, [t('reportKey'), t('reportOrders'), t('reportItems'), t('reportGross'), t('reportOnline'), t('reportCounter'), t('reportRefunds'), t('reportNet')].map((h) => el('th', {}, h)))),
+            el('tbody', {}, [...r.rows.map((x) => ({ ...x, label: label(x) })), { label: t('total'), ...totals }].map((x) => el('tr', {}, el('td', {}, x.label),
+              [x.orders, x.items].map((n) => el('td', {}, n)), [x.gross_sales, x.online, x.counter, x.refunds, x.net].map((n) => el('td', {}, won(n))))))));
+        // Bar widths without inline styles (the page's CSP allows no inline style attribute).
+        for (const bar of out.querySelectorAll('.sbar')) bar.style.width = `${bar.dataset.width}%`;
+      }
+      for (const input of [from, to, group]) input.onchange = () => { reportRange.from = from.value; reportRange.to = to.value; reportRange.group = group.value; load(); };
+      load();
     }
 
     async function reprint(o) {

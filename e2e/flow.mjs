@@ -449,6 +449,13 @@ try {
   await touristPage.click('#place-order');
   await touristPage.waitForURL(/\/order\//);
   const bingsu = (await touristPage.textContent('#order-number')).trim();
+  // The day's sales, by hour: the bingsu's 9,000 is in it.
+  await owner.click('button[data-tab="reports"]');
+  await owner.selectOption('#report-group', 'hour');
+  await owner.waitForFunction(() => document.querySelector('#report-chart .sbar') && document.querySelector('#report-group').value === 'hour');
+  await owner.screenshot({ path: `${ARTIFACTS}/27-owner-sales.png` });
+  step(`the sales tab shows today by hour: ${(await owner.textContent('.report-totals')).trim()}`);
+
   // Allergic to milk: the filter hides the bingsu.
   await touristPage.goto(TABLE_URL, { waitUntil: 'networkidle' });
   await touristPage.click('#allergen-filter');

@@ -7,6 +7,7 @@ pub mod ops;
 pub mod orders;
 pub mod payments;
 pub mod printers;
+pub mod reports;
 pub mod restaurants;
 pub mod tables;
 pub mod ws;
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .merge(orders::router())
         .merge(payments::router())
         .merge(printers::router())
+        .merge(reports::router())
         .merge(ws::router())
         .merge(ops::router())
         .merge(crate::web::router())

@@ -9,6 +9,7 @@ pub mod order;
 pub mod payment;
 pub mod pricing;
 pub mod printer;
+pub mod report;
 pub mod restaurant;
 pub mod table;
 pub mod user;

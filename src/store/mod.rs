@@ -21,6 +21,7 @@ use crate::domain::payment::Payment;
 use crate::domain::payment::PaymentState;
 use crate::domain::pricing::PricedLine;
 use crate::domain::printer::{PrintOn, Printer, TextEncoding, TicketKind};
+use crate::domain::report::{OrderFact, SettlementFact};
 use crate::domain::restaurant::{Restaurant, RestaurantChanges, RestaurantName};
 use crate::domain::table::{
     CallKind, SessionStatus, SettleMethod, TabPaymentKind, TabTotals, TableCall, TableSession,
@@ -641,6 +642,15 @@ pub trait Store: Send + Sync + 'static {
         restaurant: RestaurantId,
         business_day: String,
     ) -> StoreResult<DaySummary>;
+
+    /// What sales reports are computed from: every order (with its lines) and every tab
+    /// settlement of the business days `from_day..=to_day` (YYYY-MM-DD), read at one moment.
+    async fn sales_facts(
+        &self,
+        restaurant: RestaurantId,
+        from_day: String,
+        to_day: String,
+    ) -> StoreResult<(Vec<OrderFact>, Vec<SettlementFact>)>;
 
     /// The restaurant's refunds still owed, oldest first.
     async fn refunds_owed(&self, restaurant: RestaurantId) -> StoreResult<Vec<RefundOwed>>;

@@ -22,6 +22,7 @@ mod ops;
 mod orders;
 mod payments;
 mod printing;
+mod reports;
 mod shop_network;
 mod state_machine;
 mod store_contract;

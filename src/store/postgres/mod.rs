@@ -14,6 +14,7 @@ mod migrate;
 mod orders;
 mod payments;
 mod printing;
+mod reports;
 mod restaurants;
 mod tab_payments;
 mod tables;
@@ -39,6 +40,7 @@ use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Customer, Order, OrderStatus};
 use crate::domain::payment::Payment;
 use crate::domain::printer::Printer;
+use crate::domain::report::{OrderFact, SettlementFact};
 use crate::domain::restaurant::{Restaurant, RestaurantChanges};
 use crate::domain::to_millis;
 use crate::domain::user::{Email, User};
@@ -765,6 +767,17 @@ impl Store for PgStore {
                 test_revenue: row.try_get(3)?,
             })
         })
+    }
+
+    async fn sales_facts(
+        &self,
+        restaurant: RestaurantId,
+        from_day: String,
+        to_day: String,
+    ) -> StoreResult<(Vec<OrderFact>, Vec<SettlementFact>)> {
+        in_snapshot!(self, |db| reports::sales_facts(
+            db, restaurant, &from_day, &to_day
+        ))
     }
 
     async fn refunds_owed(&self, restaurant: RestaurantId) -> StoreResult<Vec<RefundOwed>> {

@@ -7,6 +7,7 @@ mod migrate;
 mod orders;
 mod payments;
 mod printing;
+mod reports;
 mod restaurants;
 mod tab_payments;
 mod tables;
@@ -34,6 +35,7 @@ use crate::domain::menu::{Category, KnownIds, MenuItem};
 use crate::domain::order::{Customer, Order, OrderStatus};
 use crate::domain::payment::Payment;
 use crate::domain::printer::Printer;
+use crate::domain::report::{OrderFact, SettlementFact};
 use crate::domain::restaurant::{Restaurant, RestaurantChanges};
 use crate::domain::user::{Email, User};
 use crate::events::{EventBus, OrderEvent};
@@ -509,6 +511,16 @@ impl Store for SqliteStore {
             })?)
         })
         .await
+    }
+
+    async fn sales_facts(
+        &self,
+        restaurant: RestaurantId,
+        from_day: String,
+        to_day: String,
+    ) -> StoreResult<(Vec<OrderFact>, Vec<SettlementFact>)> {
+        self.read(move |c| reports::sales_facts(c, restaurant, &from_day, &to_day))
+            .await
     }
 
     async fn refunds_owed(&self, restaurant: RestaurantId) -> StoreResult<Vec<RefundOwed>> {
