@@ -246,10 +246,9 @@ const MenuEditor = (() => {
     // Sold out is changed live (one tap, here or on another screen) while this draft was open:
     // the draft takes the current state, so saving never puts a sold-out dish back on sale.
     const current = await call('/api/v1/restaurants/me/menu');
-    if (current.status === 200) {
-      const available = new Map(current.body.categories.flatMap((c) => c.items).map((i) => [i.id, i.is_available]));
-      for (const item of model.flatMap((c) => c.items)) if (item.id && available.has(item.id)) item.is_available = available.get(item.id);
-    }
+    if (current.status !== 200) { button.disabled = false; showError(current); return; }
+    const available = new Map(current.body.categories.flatMap((c) => c.items).map((i) => [i.id, i.is_available]));
+    for (const item of model.flatMap((c) => c.items)) if (item.id && available.has(item.id)) item.is_available = available.get(item.id);
     const res = await call('/api/v1/restaurants/me/menu', { method: 'PUT', body: toDocument() });
     if (res.status === 200) {
       dirty = false;

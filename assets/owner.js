@@ -461,13 +461,18 @@ const Owner = (() => {
       const query = () => `from=${reportRange.from}&to=${reportRange.to}&group=${reportRange.group}`;
       const download = el('button', { type: 'button', class: 'small', id: 'report-csv', onclick: async () => {
         const res = await fetch(`/api/v1/restaurants/me/reports/sales.csv?${query()}`, { headers: { Authorization: `Bearer ${await Owner.freshAccess()}` } });
-        if (!res.ok) { toast(t('serverBusy')); return; }
-        const link = el('a', { href: URL.createObjectURL(await res.blob()), download: `sales-${reportRange.from}-${reportRange.to}.csv` });
+        if (!res.ok) { toast(errorText({ status: res.status, body: await res.json().catch(() => null) })); return; }
+        const href = URL.createObjectURL(await res.blob());
+        const link = el('a', { href, download: `sales-${reportRange.from}-${reportRange.to}.csv` });
         document.body.append(link); link.click(); link.remove();
+        setTimeout(() => URL.revokeObjectURL(href), 10000);
       } }, `⬇ ${t('downloadCsv')}`);
       content.replaceChildren(el('div', { class: 'wrap' }, el('div', { class: 'row mt' }, from, to, group, download), out));
+      let asked = 0;
       async function load() {
+        const mine = ++asked;
         const res = await Owner.call(`/api/v1/restaurants/me/reports/sales?${query()}`);
+        if (mine !== asked) return; // a newer range was asked for meanwhile
         if (res.status !== 200) { out.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
         const r = res.body;
         // Bars: what was sold, or for payment methods what each took in.

@@ -124,8 +124,7 @@ pub fn store(
     let picture = decode(bytes)?;
     let picture = if picture.color().has_alpha() {
         // Photos are opaque: transparency (a PNG logo) is laid on white.
-        let rgba = picture.to_rgba8();
-        drop(picture);
+        let rgba = picture.into_rgba8();
         let mut flat = image::RgbImage::new(rgba.width(), rgba.height());
         for (to, from) in flat.pixels_mut().zip(rgba.pixels()) {
             let alpha = u16::from(from[3]);

@@ -54,15 +54,19 @@ async fn upload(
     }
     // One photo decoded at a time: each can take a few hundred megabytes while it is worked on.
     static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-    let _turn = DECODING.acquire().await.map_err(anyhow::Error::from)?;
+    let turn = DECODING.acquire().await.map_err(anyhow::Error::from)?;
     let data_dir = state.config.data_dir.clone();
     let restaurant = owner.restaurant_id;
-    let stored = crate::blocking::run(move || images::store(&data_dir, restaurant, &photo))
-        .await
-        .map_err(|err| match err {
-            ImageError::Storage(err) => AppError::Internal(err.into()),
-            other => AppError::validation("file", other.to_string()),
-        })?;
+    // The permit goes with the work: a client that hangs up does not free it early.
+    let stored = crate::blocking::run(move || {
+        let _turn = turn;
+        images::store(&data_dir, restaurant, &photo)
+    })
+    .await
+    .map_err(|err| match err {
+        ImageError::Storage(err) => AppError::Internal(err.into()),
+        other => AppError::validation("file", other.to_string()),
+    })?;
     Ok((StatusCode::CREATED, Json(stored)))
 }
 

@@ -119,7 +119,13 @@ fn order_money(order: &OrderFact) -> Option<(&'static str, i64, i64, i64)> {
         order.total
     };
     if order.test_payment {
-        return Some(("TEST", 0, 0, order.total));
+        // A test payment given back is nothing at all (as on the board's summary).
+        let test = if order.payment_status == PaymentStatus::Paid {
+            order.total
+        } else {
+            0
+        };
+        return Some(("TEST", 0, 0, test));
     }
     let method = match order.payment_mode {
         PaymentMode::Prepay => "ONLINE",
@@ -282,7 +288,7 @@ pub fn sales_csv(report: &SalesReport) -> String {
     out.push_str("key,label,orders,items,gross_sales,online,counter,refunds,net,test\r\n");
     // Quoted; a leading = + - @ is defused, so a dish name cannot become a spreadsheet formula.
     let quote = |text: &str| {
-        let text = if text.starts_with(['=', '+', '-', '@']) {
+        let text = if text.len() > 1 && text.starts_with(['=', '+', '-', '@']) {
             format!("'{text}")
         } else {
             text.to_owned()
@@ -346,6 +352,8 @@ mod tests {
             order(Prepay, Cancelled, P::RefundPending, false),
             order(Postpay, Completed, P::Paid, false),
             order(Prepay, Completed, P::Paid, true),
+            // A test payment given back counts nowhere.
+            order(Prepay, Rejected, P::Refunded, true),
             // Never paid, never sold.
             order(Prepay, Cancelled, P::Pending, false),
         ];

@@ -42,6 +42,22 @@ pub struct PrintWorker {
     busy: Mutex<HashSet<PrinterId>>,
 }
 
+/// A printer marked as having a task; unmarked when dropped.
+struct Busy {
+    worker: Arc<PrintWorker>,
+    printer: PrinterId,
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.worker
+            .busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.printer);
+    }
+}
+
 /// What became of one job.
 enum Sent {
     Printed,
@@ -93,7 +109,11 @@ impl PrintWorker {
         let mut printers: JoinSet<()> = JoinSet::new();
         loop {
             tick.tick().await;
-            while printers.try_join_next().is_some() {}
+            while let Some(done) = printers.try_join_next() {
+                if let Err(err) = done {
+                    tracing::error!(error = %err, "a printer task failed");
+                }
+            }
             // One instance sends at a time (printers take one connection at a time anyway); if
             // it stops, another takes over when its lease lapses.
             let ttl = (this.poll * 3).max(Duration::from_secs(5));
@@ -133,11 +153,21 @@ impl PrintWorker {
             queues.entry(job.printer_id).or_default().push(job);
         }
         for (printer, jobs) in queues {
-            if !self.busy.lock().expect("busy set").insert(printer) {
+            if !self
+                .busy
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(printer)
+            {
                 continue;
             }
             let this = self.clone();
             printers.spawn(async move {
+                // Frees the printer however the task ends, a panic included.
+                let _busy = Busy {
+                    worker: this.clone(),
+                    printer,
+                };
                 for job in jobs {
                     if !this.leading.load(Ordering::SeqCst) {
                         break;
@@ -151,7 +181,6 @@ impl PrintWorker {
                         }
                     }
                 }
-                this.busy.lock().expect("busy set").remove(&printer);
             });
         }
         Ok(())
