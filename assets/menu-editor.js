@@ -201,6 +201,31 @@ const MenuEditor = (() => {
     window.scrollTo(0, scroll);
   }
 
+  // The server explains in English; an owner reading Korean gets the common cases in Korean.
+  const KOREAN = [
+    [/must not be empty/, () => '비워 둘 수 없습니다'],
+    [/must be at most (\d+) characters/, (m) => `${m[1]}자 이내로 입력하세요`],
+    [/^at most (\d+) characters/, (m) => `${m[1]}자 이내로, 특수 제어 문자 없이 입력하세요`],
+    [/must not contain control characters/, () => '특수 제어 문자는 쓸 수 없습니다'],
+    [/^price must be between 0 and (\d+) won/, (m) => `가격은 0원부터 ${Number(m[1]).toLocaleString('ko-KR')}원까지입니다`],
+    [/price delta must be between 0 and (\d+) won/, (m) => `추가 금액은 0원부터 ${Number(m[1]).toLocaleString('ko-KR')}원까지입니다`],
+    [/choices must be unique/, () => '같은 선택지가 두 번 있습니다'],
+    [/needs at least one choice/, () => '선택지를 하나 이상 넣으세요'],
+    [/at most (\d+) choices/, (m) => `선택지는 ${m[1]}개까지입니다`],
+    [/at most (\d+) options/, (m) => `옵션은 ${m[1]}개까지입니다`],
+    [/at most (\d+) items/, (m) => `메뉴는 ${m[1]}개까지입니다`],
+    [/at most (\d+) categories/, (m) => `분류는 ${m[1]}개까지입니다`],
+    [/price_deltas may only name existing choices/, () => '추가 금액은 있는 선택지에만 붙일 수 있습니다'],
+  ];
+  function reasonText(reason) {
+    if (OS.lang() !== 'ko' || !reason) return reason;
+    for (const [pattern, say] of KOREAN) {
+      const m = pattern.exec(reason);
+      if (m) return say(m);
+    }
+    return reason;
+  }
+
   function showError(res) {
     const details = res.body && res.body.error && res.body.error.details;
     const path = details && details.field;
@@ -215,8 +240,9 @@ const MenuEditor = (() => {
       if (target || shorter === p) break;
       p = shorter;
     }
-    const message = el('p', { class: 'field-error', id: 'menu-field-error' }, `${details.reason}`);
-    box.querySelector('#menu-error').replaceChildren(el('p', { class: 'error' }, `${t('fixField')}: ${details.reason}`));
+    const reason = reasonText(details.reason);
+    const message = el('p', { class: 'field-error', id: 'menu-field-error' }, reason);
+    box.querySelector('#menu-error').replaceChildren(el('p', { class: 'error' }, `${t('fixField')}: ${reason}`));
     if (target) {
       target.closest('details')?.setAttribute('open', '');
       target.append(message);

@@ -412,6 +412,7 @@ try {
   await owner.click('#menu-save');
   // No name yet: the server names the field, and the editor shows it there.
   await owner.waitForSelector('.efield.invalid #menu-field-error');
+  if ((await owner.textContent('#menu-field-error')) !== '비워 둘 수 없습니다') throw new Error('the editor does not say what is wrong in Korean');
   await owner.screenshot({ path: `${ARTIFACTS}/23-menu-editor-error.png` });
   await dessert.locator('[data-input="item-name"]').fill('팥빙수');
   const dessertTranslations = dessert.locator(':scope > details.etr');
