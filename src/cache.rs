@@ -102,13 +102,7 @@ impl ServedMenu {
     fn of(document: &MenuDocument) -> ServedMenu {
         let body = Bytes::from(serde_json::to_vec(document).expect("menus serialize"));
         let digest = ring::digest::digest(&ring::digest::SHA256, &body);
-        let etag = format!(
-            "\"{}\"",
-            digest.as_ref()[..12]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
-        );
+        let etag = format!("\"{}\"", crate::secrets::hex(&digest.as_ref()[..12]));
         ServedMenu { body, etag }
     }
 }

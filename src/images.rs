@@ -137,10 +137,7 @@ pub fn store(
         DynamicImage::ImageRgb8(picture.into_rgb8())
     };
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let digest: String = digest.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = crate::secrets::hex(&digest.as_ref()[..16]);
     let dir = directory(data_dir, restaurant);
     std::fs::create_dir_all(&dir)?;
     for width in WIDTHS {

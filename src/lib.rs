@@ -155,9 +155,12 @@ async fn follow_revocations(state: AppState) {
     }
 }
 
-/// Every ten minutes, takes the night's backup if it is due (see `backup::nightly`).
+/// Every ten minutes, takes the night's backup if it is due (see `backup::nightly`). The first
+/// look comes a minute after start, so start-up does no backup work.
 async fn nightly_backups(db: std::path::PathBuf, data_dir: std::path::PathBuf) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    let every = std::time::Duration::from_secs(600);
+    let first = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut tick = tokio::time::interval_at(first, every);
     loop {
         tick.tick().await;
         let (db, data_dir) = (db.clone(), data_dir.clone());

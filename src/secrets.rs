@@ -19,6 +19,11 @@ pub fn random_bytes(len: usize) -> Vec<u8> {
     bytes
 }
 
+/// Lower-case hexadecimal, for digests in names and ETags.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Reads the secret stored at `path`, creating it with `len` random bytes if it is missing.
 pub fn load_or_create(path: &Path, len: usize) -> anyhow::Result<Vec<u8>> {
     match fs::read_to_string(path) {

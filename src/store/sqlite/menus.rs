@@ -6,7 +6,7 @@ use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::restaurants;
-use super::users::parse_uuid;
+use super::users::{json_column, parse_uuid};
 use super::writer::Tx;
 use crate::domain::ids::{CategoryId, MenuItemId, RestaurantId};
 use crate::domain::menu::{Category, KnownIds, MenuItem, MenuOption};
@@ -18,13 +18,6 @@ use crate::store::{MenuItemChanges, StoreError, StoreResult};
 
 const ITEM_COLUMNS: &str =
     "id, name, price, description, image_url, is_available, options, category_id, labels";
-
-fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
-    let text: String = row.get(index)?;
-    serde_json::from_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e.into())
-    })
-}
 
 fn item_from_row(row: &Row<'_>) -> rusqlite::Result<(Option<CategoryId>, MenuItem)> {
     let options: Vec<MenuOption> = json_column(row, 6)?;

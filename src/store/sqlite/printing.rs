@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::users::parse_uuid;
+use super::users::{json_column, parse_uuid, parsed};
 use super::writer::Tx;
 use crate::domain::ids::{CategoryId, OrderId, PrintJobId, PrinterId, RestaurantId};
 use crate::domain::order::Order;
@@ -17,27 +17,19 @@ use crate::events::EventType;
 use crate::printing::ticket::{order_ticket, test_ticket};
 use crate::store::{PrintJob, PrinterChanges, StoreError, StoreResult};
 
-fn conversion(index: usize, err: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, err.into())
-}
-
 const PRINTER_COLUMNS: &str =
     "id, restaurant_id, name, address, paper_width_mm, encoding, category_ids, print_on";
 
 fn printer_from_row(row: &Row<'_>) -> rusqlite::Result<Printer> {
-    let encoding: String = row.get(5)?;
-    let categories: String = row.get(6)?;
-    let print_on: String = row.get(7)?;
     Ok(Printer {
         id: parse_uuid(row, 0)?,
         restaurant_id: parse_uuid(row, 1)?,
         name: row.get(2)?,
         address: row.get(3)?,
         paper_width_mm: row.get(4)?,
-        encoding: encoding.parse().map_err(|e| conversion(5, e))?,
-        category_ids: serde_json::from_str(&categories)
-            .map_err(|e| conversion(6, e.to_string()))?,
-        print_on: print_on.parse().map_err(|e| conversion(7, e))?,
+        encoding: parsed(row, 5)?,
+        category_ids: json_column(row, 6)?,
+        print_on: parsed(row, 7)?,
     })
 }
 
@@ -340,7 +332,6 @@ const JOB_FROM: &str = "print_jobs j JOIN printers p ON p.id = j.printer_id \
      LEFT JOIN orders o ON o.id = j.order_id";
 
 fn job_from_row(row: &Row<'_>) -> rusqlite::Result<PrintJob> {
-    let kind: String = row.get(5)?;
     let order_id: Option<String> = row.get(3)?;
     Ok(PrintJob {
         id: parse_uuid(row, 0)?,
@@ -348,7 +339,7 @@ fn job_from_row(row: &Row<'_>) -> rusqlite::Result<PrintJob> {
         printer_id: parse_uuid(row, 2)?,
         order_id: order_id.and_then(|id| id.parse().ok()),
         order_number: row.get(4)?,
-        kind: kind.parse().map_err(|e| conversion(5, e))?,
+        kind: parsed(row, 5)?,
         status: row.get(6)?,
         attempts: row.get(7)?,
         last_error: row.get(8)?,

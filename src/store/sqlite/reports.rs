@@ -4,23 +4,12 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
 
-use super::users::parse_uuid;
+use super::users::{parse_uuid, parsed};
 use crate::domain::from_millis;
 use crate::domain::ids::{OrderId, RestaurantId};
 use crate::domain::order::PaymentMode;
 use crate::domain::report::{LineFact, OrderFact, SettlementFact};
 use crate::store::StoreResult;
-
-fn parsed<T: std::str::FromStr>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T> {
-    let text: String = row.get(index)?;
-    text.parse().map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(
-            index,
-            rusqlite::types::Type::Text,
-            format!("unexpected value {text:?}").into(),
-        )
-    })
-}
 
 pub fn sales_facts(
     c: &Connection,

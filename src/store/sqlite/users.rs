@@ -14,6 +14,29 @@ use crate::store::{
 const USER_COLUMNS: &str = "u.id, u.email, u.name, u.role, u.created_at, r.id, u.password_hash";
 const USER_FROM: &str = "users u LEFT JOIN restaurants r ON r.owner_id = u.id";
 
+/// A text column holding a value of `T` (an enum's name, a number written as text).
+pub(super) fn parsed<T: std::str::FromStr>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    text.parse().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            format!("unexpected value {text:?}").into(),
+        )
+    })
+}
+
+/// A text column holding JSON.
+pub(super) fn json_column<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+    })
+}
+
 pub(super) fn parse_uuid<T: std::str::FromStr>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
     let text: String = row.get(idx)?;
     text.parse().map_err(|_| {
