@@ -30,6 +30,7 @@ async fn prepare(
         password_hash: passwords.hash(account.password).await?,
         name,
         role,
+        restaurant_id: None,
         created_at: Utc::now(),
     })
 }
@@ -50,6 +51,22 @@ pub async fn register_customer(
     account: NewAccount<'_>,
 ) -> Result<User, AppError> {
     let user = prepare(&account, Role::Customer, passwords).await?;
+    store.insert_user(user).await.map_err(email_taken)
+}
+
+/// A STAFF or KITCHEN account working for `restaurant`.
+pub async fn create_staff(
+    store: &dyn Store,
+    passwords: &PasswordHasher,
+    account: NewAccount<'_>,
+    role: Role,
+    restaurant: RestaurantId,
+) -> Result<User, AppError> {
+    if !role.is_shop_staff() {
+        return Err(AppError::validation("role", "STAFF or KITCHEN"));
+    }
+    let mut user = prepare(&account, role, passwords).await?;
+    user.restaurant_id = Some(restaurant);
     store.insert_user(user).await.map_err(email_taken)
 }
 

@@ -32,6 +32,8 @@ pub enum Command {
     Migrate(StoreArgs),
     /// Create an OWNER account and their restaurant; prints both ids.
     CreateOwner(CreateOwnerArgs),
+    /// Create a STAFF (board) or KITCHEN (kitchen display) account for a restaurant.
+    CreateStaff(CreateStaffArgs),
     /// Print the signed URL of a table's QR code.
     TableUrl(TableUrlArgs),
     /// Write a printable SVG sheet (A4 pages) of signed table QR codes.
@@ -354,6 +356,38 @@ pub struct CreateOwnerArgs {
     /// The restaurant's name, as customers will see it.
     #[arg(long)]
     pub restaurant: String,
+
+    /// Read the password from standard input (first line) instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// bcrypt cost for the password hash.
+    #[arg(long, env = "BCRYPT_COST", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(4..=16))]
+    pub bcrypt_cost: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CreateStaffArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// The restaurant they work for (as printed by create-owner).
+    #[arg(long)]
+    pub restaurant: String,
+
+    /// STAFF (accept, reject, ready, complete, tables, calls, sold out) or KITCHEN (kitchen
+    /// display, ready only).
+    #[arg(long)]
+    pub role: String,
+
+    /// Their login email.
+    #[arg(long)]
+    pub email: String,
+
+    /// Their display name (shown in the order log).
+    #[arg(long)]
+    pub name: String,
 
     /// Read the password from standard input (first line) instead of prompting.
     #[arg(long)]

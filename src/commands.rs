@@ -8,8 +8,8 @@ use crate::accounts::{self, NewAccount};
 use crate::auth::password::PasswordHasher;
 use crate::auth::table::TableSigner;
 use crate::cli::{
-    BackupArgs, CreateOwnerArgs, LinkArgs, MenuCommand, PrinterCommand, QrArgs, RestoreArgs,
-    ServeArgs, StoreArgs, TableUrlArgs,
+    BackupArgs, CreateOwnerArgs, CreateStaffArgs, LinkArgs, MenuCommand, PrinterCommand, QrArgs,
+    RestoreArgs, ServeArgs, StoreArgs, TableUrlArgs,
 };
 use crate::config::Config;
 use crate::domain::ids::RestaurantId;
@@ -82,6 +82,31 @@ pub async fn create_owner(args: CreateOwnerArgs) -> anyhow::Result<()> {
             .map_err(describe)?;
     println!("owner_id={}", user.id);
     println!("restaurant_id={restaurant_id}");
+    Ok(())
+}
+
+pub async fn create_staff(args: CreateStaffArgs) -> anyhow::Result<()> {
+    let role = crate::api::staff::parse_staff_role(&args.role).map_err(describe)?;
+    let restaurant: RestaurantId = args
+        .restaurant
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--restaurant: not a restaurant id"))?;
+    let password = read_password(args.password_stdin)?;
+    let store = store::connect(&args.store.database_url(), offline_bus()).await?;
+    if store.restaurant(restaurant).await?.is_none() {
+        anyhow::bail!("no restaurant {restaurant} in this database");
+    }
+    let passwords = PasswordHasher::new(args.bcrypt_cost)?;
+    let account = NewAccount {
+        email: &args.email,
+        password: &password,
+        name: &args.name,
+    };
+    let user = accounts::create_staff(&*store, &passwords, account, role, restaurant)
+        .await
+        .map_err(describe)?;
+    println!("user_id={}", user.id);
+    println!("role={}", user.role);
     Ok(())
 }
 

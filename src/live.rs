@@ -275,7 +275,7 @@ async fn resolve(
             }
         }
         Channel::OwnerFeed => match (user.role, user.restaurant_id) {
-            (Role::Owner, Some(restaurant)) => Scope::Orders {
+            (Role::Owner | Role::Staff | Role::Kitchen, Some(restaurant)) => Scope::Orders {
                 restaurant,
                 watch: Watch::Restaurant,
             },

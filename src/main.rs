@@ -55,6 +55,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => commands::serve(*args).await,
             Command::Migrate(args) => commands::migrate(args).await,
             Command::CreateOwner(args) => commands::create_owner(args).await,
+            Command::CreateStaff(args) => commands::create_staff(args).await,
             Command::TableUrl(args) => commands::table_url(args).await,
             Command::Menu(command) => commands::menu(command).await,
             Command::Qr(args) => commands::qr(args).await,

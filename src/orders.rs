@@ -27,7 +27,7 @@ pub fn customer_of(user: &AuthUser) -> order::Customer {
     }
 }
 
-/// An order the caller may see: its customer, or the owner of its restaurant. Anyone else
+/// An order the caller may see: its customer, or an account of its restaurant. Anyone else
 /// gets the same 404 as for a missing order, so existence is not revealed.
 pub async fn visible_order(state: &AppState, user: &AuthUser, id: &str) -> Result<Order, AppError> {
     let id: OrderId = id.parse().map_err(|_| AppError::NotFound("order"))?;
@@ -37,7 +37,9 @@ pub async fn visible_order(state: &AppState, user: &AuthUser, id: &str) -> Resul
         .await?
         .ok_or(AppError::NotFound("order"))?;
     let allowed = match user.role {
-        Role::Owner => user.restaurant_id == Some(order.restaurant_id),
+        Role::Owner | Role::Staff | Role::Kitchen => {
+            user.restaurant_id == Some(order.restaurant_id)
+        }
         Role::Customer => order.customer == customer_of(user),
     };
     if !allowed {

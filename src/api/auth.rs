@@ -367,16 +367,25 @@ async fn me(
 }
 
 async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, AppError> {
-    let revocations = vec![
-        Revocation {
-            key: access_revocation_key(&user.jti),
-            until: user.expires_at,
-        },
-        Revocation {
-            key: session_revocation_key(user.session_id),
-            until: Utc::now() + state.tokens.access_ttl,
-        },
-    ];
+    let access = Revocation {
+        key: access_revocation_key(&user.jti),
+        until: user.expires_at,
+    };
+    end_session(&state, user.session_id, vec![access]).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Ends a login session everywhere: its refresh tokens stop, its access tokens (and the extra
+/// `revocations`) are refused from now on, and sockets it opened close on every instance.
+pub(crate) async fn end_session(
+    state: &AppState,
+    session: SessionId,
+    mut revocations: Vec<Revocation>,
+) -> Result<(), AppError> {
+    revocations.push(Revocation {
+        key: session_revocation_key(session),
+        until: Utc::now() + state.tokens.access_ttl,
+    });
     for revocation in &revocations {
         state
             .revocations
@@ -390,13 +399,9 @@ async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusC
             until: r.until,
         })
         .collect();
-    state
-        .store
-        .revoke_session(user.session_id, revocations)
-        .await?;
-    // Sockets opened with this session close now, on every instance.
+    state.store.revoke_session(session, revocations).await?;
     for session in ended {
         state.events.publish(LiveEvent::SessionEnded(session));
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }

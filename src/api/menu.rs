@@ -9,10 +9,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::app::AppState;
-use crate::auth::Owner;
+use crate::auth::{Crew, Owner, Staff};
 use crate::domain::ids::{MenuItemId, RestaurantId};
 use crate::domain::menu::{self, MenuDocument, MenuItem};
 use crate::domain::menu_labels::pick_language;
+use crate::domain::user::Role;
 use crate::error::AppError;
 use crate::http::extract::{AppJson, AppPath, AppQuery};
 use crate::store::MenuItemChanges;
@@ -111,7 +112,7 @@ async fn public_menu(
 
 async fn own_menu(
     State(state): State<AppState>,
-    owner: Owner,
+    owner: Crew,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     menu_response(&state, owner.restaurant_id, &headers, None).await
@@ -156,12 +157,22 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Option::<String>::deserialize(d).map(Some)
 }
 
+/// Floor staff mark items sold out and back; everything else about an item is the owner's.
 async fn update_item(
     State(state): State<AppState>,
-    owner: Owner,
+    staff: Staff,
     AppPath(id): AppPath<String>,
     AppJson(patch): AppJson<ItemPatch>,
 ) -> Result<Json<MenuItem>, AppError> {
+    let edits_item = patch.name.is_some()
+        || patch.price.is_some()
+        || patch.description.is_some()
+        || patch.image_url.is_some();
+    if edits_item && staff.user.role != Role::Owner {
+        return Err(AppError::Forbidden(
+            "staff may only mark items sold out or available; menu editing is the owner's",
+        ));
+    }
     let id: MenuItemId = id.parse().map_err(|_| AppError::NotFound("menu item"))?;
     let changes = MenuItemChanges {
         name: patch
@@ -192,7 +203,7 @@ async fn update_item(
     }
     let item = state
         .store
-        .update_menu_item(owner.restaurant_id, id, changes)
+        .update_menu_item(staff.restaurant_id, id, changes)
         .await?
         .ok_or(AppError::NotFound("menu item"))?;
     state.events.flushed().await;

@@ -9,6 +9,7 @@ pub mod payments;
 pub mod printers;
 pub mod reports;
 pub mod restaurants;
+pub mod staff;
 pub mod tables;
 pub mod ws;
 
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .merge(payments::router())
         .merge(printers::router())
         .merge(reports::router())
+        .merge(staff::router())
         .merge(ws::router())
         .merge(ops::router())
         .merge(crate::web::router())

@@ -116,7 +116,9 @@ async fn confirm(
                     )
                     .await?
                     .is_some_and(|tab| tab.session.id == payment.session_id),
-                (None, Role::Owner) => user.restaurant_id == Some(payment.restaurant_id),
+                (None, Role::Owner | Role::Staff) => {
+                    user.restaurant_id == Some(payment.restaurant_id)
+                }
                 (None, _) => false,
             };
             if !allowed || user.restaurant_id != Some(payment.restaurant_id) {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::auth::Owner;
+use crate::auth::{Owner, Staff};
 use crate::domain::ids::{CategoryId, OrderId, PrintJobId, PrinterId};
 use crate::domain::printer::{
     PrintOn, Printer, TextEncoding, check_paper_width, check_printer_address, check_printer_name,
@@ -103,7 +103,7 @@ async fn checked_changes(
     })
 }
 
-async fn list(State(state): State<AppState>, owner: Owner) -> Result<Json<Value>, AppError> {
+async fn list(State(state): State<AppState>, owner: Staff) -> Result<Json<Value>, AppError> {
     let printers = state.store.printers(owner.restaurant_id).await?;
     Ok(Json(json!({ "printers": printers })))
 }
@@ -192,7 +192,7 @@ async fn test_page(
 
 async fn waiting_jobs(
     State(state): State<AppState>,
-    owner: Owner,
+    owner: Staff,
 ) -> Result<Json<Value>, AppError> {
     let jobs = state.store.waiting_print_jobs(owner.restaurant_id).await?;
     Ok(Json(json!({ "jobs": jobs })))
@@ -200,7 +200,7 @@ async fn waiting_jobs(
 
 async fn settle_job(
     state: &AppState,
-    owner: &Owner,
+    owner: &Staff,
     id: PrintJobId,
     drop: bool,
 ) -> Result<Json<Value>, AppError> {
@@ -217,7 +217,7 @@ async fn settle_job(
 
 async fn retry_job(
     State(state): State<AppState>,
-    owner: Owner,
+    owner: Staff,
     AppPath(id): AppPath<PrintJobId>,
 ) -> Result<Json<Value>, AppError> {
     settle_job(&state, &owner, id, false).await
@@ -225,7 +225,7 @@ async fn retry_job(
 
 async fn drop_job(
     State(state): State<AppState>,
-    owner: Owner,
+    owner: Staff,
     AppPath(id): AppPath<PrintJobId>,
 ) -> Result<Json<Value>, AppError> {
     settle_job(&state, &owner, id, true).await
@@ -233,7 +233,7 @@ async fn drop_job(
 
 async fn reprint(
     State(state): State<AppState>,
-    owner: Owner,
+    owner: Staff,
     AppPath(id): AppPath<OrderId>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     if state.store.printers(owner.restaurant_id).await?.is_empty() {

@@ -14,7 +14,7 @@ use super::orders::{
     ListQuery, check_note, optional_json, page_json, parse_cursor, parse_limit, transition_result,
 };
 use crate::app::AppState;
-use crate::auth::Owner;
+use crate::auth::{Crew, Owner, Staff};
 use crate::domain::ids::{OrderId, RestaurantId};
 use crate::domain::order::{Action, OrderStatus, PaymentMode};
 use crate::domain::restaurant::{
@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/restaurants/me/orders/{id}/complete",
             post(complete),
         )
+        .route("/api/v1/restaurants/me/orders/{id}/events", get(order_log))
 }
 
 #[derive(Serialize)]
@@ -86,7 +87,7 @@ fn settings_response(state: &AppState, r: Restaurant) -> SettingsResponse {
 
 async fn settings(
     State(state): State<AppState>,
-    owner: Owner,
+    owner: Crew,
 ) -> Result<Json<SettingsResponse>, AppError> {
     let restaurant = state
         .store
@@ -195,7 +196,7 @@ fn parse_statuses(raw: Option<&str>) -> Result<Vec<OrderStatus>, AppError> {
 
 async fn board(
     State(state): State<AppState>,
-    owner: Owner,
+    owner: Crew,
     AppQuery(query): AppQuery<ListQuery>,
 ) -> Result<Json<Value>, AppError> {
     let statuses = parse_statuses(query.status.as_deref())?;
@@ -210,7 +211,7 @@ async fn board(
 
 /// Today's orders and revenue (today = the restaurant's current business day), and every
 /// refund still owed, whatever day it is from.
-async fn summary(State(state): State<AppState>, owner: Owner) -> Result<Json<Value>, AppError> {
+async fn summary(State(state): State<AppState>, owner: Staff) -> Result<Json<Value>, AppError> {
     let restaurant = state
         .store
         .restaurant(owner.restaurant_id)
@@ -275,7 +276,7 @@ async fn table_codes(
 
 async fn apply(
     state: &AppState,
-    owner: &Owner,
+    actor: Actor,
     id: &str,
     action: Action,
     estimated_ready_at: Option<DateTime<Utc>>,
@@ -287,7 +288,7 @@ async fn apply(
         .store
         .transition_order(TransitionRequest {
             order_id,
-            actor: Actor::Owner(owner.restaurant_id),
+            actor,
             action,
             estimated_ready_at,
             note,
@@ -315,7 +316,7 @@ struct AcceptRequest {
 
 async fn accept(
     State(state): State<AppState>,
-    owner: Owner,
+    staff: Staff,
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<AcceptRequest>,
 ) -> Result<Json<Value>, AppError> {
@@ -330,7 +331,7 @@ async fn accept(
     let ready_at = now + Duration::minutes(body.estimated_time_minutes);
     apply(
         &state,
-        &owner,
+        staff.actor(),
         &id,
         Action::Accept,
         Some(ready_at),
@@ -348,13 +349,22 @@ struct RejectRequest {
 
 async fn reject(
     State(state): State<AppState>,
-    owner: Owner,
+    staff: Staff,
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<RejectRequest>,
 ) -> Result<Json<Value>, AppError> {
     let reason = check_note("reason", body.reason.as_deref(), true)?;
     let now = state.clock.now();
-    apply(&state, &owner, &id, Action::Reject, None, reason, now).await
+    apply(
+        &state,
+        staff.actor(),
+        &id,
+        Action::Reject,
+        None,
+        reason,
+        now,
+    )
+    .await
 }
 
 /// `ready` and `complete` take no input; a body, if sent, must at least be a JSON object.
@@ -364,40 +374,70 @@ struct EmptyBody {}
 /// `ready` and `complete`: a button press, nothing to say.
 async fn without_input(
     state: AppState,
-    owner: Owner,
+    actor: Actor,
     id: String,
     body: Bytes,
     action: Action,
 ) -> Result<Json<Value>, AppError> {
     let _: EmptyBody = optional_json(&body)?;
     let now = state.clock.now();
-    apply(&state, &owner, &id, action, None, None, now).await
+    apply(&state, actor, &id, action, None, None, now).await
 }
 
 async fn ready(
     State(state): State<AppState>,
-    owner: Owner,
+    crew: Crew,
     AppPath(id): AppPath<String>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    without_input(state, owner, id, body, Action::Ready).await
+    without_input(state, crew.actor(), id, body, Action::Ready).await
 }
 
 /// Undoes `ready` (a bump on the kitchen display by mistake): the order is being made again.
 async fn recall(
     State(state): State<AppState>,
-    owner: Owner,
+    crew: Crew,
     AppPath(id): AppPath<String>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    without_input(state, owner, id, body, Action::Recall).await
+    without_input(state, crew.actor(), id, body, Action::Recall).await
 }
 
 async fn complete(
     State(state): State<AppState>,
-    owner: Owner,
+    staff: Staff,
     AppPath(id): AppPath<String>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
-    without_input(state, owner, id, body, Action::Complete).await
+    without_input(state, staff.actor(), id, body, Action::Complete).await
+}
+
+/// An order's audit trail: every change, when, and which of the restaurant's accounts made it
+/// (`actor` null: the guest or the box itself, e.g. a payment or an unpaid order's timeout).
+async fn order_log(
+    State(state): State<AppState>,
+    staff: Staff,
+    AppPath(id): AppPath<String>,
+) -> Result<Json<Value>, AppError> {
+    let order_id: OrderId = id.parse().map_err(|_| AppError::NotFound("order"))?;
+    let events = state.store.order_log(staff.restaurant_id, order_id).await?;
+    if events.is_empty() {
+        return Err(AppError::NotFound("order"));
+    }
+    let events: Vec<Value> = events
+        .into_iter()
+        .map(|event| {
+            let message: Value = serde_json::from_str(&event.payload).unwrap_or(Value::Null);
+            json!({
+                "seq": event.seq,
+                "type": event.kind,
+                "at": event.at,
+                "status": message.get("status"),
+                "payment_status": message.get("payment_status"),
+                "reason": message.get("reason"),
+                "actor": event.actor.map(|a| json!({ "id": a.id, "name": a.name, "role": a.role })),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "order_id": order_id, "events": events })))
 }

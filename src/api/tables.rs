@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::orders::optional_json;
 use crate::app::AppState;
-use crate::auth::{AuthUser, Customer, Owner};
+use crate::auth::{AuthUser, Customer, Staff};
 use crate::domain::error::FieldError;
 use crate::domain::ids::{CallId, GuestId, RestaurantId};
 use crate::domain::order::business_day;
@@ -203,7 +203,7 @@ async fn pay_tab(
     Ok((StatusCode::CREATED, Json(checkout)))
 }
 
-async fn open_tables(State(state): State<AppState>, owner: Owner) -> Result<Json<Value>, AppError> {
+async fn open_tables(State(state): State<AppState>, owner: Staff) -> Result<Json<Value>, AppError> {
     let tables = state.store.open_tables(owner.restaurant_id).await?;
     Ok(Json(json!({ "tables": tables })))
 }
@@ -211,7 +211,7 @@ async fn open_tables(State(state): State<AppState>, owner: Owner) -> Result<Json
 /// The open session's tab at a table: every order with its lines, what is paid, the calls.
 async fn table_tab(
     State(state): State<AppState>,
-    owner: Owner,
+    owner: Staff,
     AppPath(table): AppPath<String>,
 ) -> Result<Json<Value>, AppError> {
     let table = parse_table_label("table", &table).map_err(|_| AppError::NotFound("table"))?;
@@ -226,7 +226,7 @@ async fn table_tab(
 /// Runs `action` on the open session at the table named in the path.
 async fn act(
     state: &AppState,
-    owner: &Owner,
+    owner: &Staff,
     table: &str,
     action: TableAction,
 ) -> Result<Json<Value>, AppError> {
@@ -250,7 +250,7 @@ async fn act(
 
 async fn ack_call(
     State(state): State<AppState>,
-    owner: Owner,
+    owner: Staff,
     AppPath((table, call)): AppPath<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
@@ -272,7 +272,7 @@ struct SettleRequest {
 
 async fn settle(
     State(state): State<AppState>,
-    owner: Owner,
+    owner: Staff,
     AppPath(table): AppPath<String>,
     AppJson(body): AppJson<SettleRequest>,
 ) -> Result<Json<Value>, AppError> {
@@ -308,7 +308,7 @@ struct CloseRequest {
 
 async fn close(
     State(state): State<AppState>,
-    owner: Owner,
+    owner: Staff,
     AppPath(table): AppPath<String>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
@@ -328,7 +328,7 @@ struct MoveRequest {
 
 async fn move_party(
     State(state): State<AppState>,
-    owner: Owner,
+    owner: Staff,
     AppPath(table): AppPath<String>,
     AppJson(body): AppJson<MoveRequest>,
 ) -> Result<Json<Value>, AppError> {
@@ -345,7 +345,7 @@ struct MergeRequest {
 
 async fn merge(
     State(state): State<AppState>,
-    owner: Owner,
+    owner: Staff,
     AppPath(table): AppPath<String>,
     AppJson(body): AppJson<MergeRequest>,
 ) -> Result<Json<Value>, AppError> {
@@ -361,7 +361,7 @@ struct HistoryQuery {
 
 async fn history(
     State(state): State<AppState>,
-    owner: Owner,
+    owner: Staff,
     AppQuery(query): AppQuery<HistoryQuery>,
 ) -> Result<Json<Value>, AppError> {
     let day = match query

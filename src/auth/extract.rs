@@ -1,5 +1,6 @@
 //! Extractors that authenticate a request and state who may call a handler:
-//! `AuthUser` (anyone signed in), `Customer` and `Owner` (with the owner's restaurant).
+//! `AuthUser` (anyone signed in), `Customer`, and for a restaurant's accounts `Owner`, `Staff`
+//! (owner or floor staff) and `Crew` (the kitchen too), each with the restaurant.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -125,29 +126,79 @@ impl FromRequestParts<AppState> for Customer {
         let user = AuthUser::from_request_parts(parts, state).await?;
         match user.role {
             Role::Customer => Ok(Customer(user)),
-            Role::Owner => Err(AppError::Forbidden("this action is for customers")),
+            _ => Err(AppError::Forbidden("this action is for customers")),
         }
     }
 }
 
-/// A signed-in owner, with the restaurant they run.
-pub struct Owner {
-    pub user: AuthUser,
-    pub restaurant_id: RestaurantId,
-}
-
-impl FromRequestParts<AppState> for Owner {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let user = AuthUser::from_request_parts(parts, state).await?;
-        match (user.role, user.restaurant_id) {
-            (Role::Owner, Some(restaurant_id)) => Ok(Owner {
-                user,
-                restaurant_id,
-            }),
-            (Role::Owner, None) => Err(AppError::Forbidden("this owner has no restaurant")),
-            (Role::Customer, _) => Err(AppError::Forbidden("this action is for restaurant owners")),
-        }
+/// Someone working for a restaurant whose role is one of `allowed`, with that restaurant.
+async fn shop_account(
+    parts: &mut Parts,
+    state: &AppState,
+    allowed: &[Role],
+    refusal: &'static str,
+) -> Result<(AuthUser, RestaurantId), AppError> {
+    let user = AuthUser::from_request_parts(parts, state).await?;
+    if !allowed.contains(&user.role) {
+        return Err(AppError::Forbidden(refusal));
+    }
+    match user.restaurant_id {
+        Some(restaurant_id) => Ok((user, restaurant_id)),
+        None => Err(AppError::Forbidden("this account has no restaurant")),
     }
 }
+
+/// Declares an extractor for the accounts of a restaurant with the given roles.
+macro_rules! shop_extractor {
+    ($(#[$doc:meta])* $name:ident, [$($role:expr),+], $refusal:literal) => {
+        $(#[$doc])*
+        pub struct $name {
+            pub user: AuthUser,
+            pub restaurant_id: RestaurantId,
+        }
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = AppError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, AppError> {
+                let (user, restaurant_id) =
+                    shop_account(parts, state, &[$($role),+], $refusal).await?;
+                Ok($name { user, restaurant_id })
+            }
+        }
+
+        impl $name {
+            /// Names this account as the actor in the event log.
+            pub fn actor(&self) -> crate::store::Actor {
+                crate::store::Actor::Shop {
+                    restaurant: self.restaurant_id,
+                    by: Some(self.user.user_id),
+                }
+            }
+        }
+    };
+}
+
+shop_extractor!(
+    /// The owner: menu, settings, staff, reports, printers' set-up.
+    Owner,
+    [Role::Owner],
+    "only the restaurant's owner may do this"
+);
+
+shop_extractor!(
+    /// The owner or floor staff: the board (orders, tables, calls, sold out).
+    Staff,
+    [Role::Owner, Role::Staff],
+    "this action is for the restaurant's owner and floor staff"
+);
+
+shop_extractor!(
+    /// Anyone working for the restaurant, the kitchen included: reading orders, marking ready.
+    Crew,
+    [Role::Owner, Role::Staff, Role::Kitchen],
+    "this action is for the restaurant's accounts"
+);

@@ -6,4 +6,4 @@ pub mod password;
 pub mod table;
 pub mod tokens;
 
-pub use extract::{AuthUser, Customer, Owner};
+pub use extract::{AuthUser, Crew, Customer, Owner, Staff};

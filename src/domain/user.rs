@@ -13,6 +13,10 @@ use super::ids::{RestaurantId, UserId};
 pub enum Role {
     Customer,
     Owner,
+    /// Works the board for an owner: orders, tables, calls, sold out.
+    Staff,
+    /// Works the kitchen display: marks orders ready.
+    Kitchen,
 }
 
 impl Role {
@@ -20,7 +24,14 @@ impl Role {
         match self {
             Role::Customer => "CUSTOMER",
             Role::Owner => "OWNER",
+            Role::Staff => "STAFF",
+            Role::Kitchen => "KITCHEN",
         }
+    }
+
+    /// Accounts an owner creates for the shop.
+    pub fn is_shop_staff(self) -> bool {
+        matches!(self, Role::Staff | Role::Kitchen)
     }
 }
 
@@ -36,6 +47,8 @@ impl FromStr for Role {
         match s {
             "CUSTOMER" => Ok(Role::Customer),
             "OWNER" => Ok(Role::Owner),
+            "STAFF" => Ok(Role::Staff),
+            "KITCHEN" => Ok(Role::Kitchen),
             other => Err(format!("unknown role {other:?}")),
         }
     }

@@ -773,7 +773,10 @@ impl Payments {
             .store
             .transition_order(crate::store::TransitionRequest {
                 order_id,
-                actor: crate::store::Actor::Owner(order.restaurant_id),
+                actor: crate::store::Actor::Shop {
+                    restaurant: order.restaurant_id,
+                    by: None,
+                },
                 action: crate::domain::order::Action::Cancel,
                 estimated_ready_at: None,
                 note: Some(UNPAID_CANCEL_REASON.to_owned()),

@@ -55,6 +55,8 @@ pub struct NewUser {
     pub password_hash: String,
     pub name: PersonName,
     pub role: Role,
+    /// The shop a STAFF or KITCHEN account works for; `None` for customers and owners.
+    pub restaurant_id: Option<RestaurantId>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -340,11 +342,42 @@ pub enum PlaceOutcome {
     TableSessionClosed,
 }
 
+/// One entry of an order's audit trail.
+pub struct LoggedEvent {
+    pub seq: i64,
+    pub kind: String,
+    /// The live message as it was sent.
+    pub payload: String,
+    pub at: DateTime<Utc>,
+    /// The restaurant's account that acted; `None` for the guest or the box itself.
+    pub actor: Option<LoggedActor>,
+}
+
+pub struct LoggedActor {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+}
+
 /// Who asks for a transition; the order must be theirs.
 #[derive(Clone, Copy, Debug)]
 pub enum Actor {
-    Owner(RestaurantId),
+    /// The restaurant: one of its accounts (`by`, named in the event log) or the box itself.
+    Shop {
+        restaurant: RestaurantId,
+        by: Option<UserId>,
+    },
     Customer(Customer),
+}
+
+impl Actor {
+    /// The account the event log names.
+    pub fn account(self) -> Option<UserId> {
+        match self {
+            Actor::Shop { by, .. } => by,
+            Actor::Customer(_) => None,
+        }
+    }
 }
 
 pub struct TransitionRequest {
@@ -457,6 +490,29 @@ pub trait Store: Send + Sync + 'static {
         owner: NewUser,
         restaurant: NewRestaurant,
     ) -> StoreResult<(User, RestaurantId)>;
+
+    /// The STAFF and KITCHEN accounts of a restaurant, oldest first.
+    async fn staff(&self, restaurant: RestaurantId) -> StoreResult<Vec<User>>;
+
+    /// Removes a STAFF or KITCHEN account of `restaurant` with its refresh tokens (events it
+    /// acted in keep its name). `None`: no such account there. Returns every session it had,
+    /// for the caller to end.
+    async fn remove_staff(
+        &self,
+        restaurant: RestaurantId,
+        user: UserId,
+    ) -> StoreResult<Option<Vec<SessionId>>>;
+
+    /// Sets a new password on a STAFF or KITCHEN account of `restaurant` and stops its refresh
+    /// tokens. `None`: no such account there. Returns every session it had, for the caller to
+    /// end.
+    async fn reset_staff_password(
+        &self,
+        restaurant: RestaurantId,
+        user: UserId,
+        password_hash: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Vec<SessionId>>>;
 
     async fn user_credentials(&self, email: &Email) -> StoreResult<Option<UserCredentials>>;
 
@@ -821,6 +877,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// The restaurant's latest event sequence number (0 before its first event).
     async fn latest_event_seq(&self, restaurant: RestaurantId) -> StoreResult<i64>;
+
+    /// Every event of one order of `restaurant`, oldest first, with who acted (the audit trail).
+    async fn order_log(
+        &self,
+        restaurant: RestaurantId,
+        order: OrderId,
+    ) -> StoreResult<Vec<LoggedEvent>>;
 
     /// Events of a restaurant after `seq`, in order (for replay after a reconnect).
     async fn events_since(

@@ -24,6 +24,7 @@ mod payments;
 mod printing;
 mod reports;
 mod shop_network;
+mod staff;
 mod state_machine;
 mod store_contract;
 mod tables;

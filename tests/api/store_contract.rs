@@ -104,7 +104,10 @@ impl Fixture {
     fn owner(&self, order: OrderId, action: Action) -> TransitionRequest {
         TransitionRequest {
             order_id: order,
-            actor: Actor::Owner(self.restaurant),
+            actor: Actor::Shop {
+                restaurant: self.restaurant,
+                by: None,
+            },
             action,
             estimated_ready_at: None,
             note: Some("메모".into()),
@@ -229,7 +232,10 @@ async fn the_contract(url: &str, backend: &str) {
     // Someone else's order is "not found", not "forbidden".
     let foreign = store
         .transition_order(TransitionRequest {
-            actor: Actor::Owner(RestaurantId::new()),
+            actor: Actor::Shop {
+                restaurant: RestaurantId::new(),
+                by: None,
+            },
             ..f.owner(order, Action::Ready)
         })
         .await
@@ -326,6 +332,7 @@ async fn the_contract(url: &str, backend: &str) {
             password_hash: "x".into(),
             name: ordersync::domain::user::PersonName::parse("손님").unwrap(),
             role: ordersync::domain::user::Role::Customer,
+            restaurant_id: None,
             created_at: Utc::now(),
         })
         .await
@@ -337,6 +344,7 @@ async fn the_contract(url: &str, backend: &str) {
             password_hash: "x".into(),
             name: ordersync::domain::user::PersonName::parse("손님").unwrap(),
             role: ordersync::domain::user::Role::Customer,
+            restaurant_id: None,
             created_at: Utc::now(),
         })
         .await;

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_table_service.sql"),
     include_str!("migrations/0003_printing.sql"),
     include_str!("migrations/0004_menu_labels.sql"),
+    include_str!("migrations/0005_staff.sql"),
 ];
 
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();

@@ -46,12 +46,12 @@ use crate::domain::to_millis;
 use crate::domain::user::{Email, User};
 use crate::events::{EventBus, LiveEvent, OrderEvent};
 use crate::store::{
-    CallOutcome, DaySummary, IdempotencyKey, MenuItemChanges, NewCall, NewGuest, NewOrder,
-    NewRestaurant, NewTabPayment, NewUser, OrderCursor, OrderPage, PlaceOutcome, PrintJob,
-    PrinterChanges, RefreshOutcome, RefreshTokenRecord, RefundOwed, Reservation, Revocation,
-    SettleOutcome, Settlement, Store, StoreError, StoreResult, TabPayment, TabSettleOutcome,
-    TabSettlement, TableAction, TableOutcome, TableSummary, TableTab, TransitionOutcome,
-    TransitionRequest, UserCredentials,
+    CallOutcome, DaySummary, IdempotencyKey, LoggedEvent, MenuItemChanges, NewCall, NewGuest,
+    NewOrder, NewRestaurant, NewTabPayment, NewUser, OrderCursor, OrderPage, PlaceOutcome,
+    PrintJob, PrinterChanges, RefreshOutcome, RefreshTokenRecord, RefundOwed, Reservation,
+    Revocation, SettleOutcome, Settlement, Store, StoreError, StoreResult, TabPayment,
+    TabSettleOutcome, TabSettlement, TableAction, TableOutcome, TableSummary, TableTab,
+    TransitionOutcome, TransitionRequest, UserCredentials,
 };
 
 pub use migrate::SCHEMA_VERSION;
@@ -479,6 +479,36 @@ impl Store for PgStore {
     async fn user_credentials(&self, email: &Email) -> StoreResult<Option<UserCredentials>> {
         let email = email.clone();
         on_connection!(self, |db| users::credentials_by_email(db, &email))
+    }
+
+    async fn staff(&self, restaurant: RestaurantId) -> StoreResult<Vec<User>> {
+        on_connection!(self, |db| users::staff(db, restaurant))
+    }
+
+    async fn remove_staff(
+        &self,
+        restaurant: RestaurantId,
+        user: UserId,
+    ) -> StoreResult<Option<Vec<SessionId>>> {
+        in_transaction!(self, |db, _outbox| users::remove_staff(
+            db, restaurant, user
+        ))
+    }
+
+    async fn reset_staff_password(
+        &self,
+        restaurant: RestaurantId,
+        user: UserId,
+        password_hash: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Vec<SessionId>>> {
+        in_transaction!(self, |db, _outbox| users::reset_staff_password(
+            db,
+            restaurant,
+            user,
+            &password_hash,
+            now
+        ))
     }
 
     async fn user(&self, id: UserId) -> StoreResult<Option<User>> {
@@ -1058,6 +1088,14 @@ impl Store for PgStore {
                 None => Ok(0),
             }
         })
+    }
+
+    async fn order_log(
+        &self,
+        restaurant: RestaurantId,
+        order: OrderId,
+    ) -> StoreResult<Vec<LoggedEvent>> {
+        on_connection!(self, |db| orders::order_log(db, restaurant, order))
     }
 
     async fn events_since(

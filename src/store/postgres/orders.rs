@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{Db, Fail, Outbox, PgResult, id, restaurants, tables, text_enum};
-use crate::domain::ids::{OrderId, PaymentId, RestaurantId, TableSessionId};
+use crate::domain::ids::{OrderId, PaymentId, RestaurantId, TableSessionId, UserId};
 use crate::domain::order::{
     Action, Customer, Order, OrderStatus, PLAN_ATTEMPTS, PaymentMode, PaymentStatus,
     TransitionPlan, order_number, plan_transition,
@@ -18,8 +18,8 @@ use crate::domain::pricing::{ChosenOption, PricedLine};
 use crate::domain::{from_millis, to_millis};
 use crate::events::{EventType, LiveEvent, OrderEvent, order_message};
 use crate::store::{
-    Actor, IdempotencyKey, NewOrder, OrderCursor, OrderPage, PlaceOutcome, StoreError,
-    TransitionOutcome, TransitionRequest,
+    Actor, IdempotencyKey, LoggedActor, LoggedEvent, NewOrder, OrderCursor, OrderPage,
+    PlaceOutcome, StoreError, TransitionOutcome, TransitionRequest,
 };
 
 const ORDER_COLUMNS: &str = "id, restaurant_id, customer_id, guest_id, order_number, table_number, \
@@ -330,9 +330,25 @@ pub(super) const MENU_CHANGED: &str = "menu revision moved on";
 /// Likewise for "the guest's party has left".
 pub(super) const TABLE_CLOSED: &str = "table session closed";
 
+/// Copies the acting account's name and role onto the event (the log outlives the account).
+async fn name_actor(db: Db<'_>, event: &OrderEvent, account: UserId) -> PgResult<()> {
+    db.execute(
+        "UPDATE order_events SET actor_id = u.id, actor_name = u.name, actor_role = u.role
+         FROM (SELECT id, name, role FROM users WHERE id = $3) AS u
+         WHERE restaurant_id = $1 AND seq = $2",
+        &[
+            &event.restaurant_id.to_string(),
+            &event.seq,
+            &account.to_string(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 fn belongs_to(order: &Order, actor: Actor) -> bool {
     match actor {
-        Actor::Owner(restaurant) => order.restaurant_id == restaurant,
+        Actor::Shop { restaurant, .. } => order.restaurant_id == restaurant,
         Actor::Customer(customer) => order.customer == customer,
     }
 }
@@ -375,6 +391,9 @@ pub async fn transition(
                 EventType::StatusChanged
             };
             let event = append_event(db, outbox, kind, &order, req.now).await?;
+            if let Some(account) = req.actor.account() {
+                name_actor(db, &event, account).await?;
+            }
             return Ok(TransitionOutcome::Done {
                 order: Box::new(order),
                 event,
@@ -593,6 +612,38 @@ pub async fn of_day(
         order.items = lines_of(db, order.id).await?;
     }
     Ok(orders)
+}
+
+pub async fn order_log(
+    db: Db<'_>,
+    restaurant: RestaurantId,
+    order: OrderId,
+) -> PgResult<Vec<LoggedEvent>> {
+    db.query(
+        "SELECT seq, type, payload, created_at, actor_id, actor_name, actor_role
+         FROM order_events WHERE order_id = $2 AND restaurant_id = $1 ORDER BY seq",
+        &[&restaurant.to_string(), &order.to_string()],
+    )
+    .await?
+    .iter()
+    .map(|row| {
+        let actor_id: Option<String> = row.try_get(4)?;
+        Ok(LoggedEvent {
+            seq: row.try_get(0)?,
+            kind: row.try_get(1)?,
+            payload: row.try_get(2)?,
+            at: from_millis(row.try_get(3)?),
+            actor: match actor_id {
+                Some(id) => Some(LoggedActor {
+                    id,
+                    name: row.try_get(5)?,
+                    role: row.try_get(6)?,
+                }),
+                None => None,
+            },
+        })
+    })
+    .collect()
 }
 
 pub async fn events_since(

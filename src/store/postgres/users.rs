@@ -12,7 +12,8 @@ use crate::store::{
     UserCredentials,
 };
 
-const USER_COLUMNS: &str = "u.id, u.email, u.name, u.role, u.created_at, r.id, u.password_hash";
+const USER_COLUMNS: &str =
+    "u.id, u.email, u.name, u.role, u.created_at, coalesce(u.restaurant_id, r.id), u.password_hash";
 const USER_FROM: &str = "users u LEFT JOIN restaurants r ON r.owner_id = u.id";
 
 fn user_from_row(row: &Row) -> PgResult<UserCredentials> {
@@ -32,14 +33,15 @@ fn user_from_row(row: &Row) -> PgResult<UserCredentials> {
 
 async fn insert_user_row(db: Db<'_>, user: &NewUser) -> PgResult<()> {
     db.execute(
-        "INSERT INTO users (id, email, password_hash, name, role, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO users (id, email, password_hash, name, role, restaurant_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
             &user.id.to_string(),
             &user.email.as_str(),
             &user.password_hash,
             &user.name.as_str(),
             &user.role.as_str(),
+            &user.restaurant_id.map(|r| r.to_string()),
             &to_millis(user.created_at),
         ],
     )
@@ -92,6 +94,90 @@ pub async fn by_id(db: Db<'_>, user: UserId) -> PgResult<Option<User>> {
         .map(|row| user_from_row(&row))
         .transpose()?
         .map(|credentials| credentials.user))
+}
+
+/// The STAFF and KITCHEN accounts of a restaurant, oldest first.
+pub async fn staff(db: Db<'_>, restaurant: RestaurantId) -> PgResult<Vec<User>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM {USER_FROM}
+         WHERE u.restaurant_id = $1 AND u.role IN ('STAFF', 'KITCHEN')
+         ORDER BY u.created_at, u.id"
+    );
+    db.query(&sql, &[&restaurant.to_string()])
+        .await?
+        .iter()
+        .map(|row| user_from_row(row).map(|credentials| credentials.user))
+        .collect()
+}
+
+/// Every login session the account has had (its refresh-token families).
+async fn sessions_of(db: Db<'_>, user: UserId) -> PgResult<Vec<SessionId>> {
+    db.query(
+        "SELECT DISTINCT session_id FROM refresh_tokens WHERE user_id = $1",
+        &[&user.to_string()],
+    )
+    .await?
+    .iter()
+    .map(|row| id(row, 0))
+    .collect()
+}
+
+/// Locks the account when it is a staff account of `restaurant`.
+async fn lock_staff_of(db: Db<'_>, restaurant: RestaurantId, user: UserId) -> PgResult<bool> {
+    Ok(db
+        .query_opt(
+            "SELECT 1 FROM users
+             WHERE id = $1 AND restaurant_id = $2 AND role IN ('STAFF', 'KITCHEN') FOR UPDATE",
+            &[&user.to_string(), &restaurant.to_string()],
+        )
+        .await?
+        .is_some())
+}
+
+/// Removes a staff account of `restaurant`; `None` when there is no such account. Returns its
+/// sessions so the caller can end them everywhere.
+pub async fn remove_staff(
+    db: Db<'_>,
+    restaurant: RestaurantId,
+    user: UserId,
+) -> PgResult<Option<Vec<SessionId>>> {
+    if !lock_staff_of(db, restaurant, user).await? {
+        return Ok(None);
+    }
+    let sessions = sessions_of(db, user).await?;
+    db.execute(
+        "DELETE FROM refresh_tokens WHERE user_id = $1",
+        &[&user.to_string()],
+    )
+    .await?;
+    db.execute("DELETE FROM users WHERE id = $1", &[&user.to_string()])
+        .await?;
+    Ok(Some(sessions))
+}
+
+/// Gives a staff account of `restaurant` a new password and stops its refresh tokens; `None`
+/// when there is no such account. Returns its sessions so the caller can end them everywhere.
+pub async fn reset_staff_password(
+    db: Db<'_>,
+    restaurant: RestaurantId,
+    user: UserId,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> PgResult<Option<Vec<SessionId>>> {
+    if !lock_staff_of(db, restaurant, user).await? {
+        return Ok(None);
+    }
+    db.execute(
+        "UPDATE users SET password_hash = $2 WHERE id = $1",
+        &[&user.to_string(), &password_hash],
+    )
+    .await?;
+    db.execute(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        &[&user.to_string(), &to_millis(now)],
+    )
+    .await?;
+    Ok(Some(sessions_of(db, user).await?))
 }
 
 pub async fn insert_refresh_token(db: Db<'_>, token: &RefreshTokenRecord) -> PgResult<()> {

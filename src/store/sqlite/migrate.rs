@@ -3,7 +3,7 @@
 //! released one.
 
 use anyhow::{Context, bail};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../schema.sql"),
@@ -12,11 +12,23 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_table_service.sql"),
     include_str!("migrations/0005_printing.sql"),
     include_str!("migrations/0006_menu_labels.sql"),
+    include_str!("migrations/0007_staff.sql"),
 ];
 
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    // A step that rebuilds a table others refer to (users) must not see its rows deleted and
+    // re-inserted as foreign-key actions; keys are switched off around the steps (it cannot be
+    // changed inside a transaction) and every step is checked before it commits.
+    let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    conn.pragma_update(None, "foreign_keys", false)?;
+    let result = apply_pending(conn);
+    conn.pragma_update(None, "foreign_keys", enforced)?;
+    result
+}
+
+fn apply_pending(conn: &mut Connection) -> anyhow::Result<()> {
     loop {
         // The version is read inside the write lock, so two processes migrating at once
         // (a running server and `ordersync migrate`) cannot apply the same step twice.
@@ -38,6 +50,12 @@ pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
         let version = current + 1;
         tx.execute_batch(MIGRATIONS[current])
             .with_context(|| format!("applying migration {version}"))?;
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            bail!("migration {version} left rows in {table} pointing at nothing");
+        }
         tx.pragma_update(None, "user_version", version as i64)?;
         tx.commit()?;
         tracing::info!(version, "applied schema migration");

@@ -40,12 +40,12 @@ use crate::domain::restaurant::{Restaurant, RestaurantChanges};
 use crate::domain::user::{Email, User};
 use crate::events::{EventBus, OrderEvent};
 use crate::store::{
-    CallOutcome, DaySummary, IdempotencyKey, MenuItemChanges, NewCall, NewGuest, NewOrder,
-    NewRestaurant, NewTabPayment, NewUser, OrderCursor, OrderPage, PlaceOutcome, PrintJob,
-    PrinterChanges, RefreshOutcome, RefreshTokenRecord, RefundOwed, Reservation, Revocation,
-    SettleOutcome, Settlement, Store, StoreError, StoreResult, TabPayment, TabSettleOutcome,
-    TabSettlement, TableAction, TableOutcome, TableSummary, TableTab, TransitionOutcome,
-    TransitionRequest, UserCredentials,
+    CallOutcome, DaySummary, IdempotencyKey, LoggedEvent, MenuItemChanges, NewCall, NewGuest,
+    NewOrder, NewRestaurant, NewTabPayment, NewUser, OrderCursor, OrderPage, PlaceOutcome,
+    PrintJob, PrinterChanges, RefreshOutcome, RefreshTokenRecord, RefundOwed, Reservation,
+    Revocation, SettleOutcome, Settlement, Store, StoreError, StoreResult, TabPayment,
+    TabSettleOutcome, TabSettlement, TableAction, TableOutcome, TableSummary, TableTab,
+    TransitionOutcome, TransitionRequest, UserCredentials,
 };
 
 pub use migrate::SCHEMA_VERSION;
@@ -245,6 +245,30 @@ impl Store for SqliteStore {
         restaurant: NewRestaurant,
     ) -> StoreResult<(User, RestaurantId)> {
         self.write(move |c| users::create_owner(c, &owner, &restaurant))
+            .await
+    }
+
+    async fn staff(&self, restaurant: RestaurantId) -> StoreResult<Vec<User>> {
+        self.read(move |c| users::staff(c, restaurant)).await
+    }
+
+    async fn remove_staff(
+        &self,
+        restaurant: RestaurantId,
+        user: UserId,
+    ) -> StoreResult<Option<Vec<SessionId>>> {
+        self.write(move |c| users::remove_staff(c, restaurant, user))
+            .await
+    }
+
+    async fn reset_staff_password(
+        &self,
+        restaurant: RestaurantId,
+        user: UserId,
+        password_hash: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Vec<SessionId>>> {
+        self.write(move |c| users::reset_staff_password(c, restaurant, user, &password_hash, now))
             .await
     }
 
@@ -780,6 +804,15 @@ impl Store for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn order_log(
+        &self,
+        restaurant: RestaurantId,
+        order: OrderId,
+    ) -> StoreResult<Vec<LoggedEvent>> {
+        self.read(move |c| orders::order_log(c, restaurant, order))
+            .await
     }
 
     async fn events_since(

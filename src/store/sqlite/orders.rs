@@ -11,7 +11,7 @@ use super::restaurants;
 use super::tables;
 use super::users::parse_uuid;
 use super::writer::Tx;
-use crate::domain::ids::{OrderId, PaymentId, RestaurantId, TableSessionId};
+use crate::domain::ids::{OrderId, PaymentId, RestaurantId, TableSessionId, UserId};
 use crate::domain::order::{
     Action, Customer, Order, OrderStatus, PLAN_ATTEMPTS, PaymentMode, PaymentStatus,
     TransitionPlan, order_number, plan_transition,
@@ -20,8 +20,8 @@ use crate::domain::pricing::{ChosenOption, PricedLine};
 use crate::domain::{from_millis, to_millis};
 use crate::events::{EventType, LiveEvent, OrderEvent, order_message};
 use crate::store::{
-    Actor, IdempotencyKey, NewOrder, OrderCursor, OrderPage, PlaceOutcome, StoreError, StoreResult,
-    TransitionOutcome, TransitionRequest,
+    Actor, IdempotencyKey, LoggedActor, LoggedEvent, NewOrder, OrderCursor, OrderPage,
+    PlaceOutcome, StoreError, StoreResult, TransitionOutcome, TransitionRequest,
 };
 
 const ORDER_COLUMNS: &str = "id, restaurant_id, customer_id, guest_id, order_number, table_number, \
@@ -303,9 +303,24 @@ pub fn place(
     })
 }
 
+/// Copies the acting account's name and role onto the event (the log outlives the account).
+fn name_actor(c: &Tx<'_>, event: &OrderEvent, account: UserId) -> StoreResult<()> {
+    c.prepare_cached(
+        "UPDATE order_events SET actor_id = u.id, actor_name = u.name, actor_role = u.role
+         FROM (SELECT id, name, role FROM users WHERE id = ?3) AS u
+         WHERE restaurant_id = ?1 AND seq = ?2",
+    )?
+    .execute(params![
+        event.restaurant_id.to_string(),
+        event.seq,
+        account.to_string()
+    ])?;
+    Ok(())
+}
+
 fn belongs_to(order: &Order, actor: Actor) -> bool {
     match actor {
-        Actor::Owner(restaurant) => order.restaurant_id == restaurant,
+        Actor::Shop { restaurant, .. } => order.restaurant_id == restaurant,
         Actor::Customer(customer) => order.customer == customer,
     }
 }
@@ -342,6 +357,9 @@ pub fn transition(c: &Tx<'_>, req: &TransitionRequest) -> StoreResult<Transition
                 EventType::StatusChanged
             };
             let event = append_event(c, kind, &order, req.now)?;
+            if let Some(account) = req.actor.account() {
+                name_actor(c, &event, account)?;
+            }
             return Ok(TransitionOutcome::Done {
                 order: Box::new(order),
                 event,
@@ -563,6 +581,35 @@ pub fn unpaid(
         })?
         .collect::<Result<_, _>>()?;
     Ok(ids)
+}
+
+pub fn order_log(
+    c: &Connection,
+    restaurant: RestaurantId,
+    order: OrderId,
+) -> StoreResult<Vec<LoggedEvent>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT seq, type, payload, created_at, actor_id, actor_name, actor_role
+         FROM order_events WHERE order_id = ?2 AND restaurant_id = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![restaurant.to_string(), order.to_string()], |row| {
+        let actor_id: Option<String> = row.get(4)?;
+        Ok(LoggedEvent {
+            seq: row.get(0)?,
+            kind: row.get(1)?,
+            payload: row.get(2)?,
+            at: from_millis(row.get(3)?),
+            actor: match actor_id {
+                Some(id) => Some(LoggedActor {
+                    id,
+                    name: row.get(5)?,
+                    role: row.get(6)?,
+                }),
+                None => None,
+            },
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub fn events_since(

@@ -11,7 +11,8 @@ use crate::store::{
     StoreResult, UserCredentials,
 };
 
-const USER_COLUMNS: &str = "u.id, u.email, u.name, u.role, u.created_at, r.id, u.password_hash";
+const USER_COLUMNS: &str =
+    "u.id, u.email, u.name, u.role, u.created_at, coalesce(u.restaurant_id, r.id), u.password_hash";
 const USER_FROM: &str = "users u LEFT JOIN restaurants r ON r.owner_id = u.id";
 
 /// A text column holding a value of `T` (an enum's name, a number written as text).
@@ -68,8 +69,8 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserCredentials> {
 
 fn insert_user_row(c: &Connection, user: &NewUser) -> StoreResult<()> {
     c.prepare_cached(
-        "INSERT INTO users (id, email, password_hash, name, role, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO users (id, email, password_hash, name, role, restaurant_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         user.id.to_string(),
@@ -77,6 +78,7 @@ fn insert_user_row(c: &Connection, user: &NewUser) -> StoreResult<()> {
         user.password_hash,
         user.name.as_str(),
         user.role.as_str(),
+        user.restaurant_id.map(|r| r.to_string()),
         to_millis(user.created_at),
     ])?;
     Ok(())
@@ -119,6 +121,79 @@ pub fn by_id(c: &Connection, id: UserId) -> StoreResult<Option<User>> {
         .query_row([id.to_string()], user_from_row)
         .optional()?
         .map(|credentials| credentials.user))
+}
+
+/// The STAFF and KITCHEN accounts of a restaurant, oldest first.
+pub fn staff(c: &Connection, restaurant: RestaurantId) -> StoreResult<Vec<User>> {
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM {USER_FROM}
+         WHERE u.restaurant_id = ?1 AND u.role IN ('STAFF', 'KITCHEN')
+         ORDER BY u.created_at, u.id"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let rows = stmt.query_map([restaurant.to_string()], user_from_row)?;
+    Ok(rows
+        .map(|row| row.map(|credentials| credentials.user))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Every login session the account has had (its refresh-token families).
+fn sessions_of(c: &Connection, user: UserId) -> StoreResult<Vec<SessionId>> {
+    let mut stmt =
+        c.prepare_cached("SELECT DISTINCT session_id FROM refresh_tokens WHERE user_id = ?1")?;
+    let rows = stmt.query_map([user.to_string()], |row| parse_uuid(row, 0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn is_staff_of(c: &Connection, restaurant: RestaurantId, user: UserId) -> StoreResult<bool> {
+    Ok(c.prepare_cached(
+        "SELECT 1 FROM users WHERE id = ?1 AND restaurant_id = ?2 AND role IN ('STAFF', 'KITCHEN')",
+    )?
+    .query_row(
+        params![user.to_string(), restaurant.to_string()],
+        |_| Ok(()),
+    )
+    .optional()?
+    .is_some())
+}
+
+/// Removes a staff account of `restaurant`; `None` when there is no such account. Returns its
+/// sessions so the caller can end them everywhere.
+pub fn remove_staff(
+    c: &Connection,
+    restaurant: RestaurantId,
+    user: UserId,
+) -> StoreResult<Option<Vec<SessionId>>> {
+    if !is_staff_of(c, restaurant, user)? {
+        return Ok(None);
+    }
+    let sessions = sessions_of(c, user)?;
+    c.prepare_cached("DELETE FROM refresh_tokens WHERE user_id = ?1")?
+        .execute([user.to_string()])?;
+    c.prepare_cached("DELETE FROM users WHERE id = ?1")?
+        .execute([user.to_string()])?;
+    Ok(Some(sessions))
+}
+
+/// Gives a staff account of `restaurant` a new password and stops its refresh tokens; `None`
+/// when there is no such account. Returns its sessions so the caller can end them everywhere.
+pub fn reset_staff_password(
+    c: &Connection,
+    restaurant: RestaurantId,
+    user: UserId,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Option<Vec<SessionId>>> {
+    if !is_staff_of(c, restaurant, user)? {
+        return Ok(None);
+    }
+    c.prepare_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1")?
+        .execute(params![user.to_string(), password_hash])?;
+    c.prepare_cached(
+        "UPDATE refresh_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+    )?
+    .execute(params![user.to_string(), to_millis(now)])?;
+    Ok(Some(sessions_of(c, user)?))
 }
 
 pub fn insert_refresh_token(c: &Connection, token: &RefreshTokenRecord) -> StoreResult<()> {
