@@ -9,10 +9,10 @@
   const ko = OS.lang() === 'ko';
   const T = ko
     ? { title: '주방', all: '전체', empty: '조리할 주문이 없습니다', bumped: '준비 완료', undo: '되돌리기', table: '테이블',
-      waiting: '접수 대기', login: '주방 화면을 쓰려면 먼저 사장님 계정으로 로그인하세요.', toLogin: '로그인하러 가기',
+      waiting: '접수 대기', login: '주방 화면을 쓰려면 먼저 사장님·직원·주방 계정으로 로그인하세요.', toLogin: '로그인하러 가기',
       liveDown: '실시간 연결이 끊겼습니다 — 다시 연결하는 중…', min: '분', request: '요청', fullscreen: '전체 화면' }
     : { title: 'Kitchen', all: 'All', empty: 'Nothing to cook', bumped: 'Ready', undo: 'Undo', table: 'Table',
-      waiting: 'Waiting', login: 'Log in with the owner account first to use the kitchen display.', toLogin: 'Log in',
+      waiting: 'Waiting', login: 'Log in first (owner, staff or kitchen account) to use the kitchen display.', toLogin: 'Log in',
       liveDown: 'Live connection lost — reconnecting…', min: 'min', request: 'Request', fullscreen: 'Full screen' };
   const AMBER_MINUTES = 10;
   const RED_MINUTES = 20;
@@ -27,7 +27,7 @@
     if (document.fullscreenElement) document.exitFullscreen(); else document.documentElement.requestFullscreen().catch(() => {});
   };
 
-  if (!Owner.session || Owner.session.user.role !== 'OWNER') {
+  if (!Owner.session || !['OWNER', 'STAFF', 'KITCHEN'].includes(Owner.session.user.role)) {
     app.replaceChildren(el('div', { class: 'login' }, el('p', {}, T.login),
       el('a', { href: '/owner?next=/kitchen' }, el('button', { type: 'button', class: 'primary wide' }, T.toLogin))));
     return;

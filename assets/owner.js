@@ -74,7 +74,11 @@ const Owner = (() => {
   const app = document.getElementById('app');
   document.getElementById('lang').textContent = `🌐 ${OS.languageName()}`;
   document.getElementById('lang').onclick = OS.toggleLang;
-  if (!Owner.session || Owner.session.user.role !== 'OWNER') return loginView();
+  const SHOP_ROLES = ['OWNER', 'STAFF', 'KITCHEN'];
+  if (!Owner.session || !SHOP_ROLES.includes(Owner.session.user.role)) return loginView();
+  // The kitchen's accounts have the kitchen display and nothing else.
+  if (Owner.session.user.role === 'KITCHEN') { location.href = '/kitchen'; return; }
+  const isOwner = Owner.session.user.role === 'OWNER';
   Owner.scheduleRefresh();
   board();
 
@@ -89,13 +93,15 @@ const Owner = (() => {
     form.onsubmit = async (e) => {
       e.preventDefault();
       const res = await api('/api/v1/auth/login', { method: 'POST', body: { email: email.value, password: password.value } });
-      if (res.status === 200 && res.body.user.role === 'OWNER') {
+      if (res.status === 200 && SHOP_ROLES.includes(res.body.user.role)) {
         Owner.save(res.body);
         // The kitchen display sends its tablet here to log in, and back.
-        if (new URLSearchParams(location.search).get('next') === '/kitchen') location.href = '/kitchen'; else location.reload();
+        const toKitchen = new URLSearchParams(location.search).get('next') === '/kitchen' || res.body.user.role === 'KITCHEN';
+        if (toKitchen) location.href = '/kitchen'; else location.reload();
         return;
       }
-      error.replaceChildren(el('p', { class: 'error' }, res.status === 401 ? t('loginFailed') : errorText(res)));
+      const notShop = res.status === 200; // a customer's account: not for this page
+      error.replaceChildren(el('p', { class: 'error' }, res.status === 401 || notShop ? t('loginFailed') : errorText(res)));
     };
     app.replaceChildren(form);
   }
@@ -169,11 +175,13 @@ const Owner = (() => {
       } }, label);
     function renderTabs() {
       const calls = [...tables.values()].reduce((n, x) => n + x.open_calls.length, 0);
+      const ownerTabs = isOwner ? [tabButton('reports', t('tabReports')), tabButton('menu', t('tabMenu')), tabButton('printers', t('tabPrinters')),
+        tabButton('staff', t('tabStaff')), tabButton('settings', t('tabSettings')),
+        el('a', { href: '/owner/qr' }, el('button', { type: 'button', class: 'small' }, t('tabQr')))]
+        : [tabButton('soldout', t('tabSoldOut'))]; // floor staff: sold out, the one menu change that is theirs
       tabs.replaceChildren(tabButton('orders', t('tabOrders')),
         tabButton('tables', calls ? `${t('tabTables')} · ${t('callOpenLabel')} ${calls}` : t('tabTables')),
-        tabButton('history', t('tabHistory')), tabButton('reports', t('tabReports')), tabButton('menu', t('tabMenu')), tabButton('printers', t('tabPrinters')),
-        tabButton('settings', t('tabSettings')),
-        el('a', { href: '/owner/qr' }, el('button', { type: 'button', class: 'small' }, t('tabQr'))),
+        tabButton('history', t('tabHistory')), ...ownerTabs,
         el('a', { href: '/kitchen' }, el('button', { type: 'button', class: 'small' }, t('tabKitchen'))));
     }
     renderTabs();
@@ -229,6 +237,8 @@ const Owner = (() => {
       if (tab === 'settings') return renderSettings();
       if (tab === 'printers') return renderPrinters();
       if (tab === 'reports') return renderReports();
+      if (tab === 'staff') return renderStaff();
+      if (tab === 'soldout') return renderSoldOut();
       const columns = [['PENDING', t('colNew')], ['ACCEPTED', t('colAccepted')], ['READY', t('colReady')]];
       const sorted = [...orders.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
       content.replaceChildren(...[callStrip()].filter(Boolean), el('div', { class: 'board' }, columns.map(([status, label]) => {
@@ -342,11 +352,90 @@ const Owner = (() => {
           el('strong', {}, o.order_number), o.table_number ? el('span', { class: 'pill' }, `${t('table')} ${o.table_number}`) : null,
           el('span', { class: 'muted grow' }, time(o.created_at)),
           el('span', { class: `pill ${['REJECTED', 'CANCELLED'].includes(o.status) ? 'bad' : o.status === 'COMPLETED' ? 'ok' : ''}` }, t(`status_${o.status}`)),
-          won(o.total_amount))) : [el('p', { class: 'muted' }, t('noOrdersYet'))]));
+          won(o.total_amount),
+          el('button', { type: 'button', class: 'small ghost', 'data-log': o.order_id, onclick: () => showLog(o) }, t('orderLog')))) : [el('p', { class: 'muted' }, t('noOrdersYet'))]));
       }
       date.onchange = () => { historyDate = date.value || null; load(); };
       query.oninput = () => { historyQuery = query.value.trim(); clearTimeout(timer); timer = setTimeout(load, 250); };
       load();
+    }
+
+    // Who did what to an order, and when (the guest and the box itself are named as such).
+    async function showLog(o) {
+      const res = await Owner.call(`/api/v1/restaurants/me/orders/${o.order_id}/events`);
+      if (res.status !== 200) return toast(errorText(res));
+      const time = (at) => new Date(at).toLocaleTimeString(OS.lang() === 'ko' ? 'ko-KR' : 'en-US', { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+      sheet([el('h3', {}, `${t('orderLog')} ${o.order_number}`), el('div', { id: 'order-log' }, res.body.events.map((e) => el('div', { class: 'line row' },
+        el('span', { class: 'muted' }, time(e.at)),
+        el('span', { class: 'grow' }, e.status ? t(`status_${e.status}`) : e.type, e.reason ? ` — ${e.reason}` : ''),
+        el('strong', {}, e.actor ? `${e.actor.name} (${t(`role_${e.actor.role}`)})` : e.type === 'NEW_ORDER' ? t('actorGuest') : t('actorSystem')))))]);
+    }
+
+    // The shop's accounts: floor staff and kitchen. Only the owner sees this tab.
+    async function renderStaff() {
+      const res = await Owner.call('/api/v1/restaurants/me/staff');
+      if (res.status !== 200) { content.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
+      const fields = {
+        name: el('input', { type: 'text', id: 'staff-name', maxlength: '50', autocomplete: 'off' }),
+        email: el('input', { type: 'email', id: 'staff-email', autocomplete: 'off' }),
+        role: el('select', { id: 'staff-role' }, ['STAFF', 'KITCHEN'].map((r) => el('option', { value: r }, t(`role_${r}`)))),
+        password: el('input', { type: 'password', id: 'staff-password', autocomplete: 'new-password', minlength: '8' }),
+      };
+      const errors = new Map(Object.keys(fields).map((k) => [k, el('p', { class: 'field-error hidden', id: `staff-error-${k}` })]));
+      const field = (k, label) => el('div', {}, el('label', { for: fields[k].id }, label), fields[k], errors.get(k));
+      const form = el('form', { class: 'card' }, el('h3', {}, t('addStaff')), el('p', { class: 'muted' }, t('staffHint')),
+        field('name', t('staffName')), field('email', t('email')), field('role', t('staffRole')), field('password', t('password')),
+        el('button', { type: 'submit', class: 'primary mt', id: 'staff-add' }, t('addStaff')));
+      form.onsubmit = async (e) => {
+        e.preventDefault();
+        errors.forEach((p) => p.classList.add('hidden'));
+        const body = Object.fromEntries(Object.entries(fields).map(([k, input]) => [k, input.value]));
+        const created = await Owner.call('/api/v1/restaurants/me/staff', { method: 'POST', body });
+        if (created.status === 201) { toast(t('saved')); return renderStaff(); }
+        const at = created.body && created.body.error && created.body.error.details && created.body.error.details.field;
+        if (at && errors.has(at)) { errors.get(at).textContent = errorText(created); errors.get(at).classList.remove('hidden'); fields[at].focus(); } else toast(errorText(created));
+      };
+      const row = (s) => el('div', { class: 'line row', 'data-staff': s.email },
+        el('strong', { class: 'grow' }, s.name, el('span', { class: 'muted' }, ` ${s.email}`)),
+        el('span', { class: 'pill' }, t(`role_${s.role}`)),
+        el('button', { type: 'button', class: 'small', onclick: () => resetPassword(s) }, t('resetPassword')),
+        el('button', { type: 'button', class: 'small danger', onclick: async () => {
+          if (!confirm(t('removeStaffConfirm').replace('{name}', s.name))) return;
+          const gone = await Owner.call(`/api/v1/restaurants/me/staff/${s.id}`, { method: 'DELETE' });
+          if (gone.status === 204) renderStaff(); else toast(errorText(gone));
+        } }, t('removeStaff')));
+      content.replaceChildren(el('div', { class: 'wrap' },
+        el('div', { id: 'staff-list' }, res.body.staff.length ? res.body.staff.map(row) : el('p', { class: 'muted' }, t('noStaff'))), form));
+    }
+
+    function resetPassword(s) {
+      const input = el('input', { type: 'password', id: 'reset-password', autocomplete: 'new-password', minlength: '8' });
+      const error = el('p', { class: 'field-error hidden' });
+      const box = sheet([el('h3', {}, `${t('resetPassword')}: ${s.name}`), el('p', { class: 'muted' }, t('resetPasswordHint')),
+        el('label', { for: 'reset-password' }, t('newPassword')), input, error,
+        el('button', { type: 'button', class: 'primary wide mt', onclick: async () => {
+          const res = await Owner.call(`/api/v1/restaurants/me/staff/${s.id}/password`, { method: 'POST', body: { password: input.value } });
+          if (res.status === 204) { box.close(); toast(t('saved')); return; }
+          error.textContent = errorText(res); error.classList.remove('hidden');
+        } }, t('save'))]);
+      input.focus();
+    }
+
+    // Floor staff mark items sold out and back, one tap each (the rest of the menu is the owner's).
+    async function renderSoldOut() {
+      const res = await Owner.call('/api/v1/restaurants/me/menu');
+      if (res.status !== 200) { content.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
+      const button = (item) => el('button', { type: 'button', class: `small ${item.is_available ? 'danger' : 'primary'}`, 'data-soldout': item.id, onclick: async () => {
+        const changed = await Owner.call(`/api/v1/restaurants/me/menu/items/${item.id}`, { method: 'PATCH', body: { is_available: !item.is_available } });
+        if (changed.status === 200) { item.is_available = changed.body.is_available; renderItems(); } else toast(errorText(changed));
+      } }, item.is_available ? t('markSoldOut') : t('markOnSale'));
+      const list = el('div', { class: 'wrap' });
+      function renderItems() {
+        list.replaceChildren(...res.body.categories.map((c) => el('section', {}, el('h3', {}, c.name),
+          c.items.map((item) => el('div', { class: `line row ${item.is_available ? '' : 'soldout'}` }, el('span', { class: 'grow' }, item.name), button(item))))));
+      }
+      renderItems();
+      content.replaceChildren(list);
     }
 
     // The restaurant's settings; each field shows the server's complaint about it in place.
@@ -545,7 +634,7 @@ const Owner = (() => {
       printerBanner.replaceChildren(...[...byPrinter].map(([id, jobs]) => el('div', { class: 'row', 'data-printer': id },
         el('span', { class: 'grow' }, el('strong', {}, `🖨 ${t('printerError')} — ${printerName(id)}`), `: ${problemText(jobs[0].last_error)} · ${t('waitingJobs')} `,
           el('strong', {}, waitingFor(id).map((j) => j.order_number || t(`kind_${j.kind}`)).join(', '))),
-        el('button', { type: 'button', class: 'small', onclick: () => { tab = 'printers'; renderTabs(); render(); } }, t('showPrinters')))));
+        isOwner ? el('button', { type: 'button', class: 'small', onclick: () => { tab = 'printers'; renderTabs(); render(); } }, t('showPrinters')) : null)));
     }
     setInterval(() => { if (printers.length) loadPrintJobs(); }, 5000);
     loadPrinters().then(() => { if (tab === 'orders') render(); });

@@ -457,6 +457,40 @@ try {
   await owner.screenshot({ path: `${ARTIFACTS}/27-owner-sales.png` });
   step(`the sales tab shows today by hour: ${(await owner.textContent('.report-totals')).trim()}`);
 
+  // ---- Staff: the owner adds a floor-staff account; it logs in on the counter tablet, sees the
+  // board without the owner's tabs, accepts the bingsu, and the order's log names who did it.
+  await owner.click('button[data-tab="staff"]');
+  await owner.fill('#staff-name', '김민지');
+  await owner.fill('#staff-email', 'minji@localhost');
+  await owner.selectOption('#staff-role', 'STAFF');
+  await owner.fill('#staff-password', 'minji-password');
+  await owner.click('#staff-add');
+  await owner.waitForSelector('#staff-error-email:not(.hidden)'); // the server's reason, at the field
+  await owner.fill('#staff-email', 'minji@example.com');
+  await owner.click('#staff-add');
+  await owner.waitForSelector('[data-staff="minji@example.com"]');
+  await shot(owner, '28-owner-staff');
+  const counterContext = await browser.newContext({ viewport: { width: 1024, height: 768 }, locale: 'ko-KR', ignoreHTTPSErrors: true });
+  const counter = await counterContext.newPage();
+  await counter.goto(OWNER_URL);
+  await counter.fill('#email', 'minji@example.com');
+  await counter.fill('#password', 'minji-password');
+  await counter.click('#login');
+  const bingsuCardOnBoard = counter.locator('section.column[data-status="PENDING"] article.order', { hasText: bingsu });
+  await bingsuCardOnBoard.waitFor();
+  for (const ownerTab of ['menu', 'settings', 'reports', 'staff', 'printers']) {
+    if (await counter.locator(`button[data-tab="${ownerTab}"]`).count()) throw new Error(`floor staff see the ${ownerTab} tab`);
+  }
+  await bingsuCardOnBoard.locator('button[data-eta="15"]').click();
+  await counter.locator('section.column[data-status="ACCEPTED"] article.order', { hasText: bingsu }).waitFor();
+  await shot(counter, '29-staff-board');
+  await counter.click('button[data-tab="history"]');
+  await counter.locator(`[data-order] button[data-log]`).first().waitFor();
+  await counter.locator('.line', { hasText: bingsu }).locator('button[data-log]').click();
+  await counter.waitForFunction(() => document.querySelector('#order-log')?.textContent.includes('김민지'));
+  await shot(counter, '30-staff-order-log');
+  step(`floor staff 김민지 logged in without the owner's tabs, accepted ${bingsu}; its log names her`);
+
   // Allergic to milk: the filter hides the bingsu.
   await touristPage.goto(TABLE_URL, { waitUntil: 'networkidle' });
   await touristPage.click('#allergen-filter');

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod images;
 pub mod menu;
+pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod payments;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(staff::router())
         .merge(ws::router())
         .merge(ops::router())
+        .merge(openapi::router())
         .merge(crate::web::router())
         .fallback(|| async { AppError::NotFound("route") })
 }

@@ -18,6 +18,7 @@ mod images;
 mod instances;
 mod live;
 mod menus;
+mod openapi;
 mod ops;
 mod orders;
 mod payments;
