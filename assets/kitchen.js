@@ -9,10 +9,10 @@
   const ko = OS.lang() === 'ko';
   const T = ko
     ? { title: '주방', all: '전체', empty: '조리할 주문이 없습니다', bumped: '준비 완료', undo: '되돌리기', table: '테이블',
-      waiting: '접수 대기', login: '주방 화면을 쓰려면 먼저 사장님·직원·주방 계정으로 로그인하세요.', toLogin: '로그인하러 가기',
+      waiting: '접수 대기', login: '주방 화면을 쓰려면 먼저 사장님·직원·주방 계정으로 로그인하세요.', toLogin: '로그인하러 가기', logout: '로그아웃',
       liveDown: '실시간 연결이 끊겼습니다 — 다시 연결하는 중…', min: '분', request: '요청', fullscreen: '전체 화면' }
     : { title: 'Kitchen', all: 'All', empty: 'Nothing to cook', bumped: 'Ready', undo: 'Undo', table: 'Table',
-      waiting: 'Waiting', login: 'Log in first (owner, staff or kitchen account) to use the kitchen display.', toLogin: 'Log in',
+      waiting: 'Waiting', login: 'Log in first (owner, staff or kitchen account) to use the kitchen display.', toLogin: 'Log in', logout: 'Log out',
       liveDown: 'Live connection lost — reconnecting…', min: 'min', request: 'Request', fullscreen: 'Full screen' };
   const AMBER_MINUTES = 10;
   const RED_MINUTES = 20;
@@ -33,6 +33,11 @@
     return;
   }
   Owner.scheduleRefresh();
+  // A shared kitchen tablet changes hands: the account on it can log out here.
+  const logoutButton = document.getElementById('logout');
+  logoutButton.textContent = T.logout;
+  logoutButton.classList.remove('hidden');
+  logoutButton.onclick = Owner.logout;
 
   const orders = new Map(); // open orders by id, from the feed
   const categoryOf = new Map(); // menu item id → category id

@@ -101,6 +101,7 @@ const Owner = (() => {
         return;
       }
       const notShop = res.status === 200; // a customer's account: not for this page
+      if (notShop) api('/api/v1/auth/logout', { method: 'POST', token: res.body.access_token });
       error.replaceChildren(el('p', { class: 'error' }, res.status === 401 || notShop ? t('loginFailed') : errorText(res)));
     };
     app.replaceChildren(form);
@@ -178,7 +179,8 @@ const Owner = (() => {
       const ownerTabs = isOwner ? [tabButton('reports', t('tabReports')), tabButton('menu', t('tabMenu')), tabButton('printers', t('tabPrinters')),
         tabButton('staff', t('tabStaff')), tabButton('settings', t('tabSettings')),
         el('a', { href: '/owner/qr' }, el('button', { type: 'button', class: 'small' }, t('tabQr')))]
-        : [tabButton('soldout', t('tabSoldOut'))]; // floor staff: sold out, the one menu change that is theirs
+        // Floor staff: sold out (the one menu change that is theirs) and waiting tickets.
+        : [tabButton('soldout', t('tabSoldOut')), tabButton('printers', t('tabPrinters'))];
       tabs.replaceChildren(tabButton('orders', t('tabOrders')),
         tabButton('tables', calls ? `${t('tabTables')} · ${t('callOpenLabel')} ${calls}` : t('tabTables')),
         tabButton('history', t('tabHistory')), ...ownerTabs,
@@ -208,6 +210,7 @@ const Owner = (() => {
     let statsAt = 0;
     let statsAgain = false; // asked for while a fetch was on its way: fetch once more after
     function refreshStats() {
+      if (!isOwner) return; // the day's money is the owner's to see
       if (statsTimer) { statsAgain = true; return; }
       statsTimer = setTimeout(async () => {
         statsAt = Date.now();
@@ -368,7 +371,8 @@ const Owner = (() => {
       sheet([el('h3', {}, `${t('orderLog')} ${o.order_number}`), el('div', { id: 'order-log' }, res.body.events.map((e) => el('div', { class: 'line row' },
         el('span', { class: 'muted' }, time(e.at)),
         el('span', { class: 'grow' }, e.status ? t(`status_${e.status}`) : e.type, e.reason ? ` — ${e.reason}` : ''),
-        el('strong', {}, e.actor ? `${e.actor.name} (${t(`role_${e.actor.role}`)})` : e.type === 'NEW_ORDER' ? t('actorGuest') : t('actorSystem')))))]);
+        el('strong', {}, e.actor && e.actor.role !== 'CUSTOMER' ? `${e.actor.name} (${t(`role_${e.actor.role}`)})`
+          : e.actor || e.type === 'NEW_ORDER' ? t('actorGuest') : t('actorSystem')))))]);
     }
 
     // The shop's accounts: floor staff and kitchen. Only the owner sees this tab.
@@ -634,7 +638,7 @@ const Owner = (() => {
       printerBanner.replaceChildren(...[...byPrinter].map(([id, jobs]) => el('div', { class: 'row', 'data-printer': id },
         el('span', { class: 'grow' }, el('strong', {}, `🖨 ${t('printerError')} — ${printerName(id)}`), `: ${problemText(jobs[0].last_error)} · ${t('waitingJobs')} `,
           el('strong', {}, waitingFor(id).map((j) => j.order_number || t(`kind_${j.kind}`)).join(', '))),
-        isOwner ? el('button', { type: 'button', class: 'small', onclick: () => { tab = 'printers'; renderTabs(); render(); } }, t('showPrinters')) : null)));
+        el('button', { type: 'button', class: 'small', onclick: () => { tab = 'printers'; renderTabs(); render(); } }, t('showPrinters')))));
     }
     setInterval(() => { if (printers.length) loadPrintJobs(); }, 5000);
     loadPrinters().then(() => { if (tab === 'orders') render(); });
@@ -658,6 +662,13 @@ const Owner = (() => {
       const [list, menu] = await Promise.all([Owner.call('/api/v1/restaurants/me/printers'), Owner.call('/api/v1/restaurants/me/menu')]);
       if (list.status !== 200 || menu.status !== 200) { content.replaceChildren(el('p', { class: 'error' }, errorText(list.status !== 200 ? list : menu))); return; }
       printers = list.body.printers;
+      // Floor staff retry or drop waiting tickets; setting printers up is the owner's.
+      if (!isOwner) {
+        content.replaceChildren(el('div', { class: 'wrap' }, jobsBox));
+        await loadPrintJobs();
+        renderJobs();
+        return;
+      }
       const categories = menu.body.categories;
       function form(p) {
         const id = p ? p.id : 'new';

@@ -59,6 +59,11 @@ pub struct AppState {
     /// The local CA certificate (PEM) owners install on their devices; `None` when the
     /// operator supplied their own certificate.
     pub ca_certificate: Option<Arc<str>>,
+    /// When this process started, and an id that changes with every start (the board says
+    /// once that the server restarted).
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub instance: Arc<str>,
+    pub clock_watch: Arc<crate::doctor::ClockWatch>,
 }
 
 impl AppState {
@@ -184,6 +189,9 @@ impl AppState {
             passwords: Arc::new(passwords),
             limits: Arc::new(limits),
             ca_certificate: ca_certificate.map(Arc::from),
+            started_at: chrono::Utc::now(),
+            instance: Arc::from(uuid::Uuid::new_v4().to_string()),
+            clock_watch: Arc::new(crate::doctor::ClockWatch::default()),
         })
     }
 }

@@ -233,6 +233,11 @@ pub struct ServeArgs {
     #[arg(long, env = "PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
 
+    /// This box's own addresses, comma-separated (default: read from the kernel). The address
+    /// in printed table QR codes is checked against them.
+    #[arg(long, env = "ORDERSYNC_INTERFACE_ADDRESSES", value_delimiter = ',')]
+    pub interface_addresses: Vec<IpAddr>,
+
     /// HS256 signing key for access tokens (default: generated once and kept in the data
     /// dir). Prefer the environment variable: command lines are visible to other users.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]

@@ -100,6 +100,13 @@ pub struct Config {
     /// First wait before sending a ticket again to a printer that did not take it (doubles each
     /// attempt, up to a minute).
     pub print_retry_base_ms: u64,
+    /// How often the payment provider is asked whether it can be reached.
+    pub provider_probe_ms: u64,
+    /// How often the clock is compared with the time that really passed.
+    pub clock_check_ms: u64,
+    /// This box's own addresses, when given (else read from the kernel): the printed QR
+    /// address is checked against them.
+    pub interface_addresses: Vec<IpAddr>,
     /// Business time (orders, business days); tests move it forward.
     pub clock: Clock,
 }
@@ -179,6 +186,9 @@ impl Config {
             refund_retry_base_ms: 5_000,
             print_poll_ms: 500,
             print_retry_base_ms: 2_000,
+            provider_probe_ms: 60_000,
+            clock_check_ms: 10_000,
+            interface_addresses: args.interface_addresses,
             event_buffer: crate::events::DEFAULT_EVENT_BUFFER,
             ws_max_per_ip: args.ws_max_per_ip,
             header_read_timeout: Duration::from_secs(args.header_read_timeout),
@@ -228,6 +238,9 @@ impl Config {
             refund_retry_base_ms: 5_000,
             print_poll_ms: 500,
             print_retry_base_ms: 2_000,
+            provider_probe_ms: 60_000,
+            clock_check_ms: 10_000,
+            interface_addresses: Vec::new(),
             event_buffer: crate::events::DEFAULT_EVENT_BUFFER,
             ws_max_per_ip: 0,
             header_read_timeout: Duration::from_secs(10),
@@ -338,6 +351,9 @@ impl fmt::Debug for Config {
             .field("payment_sweep_ms", &self.payment_sweep_ms)
             .field("print_poll_ms", &self.print_poll_ms)
             .field("print_retry_base_ms", &self.print_retry_base_ms)
+            .field("provider_probe_ms", &self.provider_probe_ms)
+            .field("clock_check_ms", &self.clock_check_ms)
+            .field("interface_addresses", &self.interface_addresses)
             .field("event_buffer", &self.event_buffer)
             .field("ws_max_per_ip", &self.ws_max_per_ip)
             .field("header_read_timeout", &self.header_read_timeout)

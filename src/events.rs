@@ -32,6 +32,8 @@ pub enum EventType {
     /// A table's tab changed (an order, a payment, a move or a merge).
     TableUpdated,
     TableClosed,
+    /// The restaurant switched to counter payment (internet outage) or back.
+    PaymentSwitch,
 }
 
 impl EventType {
@@ -48,6 +50,7 @@ impl EventType {
             "TABLE_CALL_ACK" => EventType::TableCallAck,
             "TABLE_UPDATED" => EventType::TableUpdated,
             "TABLE_CLOSED" => EventType::TableClosed,
+            "PAYMENT_SWITCH" => EventType::PaymentSwitch,
             _ => EventType::StatusChanged,
         }
     }
@@ -64,6 +67,7 @@ impl EventType {
             EventType::TableCallAck => "TABLE_CALL_ACK",
             EventType::TableUpdated => "TABLE_UPDATED",
             EventType::TableClosed => "TABLE_CLOSED",
+            EventType::PaymentSwitch => "PAYMENT_SWITCH",
         }
     }
 }
@@ -81,6 +85,21 @@ pub struct OrderEvent {
     /// The live message, serialized once.
     pub payload: Arc<str>,
     pub at: DateTime<Utc>,
+}
+
+/// The live message for a switch to counter payment or back.
+pub fn payment_switch_message(
+    restaurant: &crate::domain::restaurant::Restaurant,
+    seq: i64,
+    at: DateTime<Utc>,
+) -> Value {
+    json!({
+        "type": EventType::PaymentSwitch.as_str(),
+        "seq": seq,
+        "at": at,
+        "counter_payment": restaurant.counter_payment_since.is_some(),
+        "counter_payment_since": restaurant.counter_payment_since,
+    })
 }
 
 /// Builds the live message for a table event: the party's figures, and `call` for call events.

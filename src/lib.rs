@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod connections;
 pub mod demo;
+pub mod doctor;
 pub mod domain;
 pub mod error;
 pub mod events;
@@ -83,6 +84,14 @@ pub async fn run(
     let watcher = tokio::spawn(housekeeping(state.clone()));
     let revocations = tokio::spawn(follow_revocations(state.clone()));
     let payments = tokio::spawn(state.payments.clone().run_background());
+    let probe = tokio::spawn(state.payments.clone().probe_provider(
+        std::time::Duration::from_millis(state.config.provider_probe_ms),
+    ));
+    let clock_watch = {
+        let (watch, clock) = (state.clock_watch.clone(), state.clock.clone());
+        let every = std::time::Duration::from_millis(state.config.clock_check_ms);
+        tokio::spawn(async move { watch.run(clock, every).await })
+    };
     let printing = tokio::spawn(print_worker(&state).run());
     let backups =
         sqlite_file.map(|db| tokio::spawn(nightly_backups(db, state.config.data_dir.clone())));
@@ -93,6 +102,8 @@ pub async fn run(
     }
     watcher.abort();
     payments.abort();
+    probe.abort();
+    clock_watch.abort();
     revocations.abort();
     result
 }

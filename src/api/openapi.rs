@@ -28,6 +28,8 @@ pub enum Access {
     SignedIn,
     /// A customer, or the restaurant's accounts for its orders.
     OrderParty,
+    /// An order's customer, or the owner or floor staff of its restaurant.
+    Payer,
     /// The restaurant's owner, floor staff or kitchen.
     Crew,
     /// The restaurant's owner or floor staff.
@@ -47,6 +49,7 @@ impl Access {
             Access::Customer | Access::TableGuest => &["CUSTOMER"],
             Access::SignedIn => &["CUSTOMER", "OWNER", "STAFF", "KITCHEN"],
             Access::OrderParty => &["CUSTOMER", "OWNER", "STAFF", "KITCHEN"],
+            Access::Payer => &["CUSTOMER", "OWNER", "STAFF"],
             Access::Crew => &["OWNER", "STAFF", "KITCHEN"],
             Access::Staff => &["OWNER", "STAFF"],
             Access::Owner => &["OWNER"],
@@ -68,13 +71,20 @@ impl Access {
                 "The order's customer, or an account (OWNER, STAFF, KITCHEN) of its restaurant; \
                  anyone else gets 404."
             }
+            Access::Payer => {
+                "The order's customer, or the OWNER or STAFF of its restaurant; anyone else \
+                 gets 404 (KITCHEN: 403)."
+            }
             Access::Crew => "The restaurant's OWNER, STAFF or KITCHEN account.",
             Access::Staff => "The restaurant's OWNER or STAFF account.",
             Access::Owner => "The restaurant's OWNER only.",
             Access::Provider => {
                 "Toss Payments; the body is checked against Toss before anything changes."
             }
-            Access::Operator => "From loopback, or with `Authorization: Bearer <METRICS_TOKEN>`.",
+            Access::Operator => {
+                "From loopback, or with `Authorization: Bearer <METRICS_TOKEN>` (not an \
+                 account's token)."
+            }
         }
     }
 }
@@ -270,14 +280,14 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/payments/initiate",
         "payments",
         "Start paying an order",
-        OrderParty,
+        Payer,
     )
     .body(&[("order_id", "string"), ("amount", "integer")]),
     op(
         "post",
         "/api/v1/payments/confirm",
         "payments",
-        "Confirm after Toss's redirect",
+        "Confirm after Toss's redirect (test mode: with the order's or table's token)",
         Public,
     )
     .body(&[
@@ -405,7 +415,7 @@ pub const OPERATIONS: &[Operation] = &[
         "/api/v1/restaurants/me/summary",
         "board",
         "Today's totals, refunds owed",
-        Staff,
+        Owner,
     ),
     op(
         "get",
@@ -429,7 +439,7 @@ pub const OPERATIONS: &[Operation] = &[
         "Reject (refunds if paid)",
         Staff,
     )
-    .body(&[]),
+    .body(&[("reason", "string")]),
     op(
         "post",
         "/api/v1/restaurants/me/orders/{id}/ready",

@@ -1,8 +1,9 @@
 //! `/api/v1/payments`: initiate and confirm (the seed's), and Toss's webhook.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -33,10 +34,34 @@ struct InitiateRequest {
     payment_method: Option<String>,
 }
 
-/// The order's customer (or its restaurant's owner) starts paying it.
+/// Money is the customer's, the owner's and the floor's business; the kitchen's account only
+/// marks food ready.
+fn may_take_payments(user: &AuthUser) -> Result<(), AppError> {
+    match user.role {
+        Role::Kitchen => Err(AppError::Forbidden(
+            "the kitchen's account does not take payments",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A signed-in account that may take payments (checked before the body is read).
+struct Payer(AuthUser);
+
+impl FromRequestParts<AppState> for Payer {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        may_take_payments(&user)?;
+        Ok(Payer(user))
+    }
+}
+
+/// The order's customer (or its restaurant's owner or floor staff) starts paying it.
 async fn initiate(
     State(state): State<AppState>,
-    user: AuthUser,
+    Payer(user): Payer,
     AppJson(body): AppJson<InitiateRequest>,
 ) -> Result<Json<Checkout>, AppError> {
     let order = visible_order(&state, &user, &body.order_id).await?;
@@ -136,6 +161,7 @@ async fn confirm(
         let user = user.ok_or(AppError::Unauthorized(
             "a test-mode payment is confirmed only with the order's token",
         ))?;
+        may_take_payments(&user)?;
         visible_order(&state, &user, &body.order_id).await?;
     }
     Ok(Json(

@@ -211,7 +211,7 @@ async fn board(
 
 /// Today's orders and revenue (today = the restaurant's current business day), and every
 /// refund still owed, whatever day it is from.
-async fn summary(State(state): State<AppState>, owner: Staff) -> Result<Json<Value>, AppError> {
+async fn summary(State(state): State<AppState>, owner: Owner) -> Result<Json<Value>, AppError> {
     let restaurant = state
         .store
         .restaurant(owner.restaurant_id)

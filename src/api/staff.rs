@@ -9,13 +9,18 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::end_session;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
 use crate::accounts::{self, NewAccount};
 use crate::app::AppState;
 use crate::auth::Owner;
+use crate::auth::tokens::session_revocation_key;
 use crate::domain::ids::{SessionId, UserId};
 use crate::domain::user::{Role, User, check_password_policy};
 use crate::error::AppError;
+use crate::events::{LiveEvent, SessionEnded};
 use crate::http::extract::{AppJson, AppPath};
 
 pub fn router() -> Router<AppState> {
@@ -78,11 +83,22 @@ fn staff_id(raw: &str) -> Result<UserId, AppError> {
     raw.parse().map_err(|_| AppError::NotFound("staff account"))
 }
 
-async fn end_sessions(state: &AppState, sessions: Vec<SessionId>) -> Result<(), AppError> {
+/// Until when a removed or reset account's sessions stay refused: its access tokens' lifetime.
+fn revoked_until(state: &AppState) -> DateTime<Utc> {
+    Utc::now() + state.tokens.access_ttl
+}
+
+/// The store already recorded the sessions as revoked with the account change; this makes every
+/// instance refuse them at once and closes their sockets.
+async fn end_sessions(state: &AppState, sessions: Vec<SessionId>, until: DateTime<Utc>) {
     for session in sessions {
-        end_session(state, session, Vec::new()).await?;
+        let key = session_revocation_key(session);
+        state.revocations.revoke(key.clone(), until).await;
+        state.events.publish(LiveEvent::SessionEnded(SessionEnded {
+            key: Arc::from(key.as_str()),
+            until,
+        }));
     }
-    Ok(())
 }
 
 async fn remove_staff(
@@ -90,12 +106,13 @@ async fn remove_staff(
     owner: Owner,
     AppPath(id): AppPath<String>,
 ) -> Result<StatusCode, AppError> {
+    let until = revoked_until(&state);
     let sessions = state
         .store
-        .remove_staff(owner.restaurant_id, staff_id(&id)?)
+        .remove_staff(owner.restaurant_id, staff_id(&id)?, until)
         .await?
         .ok_or(AppError::NotFound("staff account"))?;
-    end_sessions(&state, sessions).await?;
+    end_sessions(&state, sessions, until).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -114,11 +131,12 @@ async fn reset_password(
     let id = staff_id(&id)?;
     check_password_policy(&body.password).map_err(|why| AppError::validation("password", why))?;
     let hash = state.passwords.hash(&body.password).await?;
+    let until = revoked_until(&state);
     let sessions = state
         .store
-        .reset_staff_password(owner.restaurant_id, id, hash, state.clock.now())
+        .reset_staff_password(owner.restaurant_id, id, hash, until)
         .await?
         .ok_or(AppError::NotFound("staff account"))?;
-    end_sessions(&state, sessions).await?;
+    end_sessions(&state, sessions, until).await;
     Ok(StatusCode::NO_CONTENT)
 }

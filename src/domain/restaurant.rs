@@ -88,6 +88,11 @@ pub struct Restaurant {
     /// Bumped by every change to the menu or these settings.
     pub revision: i64,
     pub created_at: DateTime<Utc>,
+    /// Since when new orders are paid at the counter because online payment cannot be reached
+    /// (the owner's switch during an internet outage); `None`: the chosen mode applies.
+    pub counter_payment_since: Option<DateTime<Utc>>,
+    /// The base URL the table QR codes were last made with, and when.
+    pub printed_base_url: Option<(String, DateTime<Utc>)>,
 }
 
 /// Settings an owner may change; `None` leaves a setting as it is.
@@ -117,9 +122,10 @@ impl RestaurantChanges {
 
 impl Restaurant {
     /// The mode new orders get: the chosen one, or POSTPAY while the box takes no online
-    /// payments (a PREPAY order could then never be paid, so never accepted).
+    /// payments or the owner switched to the counter (a PREPAY order could then never be paid,
+    /// so never accepted).
     pub fn payment_mode_in_effect(&self, online_payments: bool) -> PaymentMode {
-        if online_payments {
+        if online_payments && self.counter_payment_since.is_none() {
             self.payment_mode
         } else {
             PaymentMode::Postpay

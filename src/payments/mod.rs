@@ -6,6 +6,7 @@
 //! and carries an idempotency key stable per logical operation, so no retry, race or reconciliation can
 //! charge or refund twice; payment and order change in one transaction.
 
+pub mod health;
 pub mod provider;
 pub mod simulated;
 pub mod tab;
@@ -127,6 +128,7 @@ pub struct Payments {
     settings: PaymentSettings,
     /// This process, as the holder of leases (the sweep, order locks) among instances.
     instance: String,
+    health: Arc<health::ProviderHealth>,
 }
 
 impl Payments {
@@ -138,8 +140,17 @@ impl Payments {
         settings: PaymentSettings,
     ) -> Arc<Payments> {
         let instance = uuid::Uuid::new_v4().to_string();
+        let health = Arc::new(health::ProviderHealth::default());
+        let provider = provider.map(|inner| {
+            Arc::new(health::Monitored {
+                inner,
+                health: health.clone(),
+                clock: clock.clone(),
+            }) as Arc<dyn PaymentProvider>
+        });
         Arc::new(Payments {
             locks: PaymentLocks::new(store.clone(), instance.clone()),
+            health,
             store,
             provider,
             metrics,
@@ -152,6 +163,28 @@ impl Payments {
     /// The provider in use; `None` while online payment is off.
     pub fn provider_kind(&self) -> Option<ProviderKind> {
         self.provider.as_ref().map(|p| p.kind())
+    }
+
+    /// Whether the provider could be reached lately (`None` while online payment is off).
+    pub fn reachability(&self) -> Option<health::Reachability> {
+        self.provider.as_ref().map(|_| self.health.snapshot())
+    }
+
+    /// Asks the provider whether it can be reached (while online payment is in use), every
+    /// `every`; the answer shows on the board.
+    pub async fn probe_provider(self: Arc<Self>, every: Duration) {
+        let Some(provider) = self.provider.clone() else {
+            return;
+        };
+        if provider.kind() != ProviderKind::Toss {
+            return;
+        }
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let _ = provider.probe().await;
+        }
     }
 
     /// The provider, or `NotConfigured` when online payment is off.

@@ -117,4 +117,9 @@ pub trait PaymentProvider: Send + Sync + 'static {
         reason: &str,
         idempotency_key: &str,
     ) -> Result<ProviderPayment, ProviderError>;
+
+    /// A light request that only shows whether the provider can be reached at all.
+    async fn probe(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
 }

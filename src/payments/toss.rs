@@ -302,6 +302,23 @@ impl PaymentProvider for TossClient {
         }
     }
 
+    /// Looks up an order id that never exists: Toss's "not found" is an answer, so reachable;
+    /// no answer, or a gateway error without Toss's body, is an outage.
+    async fn probe(&self) -> Result<(), ProviderError> {
+        match self
+            .call(
+                Method::GET,
+                "/v1/payments/orders/ordersync-reachability-probe",
+                None,
+                None,
+            )
+            .await
+        {
+            Ok(_) | Err(CallError::Api { .. }) => Ok(()),
+            Err(err) => Err(ProviderError::Unreachable(err.describe())),
+        }
+    }
+
     async fn lookup_order(&self, order_id: &str) -> Result<Option<ProviderPayment>, ProviderError> {
         self.lookup(&format!("/v1/payments/orders/{}", encode(order_id)))
             .await

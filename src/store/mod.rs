@@ -349,13 +349,15 @@ pub struct LoggedEvent {
     /// The live message as it was sent.
     pub payload: String,
     pub at: DateTime<Utc>,
-    /// The restaurant's account that acted; `None` for the guest or the box itself.
+    /// Who acted: a restaurant account, or the guest (role CUSTOMER); `None`: the box itself
+    /// (a payment, an unpaid order's timeout).
     pub actor: Option<LoggedActor>,
 }
 
 pub struct LoggedActor {
     pub id: String,
-    pub name: String,
+    /// `None` for a guest.
+    pub name: Option<String>,
     pub role: String,
 }
 
@@ -368,16 +370,6 @@ pub enum Actor {
         by: Option<UserId>,
     },
     Customer(Customer),
-}
-
-impl Actor {
-    /// The account the event log names.
-    pub fn account(self) -> Option<UserId> {
-        match self {
-            Actor::Shop { by, .. } => by,
-            Actor::Customer(_) => None,
-        }
-    }
 }
 
 pub struct TransitionRequest {
@@ -495,23 +487,25 @@ pub trait Store: Send + Sync + 'static {
     async fn staff(&self, restaurant: RestaurantId) -> StoreResult<Vec<User>>;
 
     /// Removes a STAFF or KITCHEN account of `restaurant` with its refresh tokens (events it
-    /// acted in keep its name). `None`: no such account there. Returns every session it had,
-    /// for the caller to end.
+    /// acted in keep its name), and in the same transaction records every session it had as
+    /// revoked until `revoked_until`. `None`: no such account there. Returns those sessions, for
+    /// the caller to end on every instance.
     async fn remove_staff(
         &self,
         restaurant: RestaurantId,
         user: UserId,
+        revoked_until: DateTime<Utc>,
     ) -> StoreResult<Option<Vec<SessionId>>>;
 
-    /// Sets a new password on a STAFF or KITCHEN account of `restaurant` and stops its refresh
-    /// tokens. `None`: no such account there. Returns every session it had, for the caller to
-    /// end.
+    /// Sets a new password on a STAFF or KITCHEN account of `restaurant`, stops its refresh
+    /// tokens and records its sessions as revoked until `revoked_until`, in one transaction.
+    /// `None`: no such account there. Returns those sessions.
     async fn reset_staff_password(
         &self,
         restaurant: RestaurantId,
         user: UserId,
         password_hash: String,
-        now: DateTime<Utc>,
+        revoked_until: DateTime<Utc>,
     ) -> StoreResult<Option<Vec<SessionId>>>;
 
     async fn user_credentials(&self, email: &Email) -> StoreResult<Option<UserCredentials>>;
@@ -877,6 +871,28 @@ pub trait Store: Send + Sync + 'static {
 
     /// The restaurant's latest event sequence number (0 before its first event).
     async fn latest_event_seq(&self, restaurant: RestaurantId) -> StoreResult<i64>;
+
+    /// Switches the restaurant to counter payment (`on`) or back, logging the switch with the
+    /// acting account. `None` event: it already was that way.
+    async fn switch_counter_payment(
+        &self,
+        restaurant: RestaurantId,
+        on: bool,
+        by: Option<UserId>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Restaurant, Option<OrderEvent>)>;
+
+    /// Remembers the base URL table QR codes were made with (a moved box address is then
+    /// noticed). Not a menu change: pricing and cached menus are untouched.
+    async fn record_printed_base_url(
+        &self,
+        restaurant: RestaurantId,
+        base_url: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// When the newest order on this database was placed (for clock checks).
+    async fn newest_order_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
 
     /// Every event of one order of `restaurant`, oldest first, with who acted (the audit trail).
     async fn order_log(

@@ -321,6 +321,36 @@ async fn staff_run_the_board_the_kitchen_marks_ready_and_the_log_names_who_acted
             (json!("COMPLETED"), json!("STAFF"), json!("STAFF 김")),
         ]
     );
+    // A guest's own cancellation is the guest's in the log; the kitchen takes no payments.
+    let second = app.place(&guest, shop.simple_order()).await;
+    let res = app
+        .post(
+            "/api/v1/payments/initiate",
+            Some(&floor),
+            json!({"order_id": second, "amount": 1}),
+        )
+        .await;
+    assert_ne!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+    let res = app
+        .post_empty(&format!("/api/v1/orders/{second}/cancel"), Some(&guest))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let log = app
+        .get(
+            &format!("/api/v1/restaurants/me/orders/{second}/events"),
+            Some(&shop.owner),
+        )
+        .await;
+    let last = log.body["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["status"], "CANCELLED");
+    assert_eq!(last["actor"]["role"], "CUSTOMER");
+    assert_eq!(last["actor"]["name"], Value::Null);
+
     // Another restaurant's order log is not there; a guest has no log.
     let other = app.shop("crew-other@example.com", "POSTPAY").await;
     let res = app.get(&log_path, Some(&other.owner)).await;

@@ -489,9 +489,13 @@ impl Store for PgStore {
         &self,
         restaurant: RestaurantId,
         user: UserId,
+        revoked_until: DateTime<Utc>,
     ) -> StoreResult<Option<Vec<SessionId>>> {
         in_transaction!(self, |db, _outbox| users::remove_staff(
-            db, restaurant, user
+            db,
+            restaurant,
+            user,
+            revoked_until
         ))
     }
 
@@ -500,14 +504,14 @@ impl Store for PgStore {
         restaurant: RestaurantId,
         user: UserId,
         password_hash: String,
-        now: DateTime<Utc>,
+        revoked_until: DateTime<Utc>,
     ) -> StoreResult<Option<Vec<SessionId>>> {
         in_transaction!(self, |db, _outbox| users::reset_staff_password(
             db,
             restaurant,
             user,
             &password_hash,
-            now
+            revoked_until
         ))
     }
 
@@ -1088,6 +1092,33 @@ impl Store for PgStore {
                 None => Ok(0),
             }
         })
+    }
+
+    async fn switch_counter_payment(
+        &self,
+        restaurant: RestaurantId,
+        on: bool,
+        by: Option<UserId>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Restaurant, Option<OrderEvent>)> {
+        in_transaction!(self, |db, outbox| restaurants::switch_counter_payment(
+            db, outbox, restaurant, on, by, now
+        ))
+    }
+
+    async fn record_printed_base_url(
+        &self,
+        restaurant: RestaurantId,
+        base_url: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        on_connection!(self, |db| restaurants::record_printed_base_url(
+            db, restaurant, &base_url, now
+        ))
+    }
+
+    async fn newest_order_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        on_connection!(self, |db| restaurants::newest_order_at(db))
     }
 
     async fn order_log(

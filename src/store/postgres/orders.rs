@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{Db, Fail, Outbox, PgResult, id, restaurants, tables, text_enum};
-use crate::domain::ids::{OrderId, PaymentId, RestaurantId, TableSessionId, UserId};
+use crate::domain::ids::{OrderId, PaymentId, RestaurantId, TableSessionId};
 use crate::domain::order::{
     Action, Customer, Order, OrderStatus, PLAN_ATTEMPTS, PaymentMode, PaymentStatus,
     TransitionPlan, order_number, plan_transition,
@@ -330,17 +330,28 @@ pub(super) const MENU_CHANGED: &str = "menu revision moved on";
 /// Likewise for "the guest's party has left".
 pub(super) const TABLE_CLOSED: &str = "table session closed";
 
-/// Copies the acting account's name and role onto the event (the log outlives the account).
-async fn name_actor(db: Db<'_>, event: &OrderEvent, account: UserId) -> PgResult<()> {
+/// Names who acted on the event: a restaurant account's name and role are copied (the log
+/// outlives the account); a customer is marked as the guest. The box itself stays unnamed.
+async fn name_actor(db: Db<'_>, event: &OrderEvent, actor: Actor) -> PgResult<()> {
+    let (sql, actor_id) = match actor {
+        Actor::Shop {
+            by: Some(account), ..
+        } => (
+            "UPDATE order_events SET actor_id = u.id, actor_name = u.name, actor_role = u.role
+             FROM (SELECT id, name, role FROM users WHERE id = $3) AS u
+             WHERE restaurant_id = $1 AND seq = $2",
+            account.to_string(),
+        ),
+        Actor::Customer(customer) => (
+            "UPDATE order_events SET actor_id = $3, actor_role = 'CUSTOMER'
+             WHERE restaurant_id = $1 AND seq = $2",
+            customer.key().to_string(),
+        ),
+        Actor::Shop { by: None, .. } => return Ok(()),
+    };
     db.execute(
-        "UPDATE order_events SET actor_id = u.id, actor_name = u.name, actor_role = u.role
-         FROM (SELECT id, name, role FROM users WHERE id = $3) AS u
-         WHERE restaurant_id = $1 AND seq = $2",
-        &[
-            &event.restaurant_id.to_string(),
-            &event.seq,
-            &account.to_string(),
-        ],
+        sql,
+        &[&event.restaurant_id.to_string(), &event.seq, &actor_id],
     )
     .await?;
     Ok(())
@@ -391,9 +402,7 @@ pub async fn transition(
                 EventType::StatusChanged
             };
             let event = append_event(db, outbox, kind, &order, req.now).await?;
-            if let Some(account) = req.actor.account() {
-                name_actor(db, &event, account).await?;
-            }
+            name_actor(db, &event, req.actor).await?;
             return Ok(TransitionOutcome::Done {
                 order: Box::new(order),
                 event,

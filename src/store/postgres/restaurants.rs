@@ -1,21 +1,22 @@
 //! SQL for restaurants, their settings, guests and event sequence numbers (PostgreSQL).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
 use super::{Db, Fail, Outbox, PgResult, id};
 use crate::domain::from_millis;
-use crate::domain::ids::RestaurantId;
+use crate::domain::ids::{RestaurantId, UserId};
 use crate::domain::order::PaymentMode;
 use crate::domain::restaurant::{
     DEFAULT_TIME_ZONE, Restaurant, RestaurantChanges, TableVerification,
 };
 use crate::domain::to_millis;
-use crate::events::{LiveEvent, MenuEvent};
+use crate::events::{EventType, LiveEvent, MenuEvent, OrderEvent, payment_switch_message};
 use crate::store::{NewGuest, StoreError};
 
 const COLUMNS: &str = "id, owner_id, name, table_ordering_enabled, payment_mode, time_zone, \
-                       revision, created_at, table_verification, ready_message, tables";
+                       revision, created_at, table_verification, ready_message, tables, \
+                       counter_payment_since, printed_base_url, printed_base_url_at";
 
 fn from_row(row: &Row) -> PgResult<Restaurant> {
     let mode: String = row.try_get(4)?;
@@ -33,6 +34,11 @@ fn from_row(row: &Row) -> PgResult<Restaurant> {
         tables: row.try_get(10)?,
         revision: row.try_get(6)?,
         created_at: from_millis(row.try_get(7)?),
+        counter_payment_since: row.try_get::<_, Option<i64>>(11)?.map(from_millis),
+        printed_base_url: match (row.try_get::<_, Option<String>>(12)?, row.try_get(13)?) {
+            (Some(url), Some(at)) => Some((url, from_millis(at))),
+            _ => None,
+        },
     })
 }
 
@@ -103,6 +109,84 @@ pub async fn update(
     by_id(db, restaurant)
         .await?
         .ok_or(Fail::Store(StoreError::NotFound))
+}
+
+pub async fn switch_counter_payment(
+    db: Db<'_>,
+    outbox: &mut Outbox,
+    restaurant: RestaurantId,
+    on: bool,
+    by: Option<UserId>,
+    now: DateTime<Utc>,
+) -> PgResult<(Restaurant, Option<OrderEvent>)> {
+    // Only a real change bumps the revision (guests' menus then say how to pay) and is logged.
+    let changed = db
+        .execute(
+            "UPDATE restaurants SET counter_payment_since = CASE WHEN $2 THEN $3::BIGINT END,
+                                    revision = revision + 1
+             WHERE id = $1 AND (counter_payment_since IS NULL) = $2",
+            &[&restaurant.to_string(), &on, &to_millis(now)],
+        )
+        .await?;
+    let current = by_id(db, restaurant)
+        .await?
+        .ok_or(Fail::Store(StoreError::NotFound))?;
+    if changed == 0 {
+        return Ok((current, None));
+    }
+    let (seq, _) = next_event_seq(db, restaurant).await?;
+    let payload: std::sync::Arc<str> = payment_switch_message(&current, seq, now)
+        .to_string()
+        .into();
+    db.execute(
+        "INSERT INTO order_events (restaurant_id, seq, order_id, table_session_id, type, payload,
+                                   created_at, actor_id, actor_name, actor_role)
+         VALUES ($1, $2, NULL, NULL, $3, $4, $5, $6,
+                 (SELECT name FROM users WHERE id = $6), (SELECT role FROM users WHERE id = $6))",
+        &[
+            &restaurant.to_string(),
+            &seq,
+            &EventType::PaymentSwitch.as_str(),
+            &&*payload,
+            &to_millis(now),
+            &by.map(|u| u.to_string()),
+        ],
+    )
+    .await?;
+    let event = OrderEvent {
+        restaurant_id: restaurant,
+        order_id: None,
+        table_session_id: None,
+        seq,
+        kind: EventType::PaymentSwitch,
+        payload,
+        at: now,
+    };
+    outbox.push(LiveEvent::Order(event.clone()));
+    outbox.push(LiveEvent::Menu(MenuEvent::reload(restaurant, now)));
+    Ok((current, Some(event)))
+}
+
+pub async fn record_printed_base_url(
+    db: Db<'_>,
+    restaurant: RestaurantId,
+    base_url: &str,
+    now: DateTime<Utc>,
+) -> PgResult<()> {
+    db.execute(
+        "UPDATE restaurants SET printed_base_url = $2, printed_base_url_at = $3
+         WHERE id = $1 AND printed_base_url IS DISTINCT FROM $2",
+        &[&restaurant.to_string(), &base_url, &to_millis(now)],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn newest_order_at(db: Db<'_>) -> PgResult<Option<DateTime<Utc>>> {
+    let row = db
+        .query_one("SELECT max(created_at) FROM orders", &[])
+        .await?;
+    Ok(row.try_get::<_, Option<i64>>(0)?.map(from_millis))
 }
 
 /// A guest joins the party at their table if one is there (else their first order or call

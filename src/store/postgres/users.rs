@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
 use super::{Db, Fail, PgResult, id, opt_id};
+use crate::auth::tokens::session_revocation_key;
 use crate::domain::ids::{RestaurantId, SessionId, UserId};
 use crate::domain::user::{Email, User};
 use crate::domain::{from_millis, to_millis};
@@ -136,15 +137,31 @@ async fn lock_staff_of(db: Db<'_>, restaurant: RestaurantId, user: UserId) -> Pg
 
 /// Removes a staff account of `restaurant`; `None` when there is no such account. Returns its
 /// sessions so the caller can end them everywhere.
+/// Records each session as revoked (its access tokens refused) until `until`.
+async fn revoke_sessions(db: Db<'_>, sessions: &[SessionId], until: DateTime<Utc>) -> PgResult<()> {
+    for session in sessions {
+        db.execute(
+            "INSERT INTO revoked_tokens (key, expires_at) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE
+             SET expires_at = greatest(revoked_tokens.expires_at, excluded.expires_at)",
+            &[&session_revocation_key(*session), &to_millis(until)],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 pub async fn remove_staff(
     db: Db<'_>,
     restaurant: RestaurantId,
     user: UserId,
+    revoked_until: DateTime<Utc>,
 ) -> PgResult<Option<Vec<SessionId>>> {
     if !lock_staff_of(db, restaurant, user).await? {
         return Ok(None);
     }
     let sessions = sessions_of(db, user).await?;
+    revoke_sessions(db, &sessions, revoked_until).await?;
     db.execute(
         "DELETE FROM refresh_tokens WHERE user_id = $1",
         &[&user.to_string()],
@@ -162,7 +179,7 @@ pub async fn reset_staff_password(
     restaurant: RestaurantId,
     user: UserId,
     password_hash: &str,
-    now: DateTime<Utc>,
+    revoked_until: DateTime<Utc>,
 ) -> PgResult<Option<Vec<SessionId>>> {
     if !lock_staff_of(db, restaurant, user).await? {
         return Ok(None);
@@ -174,10 +191,12 @@ pub async fn reset_staff_password(
     .await?;
     db.execute(
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-        &[&user.to_string(), &to_millis(now)],
+        &[&user.to_string(), &to_millis(Utc::now())],
     )
     .await?;
-    Ok(Some(sessions_of(db, user).await?))
+    let sessions = sessions_of(db, user).await?;
+    revoke_sessions(db, &sessions, revoked_until).await?;
+    Ok(Some(sessions))
 }
 
 pub async fn insert_refresh_token(db: Db<'_>, token: &RefreshTokenRecord) -> PgResult<()> {

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_printing.sql"),
     include_str!("migrations/0006_menu_labels.sql"),
     include_str!("migrations/0007_staff.sql"),
+    include_str!("migrations/0008_shop_resilience.sql"),
 ];
 
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();

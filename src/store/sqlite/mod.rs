@@ -256,8 +256,9 @@ impl Store for SqliteStore {
         &self,
         restaurant: RestaurantId,
         user: UserId,
+        revoked_until: DateTime<Utc>,
     ) -> StoreResult<Option<Vec<SessionId>>> {
-        self.write(move |c| users::remove_staff(c, restaurant, user))
+        self.write(move |c| users::remove_staff(c, restaurant, user, revoked_until))
             .await
     }
 
@@ -266,10 +267,12 @@ impl Store for SqliteStore {
         restaurant: RestaurantId,
         user: UserId,
         password_hash: String,
-        now: DateTime<Utc>,
+        revoked_until: DateTime<Utc>,
     ) -> StoreResult<Option<Vec<SessionId>>> {
-        self.write(move |c| users::reset_staff_password(c, restaurant, user, &password_hash, now))
-            .await
+        self.write(move |c| {
+            users::reset_staff_password(c, restaurant, user, &password_hash, revoked_until)
+        })
+        .await
     }
 
     async fn user_credentials(&self, email: &Email) -> StoreResult<Option<UserCredentials>> {
@@ -804,6 +807,31 @@ impl Store for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn switch_counter_payment(
+        &self,
+        restaurant: RestaurantId,
+        on: bool,
+        by: Option<UserId>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Restaurant, Option<OrderEvent>)> {
+        self.write(move |c| restaurants::switch_counter_payment(c, restaurant, on, by, now))
+            .await
+    }
+
+    async fn record_printed_base_url(
+        &self,
+        restaurant: RestaurantId,
+        base_url: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(move |c| restaurants::record_printed_base_url(c, restaurant, &base_url, now))
+            .await
+    }
+
+    async fn newest_order_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.read(restaurants::newest_order_at).await
     }
 
     async fn order_log(

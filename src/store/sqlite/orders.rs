@@ -11,7 +11,7 @@ use super::restaurants;
 use super::tables;
 use super::users::parse_uuid;
 use super::writer::Tx;
-use crate::domain::ids::{OrderId, PaymentId, RestaurantId, TableSessionId, UserId};
+use crate::domain::ids::{OrderId, PaymentId, RestaurantId, TableSessionId};
 use crate::domain::order::{
     Action, Customer, Order, OrderStatus, PLAN_ATTEMPTS, PaymentMode, PaymentStatus,
     TransitionPlan, order_number, plan_transition,
@@ -303,18 +303,35 @@ pub fn place(
     })
 }
 
-/// Copies the acting account's name and role onto the event (the log outlives the account).
-fn name_actor(c: &Tx<'_>, event: &OrderEvent, account: UserId) -> StoreResult<()> {
-    c.prepare_cached(
-        "UPDATE order_events SET actor_id = u.id, actor_name = u.name, actor_role = u.role
-         FROM (SELECT id, name, role FROM users WHERE id = ?3) AS u
-         WHERE restaurant_id = ?1 AND seq = ?2",
-    )?
-    .execute(params![
-        event.restaurant_id.to_string(),
-        event.seq,
-        account.to_string()
-    ])?;
+/// Names who acted on the event: a restaurant account's name and role are copied (the log
+/// outlives the account); a customer is marked as the guest. The box itself stays unnamed.
+fn name_actor(c: &Tx<'_>, event: &OrderEvent, actor: Actor) -> StoreResult<()> {
+    match actor {
+        Actor::Shop {
+            by: Some(account), ..
+        } => c
+            .prepare_cached(
+                "UPDATE order_events SET actor_id = u.id, actor_name = u.name, actor_role = u.role
+                 FROM (SELECT id, name, role FROM users WHERE id = ?3) AS u
+                 WHERE restaurant_id = ?1 AND seq = ?2",
+            )?
+            .execute(params![
+                event.restaurant_id.to_string(),
+                event.seq,
+                account.to_string()
+            ])?,
+        Actor::Customer(customer) => c
+            .prepare_cached(
+                "UPDATE order_events SET actor_id = ?3, actor_role = 'CUSTOMER'
+                 WHERE restaurant_id = ?1 AND seq = ?2",
+            )?
+            .execute(params![
+                event.restaurant_id.to_string(),
+                event.seq,
+                customer.key().to_string()
+            ])?,
+        Actor::Shop { by: None, .. } => 0,
+    };
     Ok(())
 }
 
@@ -357,9 +374,7 @@ pub fn transition(c: &Tx<'_>, req: &TransitionRequest) -> StoreResult<Transition
                 EventType::StatusChanged
             };
             let event = append_event(c, kind, &order, req.now)?;
-            if let Some(account) = req.actor.account() {
-                name_actor(c, &event, account)?;
-            }
+            name_actor(c, &event, req.actor)?;
             return Ok(TransitionOutcome::Done {
                 order: Box::new(order),
                 event,

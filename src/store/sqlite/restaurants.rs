@@ -2,21 +2,24 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use chrono::Utc;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 
 use super::users::parse_uuid;
 use super::writer::Tx;
-use crate::domain::ids::RestaurantId;
+use crate::domain::ids::{RestaurantId, UserId};
 use crate::domain::order::PaymentMode;
 use crate::domain::restaurant::{
     DEFAULT_TIME_ZONE, Restaurant, RestaurantChanges, TableVerification,
 };
 use crate::domain::{from_millis, to_millis};
-use crate::events::{LiveEvent, MenuEvent};
+use crate::events::{EventType, LiveEvent, MenuEvent, OrderEvent, payment_switch_message};
 use crate::store::{NewGuest, StoreError, StoreResult};
 
 const COLUMNS: &str = "id, owner_id, name, table_ordering_enabled, payment_mode, time_zone, \
-                       revision, created_at, table_verification, ready_message, tables";
+                       revision, created_at, table_verification, ready_message, tables, \
+                       counter_payment_since, printed_base_url, printed_base_url_at";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Restaurant> {
     let mode: String = row.get(4)?;
@@ -36,6 +39,11 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Restaurant> {
             .unwrap_or(TableVerification::Qr),
         ready_message: row.get(9)?,
         tables: row.get(10)?,
+        counter_payment_since: row.get::<_, Option<i64>>(11)?.map(from_millis),
+        printed_base_url: match (row.get::<_, Option<String>>(12)?, row.get(13)?) {
+            (Some(url), Some(at)) => Some((url, from_millis(at))),
+            _ => None,
+        },
     })
 }
 
@@ -96,6 +104,77 @@ pub fn update(
     // The menu document shows the name and whether table ordering is on.
     c.publish_after_commit(LiveEvent::Menu(MenuEvent::reload(id, Utc::now())));
     by_id(c, id)?.ok_or(StoreError::NotFound)
+}
+
+pub fn switch_counter_payment(
+    c: &Tx<'_>,
+    id: RestaurantId,
+    on: bool,
+    by: Option<UserId>,
+    now: DateTime<Utc>,
+) -> StoreResult<(Restaurant, Option<OrderEvent>)> {
+    // Only a real change bumps the revision (guests' menus then say how to pay) and is logged.
+    let changed = c
+        .prepare_cached(
+            "UPDATE restaurants SET counter_payment_since = CASE WHEN ?2 THEN ?3 END,
+                                    revision = revision + 1
+             WHERE id = ?1 AND (counter_payment_since IS NULL) = ?2",
+        )?
+        .execute(params![id.to_string(), on, to_millis(now)])?;
+    let restaurant = by_id(c, id)?.ok_or(StoreError::NotFound)?;
+    if changed == 0 {
+        return Ok((restaurant, None));
+    }
+    let seq = next_event_seq(c, id)?;
+    let payload: Arc<str> = payment_switch_message(&restaurant, seq, now)
+        .to_string()
+        .into();
+    c.prepare_cached(
+        "INSERT INTO order_events (restaurant_id, seq, order_id, table_session_id, type, payload,
+                                   created_at, actor_id, actor_name, actor_role)
+         VALUES (?1, ?2, NULL, NULL, ?3, ?4, ?5, ?6,
+                 (SELECT name FROM users WHERE id = ?6), (SELECT role FROM users WHERE id = ?6))",
+    )?
+    .execute(params![
+        id.to_string(),
+        seq,
+        EventType::PaymentSwitch.as_str(),
+        &*payload,
+        to_millis(now),
+        by.map(|u| u.to_string()),
+    ])?;
+    let event = OrderEvent {
+        restaurant_id: id,
+        order_id: None,
+        table_session_id: None,
+        seq,
+        kind: EventType::PaymentSwitch,
+        payload,
+        at: now,
+    };
+    c.publish_after_commit(LiveEvent::Order(event.clone()));
+    c.publish_after_commit(LiveEvent::Menu(MenuEvent::reload(id, now)));
+    Ok((restaurant, Some(event)))
+}
+
+pub fn record_printed_base_url(
+    c: &Connection,
+    id: RestaurantId,
+    base_url: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    c.prepare_cached(
+        "UPDATE restaurants SET printed_base_url = ?2, printed_base_url_at = ?3
+         WHERE id = ?1 AND printed_base_url IS NOT ?2",
+    )?
+    .execute(params![id.to_string(), base_url, to_millis(now)])?;
+    Ok(())
+}
+
+pub fn newest_order_at(c: &Connection) -> StoreResult<Option<DateTime<Utc>>> {
+    Ok(c.prepare_cached("SELECT max(created_at) FROM orders")?
+        .query_row([], |row| row.get::<_, Option<i64>>(0))?
+        .map(from_millis))
 }
 
 /// A guest joins the party at their table if one is there (else their first order or call

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use crate::auth::tokens::session_revocation_key;
 use crate::domain::ids::{RestaurantId, SessionId, UserId};
 use crate::domain::user::{Email, User};
 use crate::domain::{from_millis, to_millis};
@@ -159,15 +160,33 @@ fn is_staff_of(c: &Connection, restaurant: RestaurantId, user: UserId) -> StoreR
 
 /// Removes a staff account of `restaurant`; `None` when there is no such account. Returns its
 /// sessions so the caller can end them everywhere.
+/// Records each session as revoked (its access tokens refused) until `until`.
+fn revoke_sessions(
+    c: &Connection,
+    sessions: &[SessionId],
+    until: DateTime<Utc>,
+) -> StoreResult<()> {
+    let mut insert = c.prepare_cached(
+        "INSERT INTO revoked_tokens (key, expires_at) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+    )?;
+    for session in sessions {
+        insert.execute(params![session_revocation_key(*session), to_millis(until)])?;
+    }
+    Ok(())
+}
+
 pub fn remove_staff(
     c: &Connection,
     restaurant: RestaurantId,
     user: UserId,
+    revoked_until: DateTime<Utc>,
 ) -> StoreResult<Option<Vec<SessionId>>> {
     if !is_staff_of(c, restaurant, user)? {
         return Ok(None);
     }
     let sessions = sessions_of(c, user)?;
+    revoke_sessions(c, &sessions, revoked_until)?;
     c.prepare_cached("DELETE FROM refresh_tokens WHERE user_id = ?1")?
         .execute([user.to_string()])?;
     c.prepare_cached("DELETE FROM users WHERE id = ?1")?
@@ -182,7 +201,7 @@ pub fn reset_staff_password(
     restaurant: RestaurantId,
     user: UserId,
     password_hash: &str,
-    now: DateTime<Utc>,
+    revoked_until: DateTime<Utc>,
 ) -> StoreResult<Option<Vec<SessionId>>> {
     if !is_staff_of(c, restaurant, user)? {
         return Ok(None);
@@ -192,8 +211,10 @@ pub fn reset_staff_password(
     c.prepare_cached(
         "UPDATE refresh_tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
     )?
-    .execute(params![user.to_string(), to_millis(now)])?;
-    Ok(Some(sessions_of(c, user)?))
+    .execute(params![user.to_string(), to_millis(Utc::now())])?;
+    let sessions = sessions_of(c, user)?;
+    revoke_sessions(c, &sessions, revoked_until)?;
+    Ok(Some(sessions))
 }
 
 pub fn insert_refresh_token(c: &Connection, token: &RefreshTokenRecord) -> StoreResult<()> {
