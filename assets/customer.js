@@ -241,8 +241,10 @@
         orderButton.disabled = cart.length === 0;
         if (!cart.length) list.replaceChildren(el('p', { class: 'muted' }, t('empty')));
       }
+      // During an internet outage the shop takes payment at the counter: the guest is told why.
       const counter = menu.restaurant.payment_mode === 'POSTPAY'
-        ? el('p', { class: 'muted', id: 'pay-at-counter' }, t('payAtCounterNote')) : null;
+        ? el('p', { class: menu.restaurant.counter_payment ? 'notice' : 'muted', id: 'pay-at-counter' },
+          menu.restaurant.counter_payment ? t('counterPaymentOutage') : t('payAtCounterNote')) : null;
       const s = sheet([el('h3', {}, t('cart')), list, el('label', { for: 'special' }, t('special')), requests, errorBox, totalRow, counter, orderButton]);
       orderButton.onclick = async () => {
         orderButton.disabled = true;

@@ -164,10 +164,65 @@ const Owner = (() => {
     const fresh = new Set();
     const liveBanner = el('div', { class: 'banner hidden', id: 'live-down', role: 'alert' }, t('liveDown'));
     const printerBanner = el('div', { class: 'printer-banner hidden', id: 'printer-error', role: 'alert' });
+    const shopBanners = el('div', { id: 'shop-status' });
     const stats = el('div', { class: 'stats', id: 'stats' });
     const tabs = el('div', { class: 'tabs noprint' });
     const content = el('div');
-    app.replaceChildren(liveBanner, printerBanner, stats, tabs, content);
+    app.replaceChildren(liveBanner, shopBanners, printerBanner, stats, tabs, content);
+
+    // The box in its shop: a moved address that printed QR codes still point at, Toss out of
+    // reach (with the switch to counter payment), a clock that jumped, a restart.
+    const clockTime = (at) => new Date(at).toLocaleTimeString(OS.lang() === 'ko' ? 'ko-KR' : 'en-US', { hour: '2-digit', minute: '2-digit' });
+    let statusTimer = null;
+    async function loadStatus() {
+      clearTimeout(statusTimer);
+      statusTimer = setTimeout(loadStatus, 30000);
+      const res = await Owner.call('/api/v1/restaurants/me/status');
+      if (res.status !== 200) return;
+      const s = res.body;
+      const banners = [];
+      if (s.qr.moved) {
+        const card = s.network.card;
+        banners.push(el('div', { class: 'banner blocking', id: 'qr-moved', role: 'alert' },
+          el('strong', {}, t('qrMovedTitle')), ' ',
+          t('qrMovedText').replace('{host}', s.qr.host).replace('{addresses}', s.network.addresses.join(', ') || '?')
+            .replace('{mac}', card ? card.mac_address : '?'),
+          isOwner ? el('a', { href: '/owner/qr' }, el('button', { type: 'button', class: 'small' }, t('reprintQr'))) : null));
+      }
+      const p = s.payments;
+      if (p.counter_payment) {
+        banners.push(el('div', { class: 'banner warn', id: 'counter-payment', role: 'status' },
+          t('counterPaymentOn').replace('{since}', clockTime(p.counter_payment_since)),
+          p.reachable === false ? ` ${t('tossStillDown')}` : '',
+          el('button', { type: 'button', class: 'small', id: 'switch-online', onclick: () => switchCounter(false) }, t('switchBackOnline'))));
+      } else if (p.provider === 'toss' && p.reachable === false) {
+        banners.push(el('div', { class: 'banner warn', id: 'toss-down', role: 'alert' },
+          t('tossDown').replace('{since}', clockTime(p.since)),
+          p.payment_mode === 'PREPAY'
+            ? el('button', { type: 'button', class: 'small danger', id: 'switch-counter', onclick: () => switchCounter(true) }, t('switchToCounter')) : null));
+      }
+      const jump = s.clock.jump;
+      if (s.clock.behind_newest_order_seconds || jump) {
+        const minutes = Math.round(Math.abs(s.clock.behind_newest_order_seconds || jump.by_seconds) / 60);
+        banners.push(el('div', { class: 'banner warn', id: 'clock-warning', role: 'alert' },
+          (s.clock.behind_newest_order_seconds ? t('clockBehind') : jump.by_seconds < 0 ? t('clockBack') : t('clockAhead')).replace('{n}', minutes)));
+      }
+      // Once per restart: the board kept going by itself, but the owner should know.
+      const seen = sessionStorage.getItem('os.instance');
+      if (seen && seen !== s.server.instance) {
+        const notice = el('div', { class: 'banner ok', id: 'restarted', role: 'status' }, t('serverRestarted').replace('{at}', clockTime(s.server.started_at)));
+        banners.push(notice);
+        setTimeout(() => notice.remove(), 20000);
+      }
+      sessionStorage.setItem('os.instance', s.server.instance);
+      shopBanners.replaceChildren(...banners);
+    }
+    async function switchCounter(on) {
+      if (on && !confirm(t('switchToCounterConfirm'))) return;
+      const res = await Owner.call('/api/v1/restaurants/me/counter-payment', { method: 'POST', body: { enabled: on } });
+      if (res.status !== 200) toast(errorText(res));
+      loadStatus();
+    }
     let tab = 'orders';
     const tabButton = (name, label) => el('button', { type: 'button', class: `small ${tab === name ? 'active' : ''}`, 'data-tab': name,
       onclick: () => {
@@ -760,6 +815,10 @@ const Owner = (() => {
           orders.clear();
           for (const o of msg.orders) orders.set(o.order_id, o);
           loadTables();
+          loadStatus(); // after a reconnect: maybe the server restarted
+          break;
+        case 'PAYMENT_SWITCH':
+          loadStatus();
           break;
         case 'NEW_ORDER': {
           orders.set(msg.order_id, msg.order);

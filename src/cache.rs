@@ -134,6 +134,9 @@ impl MenuSnapshot {
                 table_ordering_enabled: restaurant.table_ordering_enabled,
                 payment_mode: Some(payment_mode),
                 ready_message: restaurant.ready_message.clone(),
+                counter_payment: online_payments
+                    && restaurant.payment_mode == PaymentMode::Prepay
+                    && restaurant.counter_payment_since.is_some(),
             }),
             lang: None,
             categories,

@@ -47,6 +47,9 @@ pub enum Command {
     /// Replace the database and secrets with a backup (the server must be stopped; the
     /// replaced database is kept beside it).
     Restore(RestoreArgs),
+    /// Check the box in its shop: addresses and the printed QR address, the guest page on each
+    /// address, certificate, disk, clock, Toss. Exits 1 when something needs attention.
+    Doctor(DoctorArgs),
     /// Talk to a kitchen printer directly (no database needed).
     #[command(subcommand)]
     Printer(PrinterCommand),
@@ -370,6 +373,39 @@ pub struct CreateOwnerArgs {
     #[arg(long, env = "BCRYPT_COST", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(4..=16))]
     pub bcrypt_cost: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// HTTP port of the running server (where guests' phones open the menu).
+    #[arg(long, env = "HTTP_PORT", default_value_t = 8080)]
+    pub http_port: u16,
+
+    /// This box's own addresses, comma-separated (default: read from the kernel).
+    #[arg(long, env = "ORDERSYNC_INTERFACE_ADDRESSES", value_delimiter = ',')]
+    pub interface_addresses: Vec<IpAddr>,
+
+    /// The operator's certificate, if the server uses one.
+    #[arg(long, env = "TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Toss Payments' API, asked whether it can be reached.
+    #[arg(
+        long,
+        env = "TOSS_API_BASE",
+        default_value = "https://api.tosspayments.com"
+    )]
+    pub toss_api_base: String,
+
+    /// Check Toss even without TOSS_SECRET_KEY set here.
+    #[arg(long)]
+    pub check_toss: bool,
+
+    #[arg(long, env = "TOSS_SECRET_KEY", hide_env_values = true, hide = true)]
+    pub toss_secret_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,8 +8,8 @@ use crate::accounts::{self, NewAccount};
 use crate::auth::password::PasswordHasher;
 use crate::auth::table::TableSigner;
 use crate::cli::{
-    BackupArgs, CreateOwnerArgs, CreateStaffArgs, LinkArgs, MenuCommand, PrinterCommand, QrArgs,
-    RestoreArgs, ServeArgs, StoreArgs, TableUrlArgs,
+    BackupArgs, CreateOwnerArgs, CreateStaffArgs, DoctorArgs, LinkArgs, MenuCommand,
+    PrinterCommand, QrArgs, RestoreArgs, ServeArgs, StoreArgs, TableUrlArgs,
 };
 use crate::config::Config;
 use crate::domain::ids::RestaurantId;
@@ -152,6 +152,9 @@ pub async fn table_url(args: TableUrlArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("--table: {}", e.reason))?;
     let base = table_base_url(&args.links)?;
     let signer = TableSigner::new(&crate::app::table_secret(&*store, &args.store.data_dir).await?);
+    store
+        .record_printed_base_url(restaurant.id, base.clone(), chrono::Utc::now())
+        .await?;
     println!("{}", signer.url(&base, restaurant.id, &table));
     Ok(())
 }
@@ -169,6 +172,9 @@ pub async fn qr(args: QrArgs) -> anyhow::Result<()> {
         .collect();
     std::fs::write(&args.out, crate::qr::sheet_svg(&restaurant.name, &codes))
         .with_context(|| format!("writing {}", args.out.display()))?;
+    store
+        .record_printed_base_url(restaurant.id, base.clone(), chrono::Utc::now())
+        .await?;
     println!(
         "wrote {} table codes for {} to {} (links start with {base})",
         codes.len(),
@@ -194,6 +200,7 @@ pub async fn menu(command: MenuCommand) -> anyhow::Result<()> {
                     table_ordering_enabled: restaurant.table_ordering_enabled,
                     payment_mode: None,
                     ready_message: None,
+                    counter_payment: false,
                 }),
                 lang: None,
                 categories,
@@ -353,4 +360,178 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         replaced.display()
     );
     Ok(())
+}
+
+/// `ordersync doctor`: prints what the box knows about its place in the shop; `false` when
+/// something needs attention.
+pub async fn doctor(args: DoctorArgs) -> anyhow::Result<bool> {
+    use crate::doctor::{self, PrintedHost};
+    crate::tls::install_crypto_provider();
+    let mut healthy = true;
+    let mut problem = |line: String| {
+        healthy = false;
+        println!("  !! {line}");
+    };
+    let addresses = doctor::own_addresses(&args.interface_addresses);
+    println!(
+        "OrderSync doctor — data dir {}",
+        args.store.data_dir.display()
+    );
+    println!();
+    println!("Network");
+    let listed: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+    println!("  addresses: {}", listed.join(", "));
+    match doctor::network_card() {
+        Some(card) => println!(
+            "  network card: {} (MAC {}) — reserve this box's address for that MAC in the router",
+            card.interface, card.mac_address
+        ),
+        None => println!("  network card: unknown"),
+    }
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?;
+    for ip in &addresses {
+        let host = match ip {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+            v4 => v4.to_string(),
+        };
+        let url = format!("http://{host}:{}/healthz", args.http_port);
+        match http.get(&url).send().await {
+            Ok(res) if res.status().is_success() => println!("  guest page on {url}: answers"),
+            Ok(res) => problem(format!("guest page on {url}: HTTP {}", res.status())),
+            Err(_) => problem(format!(
+                "guest page on {url}: no answer (is the server running? is HTTP_PORT right?)"
+            )),
+        }
+    }
+
+    println!();
+    println!("Printed table QR codes");
+    let store = store::connect(&args.store.database_url(), offline_bus()).await?;
+    for (id, _) in store.restaurant_revisions().await? {
+        let Some(restaurant) = store.restaurant(id).await? else {
+            continue;
+        };
+        match &restaurant.printed_base_url {
+            None => println!("  {}: no QR codes printed yet", restaurant.name),
+            Some((url, at)) => {
+                let check = doctor::check_printed_url(url, &addresses).await;
+                match check.status {
+                    PrintedHost::Here => println!(
+                        "  {}: printed with {url} ({}) — this box",
+                        restaurant.name,
+                        at.format("%Y-%m-%d")
+                    ),
+                    PrintedHost::NotChecked => println!(
+                        "  {}: printed with {url} — a name, not checked here",
+                        restaurant.name
+                    ),
+                    PrintedHost::Moved => problem(format!(
+                        "{}: QR 코드 주소가 바뀌었습니다 (MOVED). The QR codes printed with {url} \
+                         point at {}, which is not an address of this box any more. Reserve {} \
+                         for this box in the router (DHCP reservation), or print the QR codes \
+                         again.",
+                        restaurant.name, check.host, check.host
+                    )),
+                }
+            }
+        }
+    }
+
+    println!();
+    println!("Certificate");
+    match doctor::certificate(&args.store.data_dir, args.tls_cert.as_deref()) {
+        Some(cert) => {
+            println!(
+                "  {} certificate for: {}",
+                cert.source,
+                cert.names.join(", ")
+            );
+            if let Some(until) = cert.not_after {
+                let left = until - chrono::Utc::now().date_naive();
+                if left.num_days() < 30 {
+                    problem(format!(
+                        "expires {until} ({} days): restart the server to renew",
+                        left.num_days()
+                    ));
+                } else {
+                    println!("  expires {until}");
+                }
+            }
+        }
+        None => println!("  none issued yet (the server issues one on start)"),
+    }
+
+    println!();
+    println!("Disk");
+    match doctor::disk_space(&args.store.data_dir) {
+        Some(disk) => {
+            const GIB: u64 = 1024 * 1024 * 1024;
+            let line = format!(
+                "{:.1} GiB free of {:.1} GiB",
+                disk.available_bytes as f64 / GIB as f64,
+                disk.total_bytes as f64 / GIB as f64
+            );
+            if disk.available_bytes < GIB {
+                problem(format!("{line}: orders stop being taken when it runs out"));
+            } else {
+                println!("  {line}");
+            }
+        }
+        None => println!("  unknown (data dir missing?)"),
+    }
+
+    println!();
+    println!("Clock");
+    let now = chrono::Utc::now();
+    let newest = store.newest_order_at().await?;
+    println!(
+        "  now {}",
+        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    match doctor::behind_newest_order(now, newest) {
+        Some(behind) => problem(format!(
+            "the clock is {} minutes behind the newest order: set the time (business days and \
+             order times follow it)",
+            behind.num_minutes()
+        )),
+        None => println!("  not behind the newest stored order"),
+    }
+
+    println!();
+    println!("Toss Payments");
+    if args.toss_secret_key.is_some() || args.check_toss {
+        let probe = format!(
+            "{}/v1/payments/orders/ordersync-reachability-probe",
+            args.toss_api_base.trim_end_matches('/')
+        );
+        match http.get(&probe).send().await {
+            Ok(res) if !res.status().is_server_error() => {
+                println!("  {} answers", args.toss_api_base)
+            }
+            Ok(res) => problem(format!(
+                "{} answers HTTP {}",
+                args.toss_api_base,
+                res.status()
+            )),
+            Err(err) => problem(format!(
+                "{} cannot be reached ({err}): internet outage? Switch to counter payment on the \
+                 board",
+                args.toss_api_base
+            )),
+        }
+    } else {
+        println!("  not configured here (no TOSS_SECRET_KEY; --check-toss to check anyway)");
+    }
+    println!();
+    println!(
+        "{}",
+        if healthy {
+            "All good."
+        } else {
+            "Something needs attention (!! above)."
+        }
+    );
+    Ok(healthy)
 }

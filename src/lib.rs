@@ -79,6 +79,18 @@ pub async fn run(
     }
     if state.config.demo {
         let demo = demo::ensure(&state).await?;
+        // The printed demo link counts as the printed QR code, the first time.
+        let restaurant = state.store.restaurant(demo.restaurant_id).await?;
+        if restaurant.is_some_and(|r| r.printed_base_url.is_none()) {
+            state
+                .store
+                .record_printed_base_url(
+                    demo.restaurant_id,
+                    state.urls.guest.to_string(),
+                    state.clock.now(),
+                )
+                .await?;
+        }
         announce_demo(&state, &demo);
     }
     let watcher = tokio::spawn(housekeeping(state.clone()));

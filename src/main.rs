@@ -56,6 +56,13 @@ fn main() -> ExitCode {
             Command::Migrate(args) => commands::migrate(args).await,
             Command::CreateOwner(args) => commands::create_owner(args).await,
             Command::CreateStaff(args) => commands::create_staff(args).await,
+            Command::Doctor(args) => {
+                let healthy = commands::doctor(args).await?;
+                if !healthy {
+                    std::process::exit(1);
+                }
+                Ok(())
+            }
             Command::TableUrl(args) => commands::table_url(args).await,
             Command::Menu(command) => commands::menu(command).await,
             Command::Qr(args) => commands::qr(args).await,

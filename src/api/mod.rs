@@ -10,6 +10,7 @@ pub mod payments;
 pub mod printers;
 pub mod reports;
 pub mod restaurants;
+pub mod shop_status;
 pub mod staff;
 pub mod tables;
 pub mod ws;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(printers::router())
         .merge(reports::router())
         .merge(staff::router())
+        .merge(shop_status::router())
         .merge(ws::router())
         .merge(ops::router())
         .merge(openapi::router())

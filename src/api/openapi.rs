@@ -468,6 +468,22 @@ pub const OPERATIONS: &[Operation] = &[
         "The order's audit trail",
         Staff,
     ),
+    // The box in the shop: network, payments, clock, restarts.
+    op(
+        "get",
+        "/api/v1/restaurants/me/status",
+        "restaurant",
+        "Printed QR address check, Toss reachability, clock, server start",
+        Crew,
+    ),
+    op(
+        "post",
+        "/api/v1/restaurants/me/counter-payment",
+        "restaurant",
+        "Internet outage: take payment at the counter (enabled: true), and back",
+        Staff,
+    )
+    .body(&[("enabled", "boolean")]),
     // Kitchen printers.
     op(
         "get",

@@ -264,6 +264,11 @@ async fn table_codes(
         }
         None => state.urls.guest.to_string(),
     };
+    // What gets printed is what a moved address must later be noticed against.
+    state
+        .store
+        .record_printed_base_url(owner.restaurant_id, base.clone(), state.clock.now())
+        .await?;
     let codes: Vec<Value> = tables
         .iter()
         .map(|t| {

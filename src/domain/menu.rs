@@ -42,6 +42,10 @@ pub struct MenuRestaurant {
     /// What the status page says when an order is ready; absent: the page's default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_message: Option<String>,
+    /// Online payment is interrupted (the owner switched to the counter during an internet
+    /// outage): the cart says why it is paid at the counter.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub counter_payment: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -95,6 +95,11 @@ struct Inner {
 pub struct FakeToss {
     inner: Arc<Mutex<Inner>>,
     pub base: String,
+    /// The accept loop, while the fake is up (`stop` ends it: new connections are refused).
+    server: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// Set while stopped: connections kept alive from before get a gateway's 502 instead of
+    /// Toss's answers, as when the shop's line is down.
+    offline: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn kst(t: DateTime<Utc>) -> String {
@@ -200,21 +205,63 @@ impl Payment {
 impl FakeToss {
     pub async fn start() -> FakeToss {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let fake = FakeToss {
-            inner: Arc::default(),
             base: format!("http://127.0.0.1:{port}"),
+            ..FakeToss::default()
         };
+        fake.serve(listener);
+        fake
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        listener.set_nonblocking(true).unwrap();
+        let offline = self.offline.clone();
         let app = Router::new()
             .route("/v1/payments/confirm", post(confirm))
             .route("/v1/payments/orders/{order_id}", get(lookup_order))
             .route("/v1/payments/{key}", get(lookup_key))
             .route("/v1/payments/{key}/cancel", post(cancel))
-            .with_state(fake.clone());
+            .layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let offline = offline.load(std::sync::atomic::Ordering::SeqCst);
+                    async move {
+                        if offline {
+                            return (StatusCode::BAD_GATEWAY, "<html>502 Bad Gateway</html>")
+                                .into_response();
+                        }
+                        next.run(request).await
+                    }
+                },
+            ))
+            .with_state(self.clone());
         let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        fake
+        let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        *self.server.lock().unwrap() = Some(task);
+    }
+
+    /// Toss cannot be reached (the shop's internet is down): new connections are refused.
+    pub fn stop(&self) {
+        self.offline
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(task) = self.server.lock().unwrap().take() {
+            task.abort();
+        }
+    }
+
+    /// Reachable again, on the same address, with everything it knew.
+    pub async fn start_again(&self) {
+        let addr: std::net::SocketAddr = self.base.trim_start_matches("http://").parse().unwrap();
+        // The aborted accept loop releases its socket once the runtime has dropped it.
+        let listener = loop {
+            match TcpListener::bind(addr) {
+                Ok(listener) => break listener,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        self.serve(listener);
+        self.offline
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

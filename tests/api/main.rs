@@ -24,6 +24,7 @@ mod orders;
 mod payments;
 mod printing;
 mod reports;
+mod resilience;
 mod shop_network;
 mod staff;
 mod state_machine;
