@@ -185,7 +185,7 @@ const Owner = (() => {
         const card = s.network.card;
         banners.push(el('div', { class: 'banner blocking', id: 'qr-moved', role: 'alert' },
           el('strong', {}, t('qrMovedTitle')), ' ',
-          t('qrMovedText').replace('{host}', s.qr.host).replace('{addresses}', s.network.addresses.join(', ') || '?')
+          t('qrMovedText').replaceAll('{host}', s.qr.host).replace('{addresses}', s.network.addresses.join(', ') || '?')
             .replace('{mac}', card ? card.mac_address : '?'),
           isOwner ? el('a', { href: '/owner/qr' }, el('button', { type: 'button', class: 'small' }, t('reprintQr'))) : null));
       }
