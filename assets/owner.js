@@ -209,12 +209,12 @@ const Owner = (() => {
       }
       // Once per restart: the board kept going by itself, but the owner should know.
       const seen = sessionStorage.getItem('os.instance');
-      if (seen && seen !== s.server.instance) {
+      if (s.server.instance && seen && seen !== s.server.instance) {
         const notice = el('div', { class: 'banner ok', id: 'restarted', role: 'status' }, t('serverRestarted').replace('{at}', clockTime(s.server.started_at)));
         banners.push(notice);
         setTimeout(() => notice.remove(), 20000);
       }
-      sessionStorage.setItem('os.instance', s.server.instance);
+      if (s.server.instance) sessionStorage.setItem('os.instance', s.server.instance);
       shopBanners.replaceChildren(...banners);
     }
     async function switchCounter(on) {
@@ -871,6 +871,7 @@ const Owner = (() => {
       conn.textContent = up ? '●' : '○';
       conn.className = `pill ${up ? 'ok' : 'bad'}`;
       liveBanner.classList.toggle('hidden', up);
+      if (up) loadStatus(); // back after a drop: maybe the server restarted
       // The session was ended (logged out in another tab or device): back to the login page.
       if (code === 4002) { Owner.logout(); return; }
       // Refused, or the token ran out while the tablet slept. A refresh that the server

@@ -43,6 +43,11 @@
   document.getElementById('form').replaceChildren(
     el('label', { for: 'tables' }, t('tables')), tables, el('label', { for: 'base' }, t('baseUrl')), base, warning, error,
     el('div', { class: 'row mt' }, el('button', { type: 'button', class: 'primary', id: 'make', onclick: make }, t('make')),
-      el('button', { type: 'button', onclick: () => window.print() }, t('print'))));
+      el('button', { type: 'button', id: 'print', onclick: async () => {
+        // Printed codes hold this address: the board warns if the box ever moves off it.
+        const res = await Owner.call('/api/v1/restaurants/me/qr-codes/printed', { method: 'POST', body: { base_url: base.value } });
+        if (res.status !== 204) { error.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
+        window.print();
+      } }, t('print'))));
   make();
 })();

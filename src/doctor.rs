@@ -171,6 +171,9 @@ pub fn disk_space(dir: &Path) -> Option<DiskSpace> {
 /// passed) is reported: business days and order times depend on it.
 pub const CLOCK_JUMP_LIMIT: chrono::Duration = chrono::Duration::minutes(2);
 
+/// How long a clock jump stays on the board.
+pub const CLOCK_WARNING_FOR: chrono::Duration = chrono::Duration::minutes(15);
+
 #[derive(Clone, Debug, Serialize)]
 pub struct ClockJump {
     /// Positive: the clock leapt ahead; negative: it went back.
@@ -185,11 +188,14 @@ pub struct ClockWatch {
 }
 
 impl ClockWatch {
-    pub fn last_jump(&self) -> Option<ClockJump> {
+    /// The last jump, while it is recent (the owner setting the clock right is a jump too, and
+    /// a warning that never leaves is one nobody reads).
+    pub fn recent_jump(&self, now: DateTime<Utc>) -> Option<ClockJump> {
         self.last_jump
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+            .filter(|jump| (now - jump.at).abs() < CLOCK_WARNING_FOR)
     }
 
     pub async fn run(&self, clock: Clock, every: Duration) {

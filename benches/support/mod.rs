@@ -122,8 +122,14 @@ fn serve(bin: &str, dir: tempfile::TempDir, env: &[(&str, &str)]) -> Server {
         .args(["--login-rate-limit-per-minute", "0", "--ws-max-per-ip", "0"])
         // Every simulated client comes from 127.0.0.1.
         .args(["--max-connections-per-ip", "0"])
-        .env("RUST_LOG", "warn")
+        // The product's default logging (one line per request), written to a file as a
+        // service manager would take it: what it costs is part of every figure.
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("server.log")).unwrap())
         .spawn()
         .unwrap();
     let first_response = loop {
@@ -221,4 +227,141 @@ pub async fn shop(server: &Server, client: &reqwest::Client) -> (String, String,
         {"menu_id": items[1]["id"], "quantity": 1},
         {"menu_id": items[2]["id"], "quantity": 3}]});
     (owner, restaurant, customer, order)
+}
+
+/// CPU seconds (user + system) a process has used so far.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    stat_ticks(&format!("/proc/{pid}/stat"), 13, 14)
+}
+
+/// CPU seconds used by this process's children that have been waited for (e.g. wrk).
+pub fn children_cpu_seconds() -> f64 {
+    stat_ticks("/proc/self/stat", 15, 16)
+}
+
+/// CPU seconds used by this process itself (e.g. the bare axum handler in it).
+pub fn own_cpu_seconds() -> f64 {
+    stat_ticks("/proc/self/stat", 13, 14)
+}
+
+fn stat_ticks(path: &str, first: usize, second: usize) -> f64 {
+    // Fields after the command name (which may hold spaces) start at index 2.
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let after = text.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| -> f64 {
+        fields
+            .get(i - 2)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    // Linux reports these in clock ticks of 1/100 s (USER_HZ).
+    (field(first) + field(second)) / 100.0
+}
+
+/// What one wrk run measured, with the CPU it and the server used.
+pub struct WrkRun {
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub non_2xx: u64,
+    pub seconds: f64,
+    /// CPU seconds wrk itself used, per second of the run (1.0 = one core).
+    pub generator_cores: f64,
+}
+
+/// Runs Debian's `wrk` (2 threads) at `url` with an optional Lua `script`.
+pub fn run_wrk(
+    url: &str,
+    script: Option<&std::path::Path>,
+    connections: usize,
+    seconds: u64,
+) -> WrkRun {
+    let before = children_cpu_seconds();
+    let started = Instant::now();
+    let mut command = Command::new("wrk");
+    command
+        .args([
+            "-t",
+            "2",
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+        ])
+        .arg("--latency");
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let out = command
+        .arg(url)
+        .output()
+        .expect("wrk (apt-get install wrk)");
+    let elapsed = started.elapsed().as_secs_f64();
+    let generator = children_cpu_seconds() - before;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let millis = |line: &str| -> f64 {
+        let value = line.split_whitespace().last().unwrap_or("0");
+        if let Some(ms) = value.strip_suffix("ms") {
+            ms.parse().unwrap_or(f64::NAN)
+        } else if let Some(us) = value.strip_suffix("us") {
+            us.parse::<f64>().unwrap_or(f64::NAN) / 1000.0
+        } else if let Some(s) = value.strip_suffix('s') {
+            s.parse::<f64>().unwrap_or(f64::NAN) * 1000.0
+        } else {
+            f64::NAN
+        }
+    };
+    let find = |prefix: &str| text.lines().find(|l| l.trim_start().starts_with(prefix));
+    WrkRun {
+        requests_per_second: find("Requests/sec:")
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN),
+        p50_ms: find("50%").map(millis).unwrap_or(f64::NAN),
+        p99_ms: find("99%").map(millis).unwrap_or(f64::NAN),
+        non_2xx: find("Non-2xx or 3xx responses:")
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        seconds: elapsed,
+        generator_cores: generator / elapsed,
+    }
+}
+
+/// Spawns `serve --demo` on `data_dir` (fresh or from an earlier run) and measures the time from
+/// spawning to the first 200 of the demo menu's public page (`/healthz` first, then the menu).
+#[allow(clippy::zombie_processes)] // returned to the caller, which waits for it
+pub fn spawn_demo(data_dir: &std::path::Path) -> (Child, Duration) {
+    let bin = env!("CARGO_BIN_EXE_ordersync");
+    let (https, http) = (free_port(), free_port());
+    let started = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["serve", "--demo", "--data-dir"])
+        .arg(data_dir)
+        .args(["--bind", "127.0.0.1", "--port", &https.to_string()])
+        .args(["--http-port", &http.to_string()])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    loop {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("server did not start");
+        }
+        if let Ok(mut stream) = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, http)) {
+            use std::io::Read;
+            let _ =
+                stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut reply = String::new();
+            let _ = stream.read_to_string(&mut reply);
+            if reply.starts_with("HTTP/1.1 200") {
+                return (child, started.elapsed());
+            }
+        }
+        std::thread::park_timeout(Duration::from_millis(1));
+    }
 }

@@ -426,6 +426,15 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "post",
+        "/api/v1/restaurants/me/qr-codes/printed",
+        "restaurant",
+        "The QR sheet was printed with this base URL (a moved address is then noticed)",
+        Owner,
+    )
+    .no_content()
+    .body(&[("base_url", "string")]),
+    op(
+        "post",
         "/api/v1/restaurants/me/orders/{id}/accept",
         "board",
         "Accept with an ETA",

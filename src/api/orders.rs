@@ -161,6 +161,12 @@ async fn create_order(
             )?;
         }
         let now = state.clock.now();
+        // A clock set back past midnight must not reopen an earlier business day.
+        let today = order::business_day(now, restaurant.time_zone).to_string();
+        let business_day = match state.store.latest_business_day(restaurant_id).await? {
+            Some(latest) if latest > today => latest,
+            _ => today,
+        };
         let new = NewOrder {
             id: OrderId::new(),
             restaurant_id,
@@ -170,7 +176,7 @@ async fn create_order(
             total_amount,
             special_requests: special_requests.clone(),
             payment_mode: menu.payment_mode,
-            business_day: order::business_day(now, restaurant.time_zone).to_string(),
+            business_day,
             created_at: now,
         };
         match state

@@ -4,6 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
@@ -33,6 +34,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/restaurants/me/orders", get(board))
         .route("/api/v1/restaurants/me/summary", get(summary))
         .route("/api/v1/restaurants/me/qr-codes", get(table_codes))
+        .route(
+            "/api/v1/restaurants/me/qr-codes/printed",
+            post(qr_codes_printed),
+        )
         .route("/api/v1/restaurants/me/orders/{id}/accept", post(accept))
         .route("/api/v1/restaurants/me/orders/{id}/reject", post(reject))
         .route("/api/v1/restaurants/me/orders/{id}/ready", post(ready))
@@ -264,11 +269,6 @@ async fn table_codes(
         }
         None => state.urls.guest.to_string(),
     };
-    // What gets printed is what a moved address must later be noticed against.
-    state
-        .store
-        .record_printed_base_url(owner.restaurant_id, base.clone(), state.clock.now())
-        .await?;
     let codes: Vec<Value> = tables
         .iter()
         .map(|t| {
@@ -277,6 +277,34 @@ async fn table_codes(
         })
         .collect();
     Ok(Json(json!({ "base_url": base, "tables": codes })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Printed {
+    base_url: String,
+}
+
+/// The QR sheet was sent to the printer with `base_url`: what a moved address of the box must
+/// later be noticed against (a preview of the sheet records nothing).
+async fn qr_codes_printed(
+    State(state): State<AppState>,
+    owner: Owner,
+    AppJson(body): AppJson<Printed>,
+) -> Result<StatusCode, AppError> {
+    let base = body.base_url.trim().trim_end_matches('/');
+    let parsed = reqwest::Url::parse(base).ok();
+    if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+        return Err(AppError::validation(
+            "base_url",
+            "must be an http:// or https:// address",
+        ));
+    }
+    state
+        .store
+        .record_printed_base_url(owner.restaurant_id, base.to_owned(), state.clock.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn apply(

@@ -71,10 +71,14 @@ async fn status(State(state): State<AppState>, crew: Crew) -> Result<Json<Value>
         None => json!({ "printed_base_url": null, "status": null, "moved": false }),
     };
     let now = state.clock.now();
-    let newest_order = state.store.newest_order_at().await?;
+    let newest_order = state.store.newest_order_at(crew.restaurant_id).await?;
     let behind = doctor::behind_newest_order(now, newest_order);
     Ok(Json(json!({
-        "server": { "started_at": state.started_at, "instance": &*state.instance },
+        // Several instances behind a balancer are not one server restarting.
+        "server": {
+            "started_at": state.started_at,
+            "instance": state.shared_health.is_none().then(|| &*state.instance),
+        },
         "network": {
             "addresses": addresses,
             "guest_base_url": &*state.urls.guest,
@@ -84,7 +88,7 @@ async fn status(State(state): State<AppState>, crew: Crew) -> Result<Json<Value>
         "payments": payments_json(&state, &restaurant),
         "clock": {
             "now": now,
-            "jump": state.clock_watch.last_jump(),
+            "jump": state.clock_watch.recent_jump(now),
             "behind_newest_order_seconds": behind.map(|b| b.num_seconds()),
             "newest_order_at": newest_order,
         },
@@ -105,6 +109,9 @@ async fn switch_counter_payment(
     AppJson(body): AppJson<CounterPaymentSwitch>,
 ) -> Result<Json<Value>, AppError> {
     let current = restaurant(&state, staff.restaurant_id).await?;
+    if body.enabled && state.payments.provider_kind().is_none() {
+        return Err(AppError::PaymentsNotConfigured);
+    }
     if body.enabled && current.payment_mode != PaymentMode::Prepay {
         return Err(AppError::conflict(
             "this restaurant already takes payment at the counter (POSTPAY)",

@@ -891,8 +891,13 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
 
-    /// When the newest order on this database was placed (for clock checks).
-    async fn newest_order_at(&self) -> StoreResult<Option<DateTime<Utc>>>;
+    /// When the restaurant's newest order was placed (for clock checks).
+    async fn newest_order_at(&self, restaurant: RestaurantId)
+    -> StoreResult<Option<DateTime<Utc>>>;
+
+    /// The latest business day the restaurant has numbered orders in: a clock set back must not
+    /// file new orders under an earlier day (and number them again).
+    async fn latest_business_day(&self, restaurant: RestaurantId) -> StoreResult<Option<String>>;
 
     /// Every event of one order of `restaurant`, oldest first, with who acted (the audit trail).
     async fn order_log(

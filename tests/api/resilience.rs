@@ -44,22 +44,60 @@ async fn a_printed_address_the_box_no_longer_has_is_reported_by_the_board_and_by
     assert_eq!(status.body["qr"]["moved"], false);
     assert_eq!(status.body["network"]["addresses"], json!(["192.168.0.23"]));
 
-    // The QR sheet printed while the box was at .23: fine.
-    let sheet = "/api/v1/restaurants/me/qr-codes?tables=1-2&base_url=http://192.168.0.23:8080";
-    assert_eq!(
-        app.get(sheet, Some(&shop.owner)).await.status,
-        StatusCode::OK
-    );
-    let status = app.get(STATUS, Some(&staff)).await.body;
-    assert_eq!(status["qr"]["status"], "HERE");
-    assert_eq!(status["qr"]["printed_base_url"], "http://192.168.0.23:8080");
-
-    // Codes printed at .10 (before the router handed the box a new address) lead nowhere now.
+    // A preview of the sheet records nothing; printing it does.
     let sheet = "/api/v1/restaurants/me/qr-codes?tables=1-2&base_url=http://192.168.0.10:8080";
     assert_eq!(
         app.get(sheet, Some(&shop.owner)).await.status,
         StatusCode::OK
     );
+    let printed = "/api/v1/restaurants/me/qr-codes/printed";
+    assert_eq!(
+        app.get(STATUS, Some(&shop.owner)).await.body["qr"]["printed_base_url"],
+        Value::Null
+    );
+    for bad in [
+        json!({"base_url": "ftp://x"}),
+        json!({"base_url": ""}),
+        json!({}),
+    ] {
+        let res = app.post(printed, Some(&shop.owner), bad).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    }
+    let res = app
+        .post(
+            printed,
+            Some(&staff),
+            json!({"base_url": "http://192.168.0.10:8080"}),
+        )
+        .await;
+    assert_error(&res, StatusCode::FORBIDDEN, "FORBIDDEN");
+    assert_eq!(
+        app.get(STATUS, Some(&shop.owner)).await.body["qr"]["printed_base_url"],
+        Value::Null
+    );
+
+    // Printed while the box was at .23: fine.
+    let res = app
+        .post(
+            printed,
+            Some(&shop.owner),
+            json!({"base_url": "http://192.168.0.23:8080/"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.body);
+    let status = app.get(STATUS, Some(&staff)).await.body;
+    assert_eq!(status["qr"]["status"], "HERE");
+    assert_eq!(status["qr"]["printed_base_url"], "http://192.168.0.23:8080");
+
+    // Codes printed at .10 (before the router handed the box a new address) lead nowhere now.
+    let res = app
+        .post(
+            printed,
+            Some(&shop.owner),
+            json!({"base_url": "http://192.168.0.10:8080"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.body);
     let status = app.get(STATUS, Some(&staff)).await.body;
     assert_eq!(status["qr"]["moved"], true, "{status}");
     assert_eq!(status["qr"]["host"], "192.168.0.10");
@@ -279,9 +317,14 @@ async fn a_postpay_restaurant_has_nothing_to_switch() {
 
 #[tokio::test]
 async fn a_clock_set_back_an_hour_is_reported_and_order_numbers_stay_unique() {
+    // 00:30 in Seoul: an hour back is the previous business day, which must not be reopened
+    // (its order numbers would start again at A001). The box starts at that time.
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
+    let half_past_midnight_kst = tomorrow.and_hms_opt(15, 30, 0).unwrap().and_utc();
     let mut clock = None;
     let app = TestApp::spawn_with(|c| {
         c.clock_check_ms = 50;
+        c.clock.advance(half_past_midnight_kst - c.clock.now());
         clock = Some(c.clock.clone());
     })
     .await;
@@ -322,4 +365,14 @@ async fn a_clock_set_back_an_hour_is_reported_and_order_numbers_stay_unique() {
         );
     }
     assert_eq!(seen.len(), 4);
+    // All four are on the business day that was running when the clock went back.
+    let day = (tomorrow + chrono::Duration::days(1)).to_string();
+    let history = app
+        .get(
+            &format!("/api/v1/restaurants/me/orders/history?date={day}"),
+            Some(&shop.owner),
+        )
+        .await
+        .body;
+    assert_eq!(history["orders"].as_array().unwrap().len(), 4, "{history}");
 }

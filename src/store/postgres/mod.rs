@@ -1117,8 +1117,15 @@ impl Store for PgStore {
         ))
     }
 
-    async fn newest_order_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        on_connection!(self, |db| restaurants::newest_order_at(db))
+    async fn newest_order_at(
+        &self,
+        restaurant: RestaurantId,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        on_connection!(self, |db| restaurants::newest_order_at(db, restaurant))
+    }
+
+    async fn latest_business_day(&self, restaurant: RestaurantId) -> StoreResult<Option<String>> {
+        on_connection!(self, |db| restaurants::latest_business_day(db, restaurant))
     }
 
     async fn order_log(

@@ -182,11 +182,29 @@ pub async fn record_printed_base_url(
     Ok(())
 }
 
-pub async fn newest_order_at(db: Db<'_>) -> PgResult<Option<DateTime<Utc>>> {
+pub async fn newest_order_at(
+    db: Db<'_>,
+    restaurant: RestaurantId,
+) -> PgResult<Option<DateTime<Utc>>> {
+    // The newest business day's orders only: an index range, not the whole history.
     let row = db
-        .query_one("SELECT max(created_at) FROM orders", &[])
+        .query_one(
+            "SELECT max(created_at) FROM orders WHERE restaurant_id = $1 AND business_day =
+                 (SELECT max(business_day) FROM order_counters WHERE restaurant_id = $1)",
+            &[&restaurant.to_string()],
+        )
         .await?;
     Ok(row.try_get::<_, Option<i64>>(0)?.map(from_millis))
+}
+
+pub async fn latest_business_day(db: Db<'_>, restaurant: RestaurantId) -> PgResult<Option<String>> {
+    let row = db
+        .query_one(
+            "SELECT max(business_day) FROM order_counters WHERE restaurant_id = $1",
+            &[&restaurant.to_string()],
+        )
+        .await?;
+    Ok(row.try_get(0)?)
 }
 
 /// A guest joins the party at their table if one is there (else their first order or call

@@ -830,8 +830,17 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn newest_order_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        self.read(restaurants::newest_order_at).await
+    async fn newest_order_at(
+        &self,
+        restaurant: RestaurantId,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        self.read(move |c| restaurants::newest_order_at(c, restaurant))
+            .await
+    }
+
+    async fn latest_business_day(&self, restaurant: RestaurantId) -> StoreResult<Option<String>> {
+        self.read(move |c| restaurants::latest_business_day(c, restaurant))
+            .await
     }
 
     async fn order_log(

@@ -171,10 +171,21 @@ pub fn record_printed_base_url(
     Ok(())
 }
 
-pub fn newest_order_at(c: &Connection) -> StoreResult<Option<DateTime<Utc>>> {
-    Ok(c.prepare_cached("SELECT max(created_at) FROM orders")?
-        .query_row([], |row| row.get::<_, Option<i64>>(0))?
-        .map(from_millis))
+pub fn newest_order_at(c: &Connection, id: RestaurantId) -> StoreResult<Option<DateTime<Utc>>> {
+    // The newest business day's orders only: an index range, not the whole history.
+    Ok(c.prepare_cached(
+        "SELECT max(created_at) FROM orders WHERE restaurant_id = ?1 AND business_day =
+             (SELECT max(business_day) FROM order_counters WHERE restaurant_id = ?1)",
+    )?
+    .query_row([id.to_string()], |row| row.get::<_, Option<i64>>(0))?
+    .map(from_millis))
+}
+
+pub fn latest_business_day(c: &Connection, id: RestaurantId) -> StoreResult<Option<String>> {
+    Ok(
+        c.prepare_cached("SELECT max(business_day) FROM order_counters WHERE restaurant_id = ?1")?
+            .query_row([id.to_string()], |row| row.get(0))?,
+    )
 }
 
 /// A guest joins the party at their table if one is there (else their first order or call
