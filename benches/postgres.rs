@@ -36,54 +36,6 @@ async fn admin(base: &str, sql: &str) {
     client.batch_execute(sql).await.unwrap();
 }
 
-/// wrk's report: (requests per second, p50 ms, p99 ms, non-2xx responses).
-fn run_wrk(
-    url: &str,
-    script: &std::path::Path,
-    connections: usize,
-    seconds: u64,
-) -> (f64, f64, f64, u64) {
-    let out = std::process::Command::new("wrk")
-        .args([
-            "-t",
-            "2",
-            "-c",
-            &connections.to_string(),
-            "-d",
-            &format!("{seconds}s"),
-        ])
-        .args(["--latency", "-s"])
-        .arg(script)
-        .arg(url)
-        .output()
-        .expect("wrk (apt-get install wrk)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let millis = |line: &str| -> f64 {
-        let value = line.split_whitespace().last().unwrap_or("0");
-        if let Some(ms) = value.strip_suffix("ms") {
-            ms.parse().unwrap_or(f64::NAN)
-        } else if let Some(us) = value.strip_suffix("us") {
-            us.parse::<f64>().unwrap_or(f64::NAN) / 1000.0
-        } else if let Some(s) = value.strip_suffix('s') {
-            s.parse::<f64>().unwrap_or(f64::NAN) * 1000.0
-        } else {
-            f64::NAN
-        }
-    };
-    let find = |prefix: &str| text.lines().find(|l| l.trim_start().starts_with(prefix));
-    let rps = find("Requests/sec:")
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN);
-    let p50 = find("50%").map(millis).unwrap_or(f64::NAN);
-    let p99 = find("99%").map(millis).unwrap_or(f64::NAN);
-    let errors = find("Non-2xx or 3xx responses:")
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (rps, p50, p99, errors)
-}
-
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -190,7 +142,8 @@ async fn main() {
         ),
     )
     .unwrap();
-    let (rps, p50, p99, errors) = run_wrk(&orders_url, script.path(), 100, seconds);
+    let run = support::run_wrk(&orders_url, Some(script.path()), 100, seconds);
+    let (rps, p50, p99, errors) = (run.requests_per_second, run.p50_ms, run.p99_ms, run.non_2xx);
 
     println!();
     println!("postgres: release servers on PostgreSQL + Redis, loopback");
@@ -199,6 +152,7 @@ async fn main() {
     println!("| orders created per second, 100 connections (wrk, {seconds} s) | {rps:.0} |");
     println!("| order creation p50 / p99 | {p50:.1} / {p99:.1} ms |");
     println!("| order requests not answered 201 | {errors} |");
+    println!("| wrk's own CPU | {:.2} cores |", run.generator_cores);
     println!(
         "| events A→B delivered | {} of {} ({subscribers} subscribers on B, {paced_orders} orders on A 10 ms apart) |",
         delivered.len(),

@@ -21,6 +21,7 @@ pub mod events;
 pub mod http;
 pub mod images;
 pub mod live;
+pub mod logging;
 pub mod orders;
 pub mod payments;
 pub mod printing;

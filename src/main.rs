@@ -11,7 +11,9 @@ fn init_logging(production: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        // Colour codes only for a person at a terminal, not for a journal or a file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(ordersync::logging::BatchedStderr::start());
     if production {
         builder
             .json()
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
             Command::Doctor(args) => {
                 let healthy = commands::doctor(args).await?;
                 if !healthy {
+                    ordersync::logging::flush();
                     std::process::exit(1);
                 }
                 Ok(())
@@ -71,12 +74,17 @@ fn main() -> ExitCode {
             Command::Restore(args) => commands::restore(args).await,
         }
     });
-    match result {
+    let code = match &result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
-            eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    };
+    // Log lines still waiting for the writer thread, then the error where a person sees it.
+    ordersync::logging::flush();
+    if let Err(err) = &result {
+        eprintln!("error: {err:#}");
     }
+    code
 }

@@ -34,4 +34,4 @@ impl RequestContext {
 /// The matched route template (e.g. `/api/v1/orders/{id}`), carried out on the response so the
 /// outer middleware can label metrics without exploding the label set with raw ids.
 #[derive(Clone)]
-pub struct RouteTemplate(pub Arc<str>);
+pub struct RouteTemplate(pub axum::extract::MatchedPath);

@@ -78,7 +78,10 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
         .headers()
         .get(&REQUEST_ID)
         .and_then(valid_request_id)
-        .unwrap_or_else(|| Arc::from(uuid::Uuid::now_v7().to_string()));
+        .unwrap_or_else(|| {
+            let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            Arc::from(&*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text))
+        });
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -95,14 +98,13 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
 
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    let template = response
-        .extensions()
-        .get::<RouteTemplate>()
-        .map_or("unmatched", |t| &*t.0)
-        .to_owned();
-    state
-        .metrics
-        .observe_request(method.as_str(), &template, status, elapsed.as_secs_f64());
+    let template = response.extensions_mut().remove::<RouteTemplate>();
+    state.metrics.observe_request(
+        method.as_str(),
+        template.as_ref().map_or("unmatched", |t| t.0.as_str()),
+        status,
+        elapsed.as_secs_f64(),
+    );
     span.in_scope(|| {
         tracing::info!(
             method = %method,
@@ -134,7 +136,8 @@ async fn observe(State(state): State<AppState>, mut req: Request, next: Next) ->
 fn route_template(req: &Request) -> Option<RouteTemplate> {
     req.extensions()
         .get::<MatchedPath>()
-        .map(|p| RouteTemplate(Arc::from(p.as_str())))
+        .cloned()
+        .map(RouteTemplate)
 }
 
 async fn record_route(req: Request, next: Next) -> Response {
