@@ -542,7 +542,28 @@ const Owner = (() => {
           const field = r.body && r.body.error && r.body.error.details && r.body.error.details.field;
           const box = field && errors.get(field.split(/[.[]/)[0]);
           if (box) { box.textContent = errorText(r); box.classList.remove('hidden'); fields[field.split(/[.[]/)[0]].focus(); } else toast(errorText(r));
-        } }, t('save'))));
+        } }, t('save')), deviceStatus));
+      renderDeviceStatus();
+    }
+
+    // What `ordersync doctor` tells, on the settings screen: the box in its shop.
+    const deviceStatus = el('section', { class: 'card mt', id: 'device-status' });
+    async function renderDeviceStatus() {
+      const res = await Owner.call('/api/v1/restaurants/me/status');
+      if (res.status !== 200) { deviceStatus.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
+      const s = res.body;
+      const line = (label, value, ok) => el('div', { class: 'line row' }, el('span', { class: 'grow' }, label),
+        el('strong', { class: ok === false ? 'error' : '' }, value));
+      const gib = (bytes) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
+      const reach = s.payments.reachable;
+      deviceStatus.replaceChildren(el('h3', {}, t('deviceStatus')),
+        ...s.network.guest_reachable.map((a) => line(`${t('guestPageOn')} ${a.address}:${a.port}`, a.reachable ? '✓' : '✗', a.reachable)),
+        s.network.card ? line(t('macAddress'), `${s.network.card.mac_address} (${s.network.card.interface})`) : null,
+        line(t('printedQr'), s.qr.printed_base_url ? `${s.qr.printed_base_url} — ${t(`qr_${s.qr.status}`)}` : t('qrNotPrinted'), !s.qr.moved),
+        s.certificate ? line(t('certificate'), `${s.certificate.names.slice(0, 4).join(', ')}${s.certificate.names.length > 4 ? ' …' : ''}${s.certificate.not_after ? ` · ${t('expires')} ${s.certificate.not_after}` : ''}`) : null,
+        s.disk ? line(t('diskFree'), `${gib(s.disk.available_bytes)} / ${gib(s.disk.total_bytes)}`, s.disk.available_bytes > 1024 ** 3) : null,
+        line(t('clockNow'), new Date(s.clock.now).toLocaleString(OS.lang() === 'ko' ? 'ko-KR' : 'en-US'), !(s.clock.jump || s.clock.behind_newest_order_seconds)),
+        line('Toss', s.payments.provider !== 'toss' ? t(`payments_${s.payments.provider || 'off'}`) : reach === false ? t('tossUnreachable') : reach ? t('tossReachable') : '…', reach !== false));
     }
 
     function card(o) {

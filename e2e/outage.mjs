@@ -50,6 +50,12 @@ try {
   await owner.click('#switch-online');
   await owner.waitForSelector('#toss-down');
   step('switched back: the outage banner offers the switch again');
+
+  // The settings screen says what `ordersync doctor` says.
+  await owner.click('button[data-tab="settings"]');
+  await owner.waitForSelector('#device-status .line');
+  await shot(owner, '36-owner-device-status');
+  step(`the settings show the box: ${(await owner.textContent('#device-status')).replace(/\s+/g, ' ').slice(0, 90)}…`);
   console.log('E2E (outage) passed');
 } finally {
   await browser.close();

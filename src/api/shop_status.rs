@@ -70,6 +70,17 @@ async fn status(State(state): State<AppState>, crew: Crew) -> Result<Json<Value>
         }
         None => json!({ "printed_base_url": null, "status": null, "moved": false }),
     };
+    let guest_port = reqwest::Url::parse(&state.urls.guest)
+        .ok()
+        .and_then(|u| u.port_or_known_default())
+        .unwrap_or(80);
+    let reachable = guest_reachability(&addresses, guest_port).await;
+    let data_dir = state.config.data_dir.clone();
+    let certificate = doctor::certificate(&state.config.data_dir, state.config.tls_cert.as_deref());
+    let disk = crate::blocking::run(move || Ok::<_, anyhow::Error>(doctor::disk_space(&data_dir)))
+        .await
+        .ok()
+        .flatten();
     let now = state.clock.now();
     let newest_order = state.store.newest_order_at(crew.restaurant_id).await?;
     let behind = doctor::behind_newest_order(now, newest_order);
@@ -82,8 +93,11 @@ async fn status(State(state): State<AppState>, crew: Crew) -> Result<Json<Value>
         "network": {
             "addresses": addresses,
             "guest_base_url": &*state.urls.guest,
+            "guest_reachable": reachable,
             "card": doctor::network_card(),
         },
+        "certificate": certificate,
+        "disk": disk,
         "qr": qr,
         "payments": payments_json(&state, &restaurant),
         "clock": {
@@ -93,6 +107,20 @@ async fn status(State(state): State<AppState>, crew: Crew) -> Result<Json<Value>
             "newest_order_at": newest_order,
         },
     })))
+}
+
+/// Whether the guest listener answers a TCP connection on each of the box's addresses (what a
+/// phone on the shop Wi-Fi would need first).
+async fn guest_reachability(addresses: &[std::net::IpAddr], port: u16) -> Vec<Value> {
+    let checks = addresses.iter().map(|ip| async move {
+        let connected = tokio::time::timeout(
+            std::time::Duration::from_millis(500),
+            tokio::net::TcpStream::connect((*ip, port)),
+        )
+        .await;
+        json!({ "address": ip, "port": port, "reachable": matches!(connected, Ok(Ok(_))) })
+    });
+    futures_util::future::join_all(checks).await
 }
 
 #[derive(Deserialize)]
