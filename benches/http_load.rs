@@ -170,14 +170,26 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
 
-    // Orders: wrk posts the same 3-line order with the customer's token.
+    // Orders: wrk posts the same 3-line order with the customer's token, to one table after
+    // another: a shop's orders are spread over its parties, and each order recomputes its own
+    // party's tab (one party of thousands of orders would measure that, not the shop).
+    let tables = env_usize("TABLES", 100);
+    let bodies: Vec<String> = (1..=tables)
+        .map(|table| {
+            let mut body = order.clone();
+            body["table_number"] = json!(table.to_string());
+            format!("[[{body}]]")
+        })
+        .collect();
     let script = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         script.path(),
         format!(
-            "wrk.method = \"POST\"\nwrk.body = [[{}]]\nwrk.headers[\"Content-Type\"] = \
-             \"application/json\"\nwrk.headers[\"Authorization\"] = \"Bearer {customer}\"\n",
-            order
+            "local bodies = {{ {} }}\nlocal headers = {{ [\"Content-Type\"] = \
+             \"application/json\", [\"Authorization\"] = \"Bearer {customer}\" }}\n\
+             local i = 0\nrequest = function()\n  i = i % #bodies + 1\n  \
+             return wrk.format(\"POST\", nil, headers, bodies[i])\nend\n",
+            bodies.join(", ")
         ),
     )
     .unwrap();
@@ -185,7 +197,10 @@ async fn main() {
     let orders = measured(pid, || {
         run_wrk(&orders_url, Some(script.path()), 100, seconds)
     });
-    row("POST /orders (3 lines, 100 connections)", &orders);
+    row(
+        &format!("POST /orders (3 lines, 100 connections, {tables} tables)"),
+        &orders,
+    );
 
     let menu_url = format!("{}/api/v1/restaurants/{restaurant}/menu", server.base);
     let body = setup
