@@ -549,7 +549,7 @@ const Owner = (() => {
     // What `ordersync doctor` tells, on the settings screen: the box in its shop.
     const deviceStatus = el('section', { class: 'card mt', id: 'device-status' });
     async function renderDeviceStatus() {
-      const res = await Owner.call('/api/v1/restaurants/me/status');
+      const res = await Owner.call('/api/v1/restaurants/me/status?details=true');
       if (res.status !== 200) { deviceStatus.replaceChildren(el('p', { class: 'error' }, errorText(res))); return; }
       const s = res.body;
       const line = (label, value, ok) => el('div', { class: 'line row' }, el('span', { class: 'grow' }, label),

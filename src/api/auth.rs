@@ -367,41 +367,36 @@ async fn me(
 }
 
 async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, AppError> {
-    let access = Revocation {
-        key: access_revocation_key(&user.jti),
-        until: user.expires_at,
-    };
-    end_session(&state, user.session_id, vec![access]).await?;
+    let revocations = vec![
+        Revocation {
+            key: access_revocation_key(&user.jti),
+            until: user.expires_at,
+        },
+        Revocation {
+            key: session_revocation_key(user.session_id),
+            until: Utc::now() + state.tokens.access_ttl,
+        },
+    ];
+    let keys: Vec<(String, DateTime<Utc>)> = revocations
+        .iter()
+        .map(|r| (r.key.clone(), r.until))
+        .collect();
+    state
+        .store
+        .revoke_session(user.session_id, revocations)
+        .await?;
+    refuse_everywhere(&state, keys).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Ends a login session everywhere: its refresh tokens stop, its access tokens (and the extra
-/// `revocations`) are refused from now on, and sockets it opened close on every instance.
-pub(crate) async fn end_session(
-    state: &AppState,
-    session: SessionId,
-    mut revocations: Vec<Revocation>,
-) -> Result<(), AppError> {
-    revocations.push(Revocation {
-        key: session_revocation_key(session),
-        until: Utc::now() + state.tokens.access_ttl,
-    });
-    for revocation in &revocations {
-        state
-            .revocations
-            .revoke(revocation.key.clone(), revocation.until)
-            .await;
+/// Makes this instance refuse the revoked keys at once and tells every other instance, whose
+/// sockets opened with them close. The store records them first (so a restart forgets nothing).
+pub(crate) async fn refuse_everywhere(state: &AppState, keys: Vec<(String, DateTime<Utc>)>) {
+    for (key, until) in keys {
+        state.revocations.revoke(key.clone(), until).await;
+        state.events.publish(LiveEvent::SessionEnded(SessionEnded {
+            key: Arc::from(key.as_str()),
+            until,
+        }));
     }
-    let ended: Vec<SessionEnded> = revocations
-        .iter()
-        .map(|r| SessionEnded {
-            key: Arc::from(r.key.as_str()),
-            until: r.until,
-        })
-        .collect();
-    state.store.revoke_session(session, revocations).await?;
-    for session in ended {
-        state.events.publish(LiveEvent::SessionEnded(session));
-    }
-    Ok(())
 }

@@ -16,7 +16,7 @@ use crate::doctor::{self, PrintedHost};
 use crate::domain::order::PaymentMode;
 use crate::domain::restaurant::Restaurant;
 use crate::error::AppError;
-use crate::http::extract::AppJson;
+use crate::http::extract::{AppJson, AppQuery};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -54,7 +54,19 @@ fn payments_json(state: &AppState, restaurant: &Restaurant) -> Value {
     })
 }
 
-async fn status(State(state): State<AppState>, crew: Crew) -> Result<Json<Value>, AppError> {
+#[derive(Deserialize)]
+struct StatusQuery {
+    /// Also try the guest page on each address (up to half a second): the settings screen asks
+    /// for it, the board's banners every 30 s do not.
+    #[serde(default)]
+    details: bool,
+}
+
+async fn status(
+    State(state): State<AppState>,
+    crew: Crew,
+    AppQuery(query): AppQuery<StatusQuery>,
+) -> Result<Json<Value>, AppError> {
     let restaurant = restaurant(&state, crew.restaurant_id).await?;
     let addresses = doctor::own_addresses(&state.config.interface_addresses);
     let qr = match &restaurant.printed_base_url {
@@ -74,7 +86,10 @@ async fn status(State(state): State<AppState>, crew: Crew) -> Result<Json<Value>
         .ok()
         .and_then(|u| u.port_or_known_default())
         .unwrap_or(80);
-    let reachable = guest_reachability(&addresses, guest_port).await;
+    let reachable = match query.details {
+        true => Some(guest_reachability(&addresses, guest_port).await),
+        false => None,
+    };
     let data_dir = state.config.data_dir.clone();
     let certificate = doctor::certificate(&state.config.data_dir, state.config.tls_cert.as_deref());
     let disk = crate::blocking::run(move || Ok::<_, anyhow::Error>(doctor::disk_space(&data_dir)))

@@ -9,10 +9,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 
+use super::auth::refuse_everywhere;
 use crate::accounts::{self, NewAccount};
 use crate::app::AppState;
 use crate::auth::Owner;
@@ -20,7 +19,6 @@ use crate::auth::tokens::session_revocation_key;
 use crate::domain::ids::{SessionId, UserId};
 use crate::domain::user::{Role, User, check_password_policy};
 use crate::error::AppError;
-use crate::events::{LiveEvent, SessionEnded};
 use crate::http::extract::{AppJson, AppPath};
 
 pub fn router() -> Router<AppState> {
@@ -88,17 +86,13 @@ fn revoked_until(state: &AppState) -> DateTime<Utc> {
     Utc::now() + state.tokens.access_ttl
 }
 
-/// The store already recorded the sessions as revoked with the account change; this makes every
-/// instance refuse them at once and closes their sockets.
+/// The store already recorded the sessions as revoked with the account change.
 async fn end_sessions(state: &AppState, sessions: Vec<SessionId>, until: DateTime<Utc>) {
-    for session in sessions {
-        let key = session_revocation_key(session);
-        state.revocations.revoke(key.clone(), until).await;
-        state.events.publish(LiveEvent::SessionEnded(SessionEnded {
-            key: Arc::from(key.as_str()),
-            until,
-        }));
-    }
+    let keys = sessions
+        .into_iter()
+        .map(|session| (session_revocation_key(session), until))
+        .collect();
+    refuse_everywhere(state, keys).await;
 }
 
 async fn remove_staff(

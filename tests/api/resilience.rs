@@ -43,7 +43,11 @@ async fn a_printed_address_the_box_no_longer_has_is_reported_by_the_board_and_by
     assert_eq!(status.status, StatusCode::OK, "{}", status.body);
     assert_eq!(status.body["qr"]["moved"], false);
     assert_eq!(status.body["network"]["addresses"], json!(["192.168.0.23"]));
-    // What `ordersync doctor` tells is on the board's settings too.
+    // What `ordersync doctor` tells is on the board's settings too (asked for with details).
+    assert!(status.body["network"]["guest_reachable"].is_null());
+    let status = app
+        .get(&format!("{STATUS}?details=true"), Some(&shop.owner))
+        .await;
     let reach = &status.body["network"]["guest_reachable"][0];
     assert_eq!(reach["address"], "192.168.0.23", "{}", status.body);
     assert_eq!(reach["port"], app.http_port, "{}", status.body);
