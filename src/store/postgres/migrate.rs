@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_menu_labels.sql"),
     include_str!("migrations/0005_staff.sql"),
     include_str!("migrations/0006_shop_resilience.sql"),
+    include_str!("migrations/0007_tab_figures.sql"),
 ];
 
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();

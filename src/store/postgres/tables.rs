@@ -269,19 +269,11 @@ pub async fn figures(db: Db<'_>, id: TableSessionId) -> PgResult<Option<TableSum
     let Some((session, _)) = session(db, id).await? else {
         return Ok(None);
     };
-    // The filters are `on_bill`'s: not rejected or cancelled, and PREPAY only once paid.
+    // Running figures kept by a trigger on `orders` (migration 7): no recount per event.
     let row = db
         .query_one(
-            "SELECT count(*),
-                    count(*) FILTER (WHERE status IN ('PENDING', 'ACCEPTED')),
-                    coalesce(sum(total_amount)
-                        FILTER (WHERE status NOT IN ('REJECTED', 'CANCELLED')
-                                  AND (payment_mode = 'POSTPAY' OR payment_status = 'PAID')),
-                        0)::BIGINT,
-                    coalesce(sum(total_amount)
-                        FILTER (WHERE status NOT IN ('REJECTED', 'CANCELLED')
-                                  AND payment_status = 'PAID'), 0)::BIGINT
-             FROM orders WHERE table_session_id = $1",
+            "SELECT orders_count, orders_waiting, orders_billed, orders_paid
+             FROM table_sessions WHERE id = $1",
             &[&id.to_string()],
         )
         .await?;

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_menu_labels.sql"),
     include_str!("migrations/0007_staff.sql"),
     include_str!("migrations/0008_shop_resilience.sql"),
+    include_str!("migrations/0009_tab_figures.sql"),
 ];
 
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();

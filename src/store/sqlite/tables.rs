@@ -260,18 +260,11 @@ pub fn figures(c: &Connection, id: TableSessionId) -> StoreResult<Option<TableSu
     let Some((session, _)) = session(c, id)? else {
         return Ok(None);
     };
-    // The filters are `on_bill`'s: not rejected or cancelled, and PREPAY only once paid.
+    // Running figures kept by triggers on `orders` (migration 9): no recount per event.
     let (orders_count, orders_waiting, total, orders_paid): (i64, i64, i64, i64) = c
         .prepare_cached(
-            "SELECT count(*),
-                    count(*) FILTER (WHERE status IN ('PENDING', 'ACCEPTED')),
-                    coalesce(sum(total_amount)
-                        FILTER (WHERE status NOT IN ('REJECTED', 'CANCELLED')
-                                  AND (payment_mode = 'POSTPAY' OR payment_status = 'PAID')), 0),
-                    coalesce(sum(total_amount)
-                        FILTER (WHERE status NOT IN ('REJECTED', 'CANCELLED')
-                                  AND payment_status = 'PAID'), 0)
-             FROM orders WHERE table_session_id = ?1",
+            "SELECT orders_count, orders_waiting, orders_billed, orders_paid
+             FROM table_sessions WHERE id = ?1",
         )?
         .query_row([id.to_string()], |row| {
             Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
