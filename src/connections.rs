@@ -285,35 +285,43 @@ impl<S> Guarded<S> {
         if self.conn.evicted.load(Ordering::Acquire) {
             return Poll::Ready(refused("closed to make room for a new connection"));
         }
+        // While a request is handled no deadline applies; a timer left armed fires once,
+        // harmlessly, and the deadline is looked at again then.
         let Some(deadline) = self.conn.deadline(&self.connections.limits) else {
-            self.sleep = None;
             return Poll::Pending;
         };
         if self.connections.now() >= deadline {
             self.connections.metrics.connections_timed_out.inc();
-            return Poll::Ready(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "client too slow or idle too long",
-            ));
+            return Poll::Ready(timed_out());
         }
         let at = self.connections.epoch + Duration::from_millis(deadline);
-        let sleep = self
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-        if sleep.deadline() != at {
-            sleep.as_mut().reset(at);
-        }
-        match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                self.connections.metrics.connections_timed_out.inc();
-                Poll::Ready(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "client too slow or idle too long",
-                ))
+        // The idle deadline moves with every request; resetting the timer each time costs a
+        // lock on the runtime's timer wheel per request. A timer set for an earlier deadline
+        // stays armed instead: it wakes this connection once, early, and is moved then.
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                if sleep.is_elapsed() || sleep.deadline() > at {
+                    sleep.as_mut().reset(at);
+                }
+                sleep
             }
-            Poll::Pending => Poll::Pending,
+            empty => empty.insert(Box::pin(tokio::time::sleep_until(at))),
+        };
+        loop {
+            match sleep.as_mut().poll(cx) {
+                Poll::Ready(()) if sleep.deadline() < at => sleep.as_mut().reset(at),
+                Poll::Ready(()) => {
+                    self.connections.metrics.connections_timed_out.inc();
+                    return Poll::Ready(timed_out());
+                }
+                Poll::Pending => return Poll::Pending,
+            }
         }
     }
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "client too slow or idle too long")
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
@@ -413,8 +421,12 @@ impl Drop for InFlight {
         let conn = &self.0;
         if conn.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             conn.idle_since.store(conn.now(), Ordering::Release);
-            // The stream may be parked with no timer armed; let it arm the idle one.
-            conn.waker.wake();
+            // HTTP/2 runs requests in tasks of their own while the connection's task waits on
+            // the socket: wake it to arm the idle timer. An HTTP/1 connection's own task ends
+            // the request and goes on to read the next one, arming it then.
+            if conn.multiplexed.load(Ordering::Acquire) {
+                conn.waker.wake();
+            }
         }
     }
 }

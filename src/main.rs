@@ -7,6 +7,12 @@ use ordersync::cli::{Cli, Command};
 use ordersync::commands;
 use tracing_subscriber::EnvFilter;
 
+// Profiling the menu GET put glibc's malloc at about 15 % of the server's CPU (frees,
+// consolidation, and `madvise` calls that make the other core flush its TLB); mimalloc's
+// per-thread free lists cost a fraction of that.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_logging(production: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()

@@ -1,7 +1,7 @@
 //! Menus: the public `GET /restaurants/{id}/menu` (cached bytes + ETag) and the owner's
 //! `GET/PUT /restaurants/me/menu` and `PATCH /restaurants/me/menu/items/{id}`.
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch};
@@ -99,15 +99,18 @@ async fn public_menu(
     State(state): State<AppState>,
     AppPath(id): AppPath<String>,
     AppQuery(query): AppQuery<MenuQuery>,
-    headers: HeaderMap,
+    // The request itself, not a `HeaderMap` (that extractor copies every header): the hottest
+    // path of the product: the first thing every guest's phone loads.
+    request: Request,
 ) -> Result<Response, AppError> {
+    let headers = request.headers();
     // A malformed id in a QR link is simply a restaurant that does not exist.
     let id: RestaurantId = id.parse().map_err(|_| AppError::NotFound("restaurant"))?;
     let accept_language = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
     let lang = pick_language(query.lang.as_deref(), accept_language);
-    menu_response(&state, id, &headers, lang).await
+    menu_response(&state, id, headers, lang).await
 }
 
 async fn own_menu(

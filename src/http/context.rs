@@ -1,5 +1,5 @@
 //! Per-request facts shared between the outer middleware and the code that learns them later
-//! (the auth extractor learns the user id; the router learns the route template).
+//! (the auth extractor learns the user id).
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
@@ -30,8 +30,3 @@ impl RequestContext {
         self.user.get().copied()
     }
 }
-
-/// The matched route template (e.g. `/api/v1/orders/{id}`), carried out on the response so the
-/// outer middleware can label metrics without exploding the label set with raw ids.
-#[derive(Clone)]
-pub struct RouteTemplate(pub axum::extract::MatchedPath);
