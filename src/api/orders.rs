@@ -161,12 +161,8 @@ async fn create_order(
             )?;
         }
         let now = state.clock.now();
-        // A clock set back past midnight must not reopen an earlier business day.
-        let today = order::business_day(now, restaurant.time_zone).to_string();
-        let business_day = match state.store.latest_business_day(restaurant_id).await? {
-            Some(latest) if latest > today => latest,
-            _ => today,
-        };
+        // The store keeps it from going back behind the latest day numbered (a clock set back).
+        let business_day = order::business_day(now, restaurant.time_zone).to_string();
         let new = NewOrder {
             id: OrderId::new(),
             restaurant_id,

@@ -334,10 +334,33 @@ pub fn business_day(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
     now.with_timezone(&tz).date_naive()
 }
 
+/// The business day (YYYY-MM-DD) an order is filed and numbered under: its own, unless the
+/// restaurant already numbered orders on a later one. A clock set back past midnight must not
+/// reopen an earlier day and hand out its order numbers again.
+pub fn filing_day(own: &str, latest_numbered: Option<String>) -> String {
+    match latest_numbered {
+        Some(latest) if latest.as_str() > own => latest,
+        _ => own.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_clock_set_back_keeps_the_later_business_day() {
+        assert_eq!(filing_day("2026-12-02", None), "2026-12-02");
+        assert_eq!(
+            filing_day("2026-12-02", Some("2026-12-01".into())),
+            "2026-12-02"
+        );
+        assert_eq!(
+            filing_day("2026-12-01", Some("2026-12-02".into())),
+            "2026-12-02"
+        );
+    }
 
     #[test]
     fn only_the_documented_transitions_exist() {

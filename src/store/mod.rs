@@ -126,7 +126,9 @@ pub struct NewOrder {
     pub total_amount: i64,
     pub special_requests: Option<String>,
     pub payment_mode: PaymentMode,
-    /// The restaurant's business day at `created_at` (YYYY-MM-DD, local time).
+    /// The restaurant's business day at `created_at` (YYYY-MM-DD, local time). The store files
+    /// the order under the latest day it has numbered orders in if that is later: a clock set
+    /// back past midnight must not reopen an earlier day (and number its orders again).
     pub business_day: String,
     pub created_at: DateTime<Utc>,
 }
@@ -894,10 +896,6 @@ pub trait Store: Send + Sync + 'static {
     /// When the restaurant's newest order was placed (for clock checks).
     async fn newest_order_at(&self, restaurant: RestaurantId)
     -> StoreResult<Option<DateTime<Utc>>>;
-
-    /// The latest business day the restaurant has numbered orders in: a clock set back must not
-    /// file new orders under an earlier day (and number them again).
-    async fn latest_business_day(&self, restaurant: RestaurantId) -> StoreResult<Option<String>>;
 
     /// Every event of one order of `restaurant`, oldest first, with who acted (the audit trail).
     async fn order_log(

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 
-use super::{Db, Fail, Outbox, PgResult, PgStore, orders, tables};
+use super::{Db, Fail, Outbox, PgResult, PgStore, orders, restaurants, tables};
 use crate::domain::ids::TableSessionId;
-use crate::domain::order::{Order, OrderStatus, PaymentStatus, order_number};
+use crate::domain::order::{Order, OrderStatus, PaymentStatus, filing_day, order_number};
 use crate::domain::to_millis;
 use crate::events::{EventType, LiveEvent, OrderEvent, order_message};
 use crate::store::{IdempotencyKey, NewOrder, PlaceOutcome, StoreResult};
@@ -152,6 +152,7 @@ impl PgStore {
             }
         }
         let mut seq_of: HashMap<usize, i64> = HashMap::new();
+        let mut day_of: HashMap<usize, String> = HashMap::new();
         let mut seat_of: HashMap<usize, (Option<TableSessionId>, Option<String>)> = HashMap::new();
         for (restaurant, members) in &by_restaurant {
             let revision: i64 = db
@@ -186,6 +187,12 @@ impl PgStore {
             if placing.is_empty() {
                 continue;
             }
+            // A clock set back past midnight must not reopen an earlier business day: the day
+            // never goes back behind the latest one numbered (read under the restaurant's lock).
+            let latest = restaurants::latest_business_day(db, restaurant).await?;
+            for &i in &placing {
+                day_of.insert(i, filing_day(&batch[i].order.business_day, latest.clone()));
+            }
             let last: i64 = db
                 .query_one(
                     "UPDATE restaurants SET event_seq = event_seq + $2 WHERE id = $1
@@ -205,7 +212,7 @@ impl PgStore {
         for &i in seq_of.keys() {
             let order = &batch[i].order;
             by_day
-                .entry((order.restaurant_id.to_string(), order.business_day.clone()))
+                .entry((order.restaurant_id.to_string(), day_of[&i].clone()))
                 .or_default()
                 .push(i);
         }
@@ -272,7 +279,7 @@ impl PgStore {
                 Box::new(customer_id),
                 Box::new(guest_id),
                 Box::new(order.order_number.clone()),
-                Box::new(new.business_day.clone()),
+                Box::new(day_of[&i].clone()),
                 Box::new(order.table_number.clone()),
                 Box::new(order.total_amount),
                 Box::new(OrderStatus::Pending.as_str().to_owned()),

@@ -1124,10 +1124,6 @@ impl Store for PgStore {
         on_connection!(self, |db| restaurants::newest_order_at(db, restaurant))
     }
 
-    async fn latest_business_day(&self, restaurant: RestaurantId) -> StoreResult<Option<String>> {
-        on_connection!(self, |db| restaurants::latest_business_day(db, restaurant))
-    }
-
     async fn order_log(
         &self,
         restaurant: RestaurantId,

@@ -12,7 +12,7 @@ use super::{Db, Fail, Outbox, PgResult, id, restaurants, tables, text_enum};
 use crate::domain::ids::{OrderId, PaymentId, RestaurantId, TableSessionId};
 use crate::domain::order::{
     Action, Customer, Order, OrderStatus, PLAN_ATTEMPTS, PaymentMode, PaymentStatus,
-    TransitionPlan, order_number, plan_transition,
+    TransitionPlan, filing_day, order_number, plan_transition,
 };
 use crate::domain::pricing::{ChosenOption, PricedLine};
 use crate::domain::{from_millis, to_millis};
@@ -207,6 +207,10 @@ pub async fn place(
         tables::Seat::Table { session, table } => (Some(session), Some(table)),
         tables::Seat::None => (None, new.table_number.clone()),
     };
+    // A clock set back past midnight must not reopen an earlier business day (read under the
+    // restaurant's lock, taken above).
+    let latest = restaurants::latest_business_day(db, &new.restaurant_id.to_string()).await?;
+    let business_day = filing_day(&new.business_day, latest);
     let number: i64 = db
         .query_one(
             "INSERT INTO order_counters (restaurant_id, business_day, last_number)
@@ -214,7 +218,7 @@ pub async fn place(
              ON CONFLICT (restaurant_id, business_day)
              DO UPDATE SET last_number = order_counters.last_number + 1
              RETURNING last_number",
-            &[&new.restaurant_id.to_string(), &new.business_day],
+            &[&new.restaurant_id.to_string(), &business_day],
         )
         .await?
         .try_get(0)?;
@@ -253,7 +257,7 @@ pub async fn place(
             &customer_id,
             &guest_id,
             &order.order_number,
-            &new.business_day,
+            &business_day,
             &order.table_number,
             &order.total_amount,
             &order.payment_mode.as_str(),

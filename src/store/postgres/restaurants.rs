@@ -197,11 +197,12 @@ pub async fn newest_order_at(
     Ok(row.try_get::<_, Option<i64>>(0)?.map(from_millis))
 }
 
-pub async fn latest_business_day(db: Db<'_>, restaurant: RestaurantId) -> PgResult<Option<String>> {
+/// The latest business day `restaurant` (its id as stored) has numbered orders in.
+pub async fn latest_business_day(db: Db<'_>, restaurant: &str) -> PgResult<Option<String>> {
     let row = db
         .query_one(
             "SELECT max(business_day) FROM order_counters WHERE restaurant_id = $1",
-            &[&restaurant.to_string()],
+            &[&restaurant],
         )
         .await?;
     Ok(row.try_get(0)?)

@@ -14,7 +14,7 @@ use super::writer::Tx;
 use crate::domain::ids::{OrderId, PaymentId, RestaurantId, TableSessionId};
 use crate::domain::order::{
     Action, Customer, Order, OrderStatus, PLAN_ATTEMPTS, PaymentMode, PaymentStatus,
-    TransitionPlan, order_number, plan_transition,
+    TransitionPlan, filing_day, order_number, plan_transition,
 };
 use crate::domain::pricing::{ChosenOption, PricedLine};
 use crate::domain::{from_millis, to_millis};
@@ -199,6 +199,10 @@ pub fn place(
     if current != Some(revision) {
         return Ok(PlaceOutcome::MenuChanged);
     }
+    // A clock set back past midnight must not reopen an earlier business day (and number its
+    // orders again): the day never goes back behind the latest one numbered.
+    let latest = restaurants::latest_business_day(c, new.restaurant_id)?;
+    let business_day = filing_day(&new.business_day, latest);
     // The table's party: the guest's own, or the one at the table (opened now if none).
     let seat = tables::seat(c, new, new.created_at)?;
     let (table_session_id, table_number) = match seat {
@@ -215,7 +219,7 @@ pub fn place(
              RETURNING last_number",
         )?
         .query_row(
-            params![new.restaurant_id.to_string(), new.business_day],
+            params![new.restaurant_id.to_string(), business_day],
             |row| row.get(0),
         )?;
     let now = to_millis(new.created_at);
@@ -254,7 +258,7 @@ pub fn place(
         customer_id,
         guest_id,
         order.order_number,
-        new.business_day,
+        business_day,
         order.table_number,
         order.total_amount,
         order.payment_mode.as_str(),
