@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use support::{env_usize, percentile, post, rss_kib};
+use support::{cpu_seconds, env_usize, own_cpu_seconds, percentile, post, rss_kib};
 
 #[tokio::main]
 async fn main() {
@@ -102,6 +102,8 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let burst_started = Instant::now();
+    // Who used the two cores during the burst: the server, or the subscribers parsing in here.
+    let cpu_before = (cpu_seconds(pid), own_cpu_seconds());
     let mut pending = futures_util::stream::iter(0..burst_orders)
         .map(|_| post(&client, orders_url.clone(), Some(&customer), order.clone()))
         .buffer_unordered(32);
@@ -113,6 +115,10 @@ async fn main() {
         resyncs += own_resyncs;
     }
     let burst_elapsed = burst_started.elapsed();
+    let burst_cpu = (
+        cpu_seconds(pid) - cpu_before.0,
+        own_cpu_seconds() - cpu_before.1,
+    );
 
     let all = latencies.lock().await.clone();
     let sorted = |paced: bool| {
@@ -154,6 +160,11 @@ async fn main() {
         "| burst: orders/s, deliveries/s | {:.0}, {:.0} |",
         burst_orders as f64 / burst_elapsed.as_secs_f64(),
         all.iter().filter(|(paced, _)| !paced).count() as f64 / burst_elapsed.as_secs_f64()
+    );
+    println!(
+        "| burst: CPU of the server / of the subscribers' process | {:.2} / {:.2} cores |",
+        burst_cpu.0 / burst_elapsed.as_secs_f64(),
+        burst_cpu.1 / burst_elapsed.as_secs_f64()
     );
     println!(
         "| server RSS before subscribers | {:.1} MiB |",
