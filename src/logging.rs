@@ -5,11 +5,16 @@
 //! share of the server's time; a channel to a writer thread moved that cost into futex wake-ups.
 //! Nothing is dropped: past `MAX_PENDING` bytes a logger writes the backlog itself.
 
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tracing_subscriber::fmt::MakeWriter;
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
 
 /// How long a line may wait for the writer thread.
 const WRITE_EVERY: Duration = Duration::from_millis(10);
@@ -112,9 +117,91 @@ impl<'a> MakeWriter<'a> for BatchedStderr {
     }
 }
 
+/// The text log's line, as `tracing-subscriber`'s default (`Full`) writes it without colour:
+/// `2026-12-02T11:23:18.802444Z  INFO request{request_id=…}: target: message key=value…`.
+/// Written out here because the default format was most of the cost of logging each request:
+/// it formats the whole timestamp for every line (this one once a second per thread) and goes
+/// through colour and padding wrappers even when colour is off.
+pub struct PlainLines;
+
+impl<S, N> FormatEvent<S, N> for PlainLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        write_timestamp(&mut writer, SystemTime::now())?;
+        writer.write_str(match *event.metadata().level() {
+            Level::TRACE => " TRACE ",
+            Level::DEBUG => " DEBUG ",
+            Level::INFO => "  INFO ",
+            Level::WARN => "  WARN ",
+            Level::ERROR => " ERROR ",
+        })?;
+        if let Some(scope) = ctx.event_scope() {
+            let mut any = false;
+            for span in scope.from_root() {
+                any = true;
+                writer.write_str(span.name())?;
+                if let Some(fields) = span.extensions().get::<FormattedFields<N>>()
+                    && !fields.is_empty()
+                {
+                    write!(writer, "{{{fields}}}")?;
+                }
+                writer.write_char(':')?;
+            }
+            if any {
+                writer.write_char(' ')?;
+            }
+        }
+        writer.write_str(event.metadata().target())?;
+        writer.write_str(": ")?;
+        ctx.format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// RFC 3339 in UTC with microseconds; the part up to the second is formatted once per second
+/// on each thread.
+fn write_timestamp(writer: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
+    thread_local! {
+        static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    SECOND.with_borrow_mut(|(second, text)| {
+        if *second != since_epoch.as_secs() {
+            *second = since_epoch.as_secs();
+            text.clear();
+            let whole = i64::try_from(*second)
+                .ok()
+                .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                .unwrap_or_default();
+            write!(text, "{}", whole.format("%Y-%m-%dT%H:%M:%S"))?;
+        }
+        write!(writer, "{text}.{:06}Z", since_epoch.subsec_micros())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_keep_the_default_format() {
+        let at = UNIX_EPOCH + Duration::from_micros(1_796_211_798_802_444);
+        let mut text = String::new();
+        write_timestamp(&mut text, at).unwrap();
+        assert_eq!(text, "2026-12-02T11:43:18.802444Z");
+        // The cached second is only reused within that second.
+        let mut next = String::new();
+        write_timestamp(&mut next, at + Duration::from_millis(1_500)).unwrap();
+        assert_eq!(next, "2026-12-02T11:43:20.302444Z");
+    }
 
     #[test]
     fn a_line_is_appended_whole_when_the_event_is_written() {

@@ -74,10 +74,7 @@ pub async fn serve(
             let service = match state.surface {
                 SurfaceMode::PlainHttp => app,
                 SurfaceMode::Split => http::stack(
-                    api::router().layer(middleware::from_fn_with_state(
-                        https_port,
-                        surfaces::guests_only,
-                    )),
+                    api::router().layer(surfaces::GuestsOnlyLayer { https_port }),
                     state.clone(),
                 ),
                 SurfaceMode::HttpsOnly => redirect_app(state.clone(), https_port),

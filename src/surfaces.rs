@@ -10,12 +10,18 @@
 //! `PUBLIC_BASE_URL`), everything is HTTPS and plain HTTP only redirects; `--allow-plain-http`
 //! serves everything on both.
 
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::future::Either;
+use tower::{Layer, Service};
 
 use crate::config::Config;
 use crate::error::AppError;
@@ -147,11 +153,55 @@ pub fn is_guest_surface(method: &Method, path: &str) -> bool {
 pub struct PlainGuests;
 
 /// The plain-HTTP listener's gate in split mode: guest requests pass (marked `PlainGuests`),
-/// owner pages redirect to HTTPS, anything else is 403 `HTTPS_REQUIRED`.
-pub async fn guests_only(State(https_port): State<u16>, mut req: Request, next: Next) -> Response {
+/// owner pages redirect to HTTPS, anything else is 403 `HTTPS_REQUIRED`. A service of its own
+/// rather than `middleware::from_fn` (which boxes and clones per request): every guest's
+/// request goes through it.
+#[derive(Clone, Copy)]
+pub struct GuestsOnlyLayer {
+    pub https_port: u16,
+}
+
+impl<S> Layer<S> for GuestsOnlyLayer {
+    type Service = GuestsOnly<S>;
+
+    fn layer(&self, inner: S) -> GuestsOnly<S> {
+        GuestsOnly {
+            inner,
+            https_port: self.https_port,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct GuestsOnly<S> {
+    inner: S,
+    https_port: u16,
+}
+
+impl<S> Service<Request> for GuestsOnly<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, Ready<Result<Response, Infallible>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        match admit(self.https_port, req) {
+            ControlFlow::Continue(req) => Either::Left(self.inner.call(req)),
+            ControlFlow::Break(refusal) => Either::Right(ready(Ok(refusal))),
+        }
+    }
+}
+
+fn admit(https_port: u16, mut req: Request) -> ControlFlow<Response, Request> {
     if is_guest_surface(req.method(), req.uri().path()) {
         req.extensions_mut().insert(PlainGuests);
-        return next.run(req).await;
+        return ControlFlow::Continue(req);
     }
     // The box's own scraper: a loopback request crosses no network.
     let from_loopback = req
@@ -159,14 +209,14 @@ pub async fn guests_only(State(https_port): State<u16>, mut req: Request, next: 
         .get::<RequestContext>()
         .is_some_and(|c| c.client_ip.is_loopback());
     if req.uri().path() == "/metrics" && from_loopback {
-        return next.run(req).await;
+        return ControlFlow::Continue(req);
     }
     let path = req.uri().path();
     let is_api = path.starts_with("/api/") || path.starts_with("/ws/") || path == "/metrics";
     if is_api || req.method() != Method::GET {
-        return AppError::HttpsRequired.into_response();
+        return ControlFlow::Break(AppError::HttpsRequired.into_response());
     }
-    redirect_to_https(https_port, &req)
+    ControlFlow::Break(redirect_to_https(https_port, &req))
 }
 
 /// The plain-HTTP listener when everything is HTTPS: every request is sent to HTTPS, except
