@@ -104,6 +104,11 @@ pub struct Conn {
     /// Milliseconds since `epoch` (+1, so 0 means none): when bytes of a new request began.
     head_started: AtomicU64,
     waker: AtomicWaker,
+    /// Milliseconds since `epoch` the stream's timer is set for (0: none yet). When a request
+    /// ends with no timer still to come, the stream must be woken to arm one: hyper does not
+    /// read again by itself after a read it found blocked, and the connection would wait for
+    /// the client with no deadline.
+    timer_due: AtomicU64,
 }
 
 impl Conn {
@@ -203,6 +208,7 @@ impl Connections {
             idle_since: AtomicU64::new(now),
             head_started: AtomicU64::new(0),
             waker: AtomicWaker::new(),
+            timer_due: AtomicU64::new(0),
         });
         registry.open.insert(conn.id, conn.clone());
         *registry.per_ip.entry(ip).or_insert(0) += 1;
@@ -286,7 +292,8 @@ impl<S> Guarded<S> {
             return Poll::Ready(refused("closed to make room for a new connection"));
         }
         // While a request is handled no deadline applies; a timer left armed fires once,
-        // harmlessly, and the deadline is looked at again then.
+        // harmlessly, and the deadline is looked at again then. Without one, the request's
+        // end wakes this stream to arm it.
         let Some(deadline) = self.conn.deadline(&self.connections.limits) else {
             return Poll::Pending;
         };
@@ -302,14 +309,21 @@ impl<S> Guarded<S> {
             Some(sleep) => {
                 if sleep.is_elapsed() || sleep.deadline() > at {
                     sleep.as_mut().reset(at);
+                    self.conn.timer_due.store(deadline, Ordering::Release);
                 }
                 sleep
             }
-            empty => empty.insert(Box::pin(tokio::time::sleep_until(at))),
+            empty => {
+                self.conn.timer_due.store(deadline, Ordering::Release);
+                empty.insert(Box::pin(tokio::time::sleep_until(at)))
+            }
         };
         loop {
             match sleep.as_mut().poll(cx) {
-                Poll::Ready(()) if sleep.deadline() < at => sleep.as_mut().reset(at),
+                Poll::Ready(()) if sleep.deadline() < at => {
+                    sleep.as_mut().reset(at);
+                    self.conn.timer_due.store(deadline, Ordering::Release);
+                }
                 Poll::Ready(()) => {
                     self.connections.metrics.connections_timed_out.inc();
                     return Poll::Ready(timed_out());
@@ -421,10 +435,12 @@ impl Drop for InFlight {
         let conn = &self.0;
         if conn.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             conn.idle_since.store(conn.now(), Ordering::Release);
-            // HTTP/2 runs requests in tasks of their own while the connection's task waits on
-            // the socket: wake it to arm the idle timer. An HTTP/1 connection's own task ends
-            // the request and goes on to read the next one, arming it then.
-            if conn.multiplexed.load(Ordering::Acquire) {
+            // Wake the stream to arm the idle timer when it has none armed, and always for
+            // HTTP/2, whose requests run in tasks of their own while the connection's task
+            // waits on the socket. An HTTP/1 connection with a timer armed (the common case:
+            // it stays armed across requests) is not woken: its timer will fire and move.
+            let due = conn.timer_due.load(Ordering::Acquire);
+            if due == 0 || due <= conn.now() || conn.multiplexed.load(Ordering::Acquire) {
                 conn.waker.wake();
             }
         }

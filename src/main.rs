@@ -16,7 +16,17 @@ use tracing_subscriber::prelude::*;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn init_logging(production: bool) {
-    let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned());
+    // Empty pieces (`RUST_LOG=`, `info,`) would be read by `Targets` as "everything at TRACE".
+    let spec = std::env::var("RUST_LOG").unwrap_or_default();
+    let pieces: Vec<&str> = spec
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let spec = match pieces.as_slice() {
+        [] => "info".to_owned(),
+        pieces => pieces.join(","),
+    };
     // Levels per target (`info`, `ordersync=debug,tower_http=warn`) need no per-span work;
     // `EnvFilter` keeps books on every span even without span directives (about 2 % of a
     // cached menu GET), so it only reads what `Targets` cannot (span and field directives).

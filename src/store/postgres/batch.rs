@@ -189,9 +189,12 @@ impl PgStore {
             }
             // A clock set back past midnight must not reopen an earlier business day: the day
             // never goes back behind the latest one numbered (read under the restaurant's lock).
-            let latest = restaurants::latest_business_day(db, restaurant).await?;
+            // In arrival order, each order no earlier than the one before it, as one by one.
+            let mut latest = restaurants::latest_business_day(db, restaurant).await?;
             for &i in &placing {
-                day_of.insert(i, filing_day(&batch[i].order.business_day, latest.clone()));
+                let day = filing_day(&batch[i].order.business_day, latest.take());
+                latest = Some(day.clone());
+                day_of.insert(i, day);
             }
             let last: i64 = db
                 .query_one(

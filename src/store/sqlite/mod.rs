@@ -66,9 +66,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
          -- The writer walks the indexes of every order it files; with SQLite's default 2 MB
-         -- page cache the day's pages were read back from the OS over and over.
-         PRAGMA cache_size = -32768;
-         PRAGMA mmap_size = 268435456;",
+         -- page cache the day's pages were read back from the OS over and over. (No mmap: on
+         -- a failing disk or SD card it turns a read error into a crash.)
+         PRAGMA cache_size = -32768;",
     )
 }
 
@@ -151,13 +151,7 @@ impl SqliteStore {
                 .with_context(|| format!("creating database directory {}", dir.display()))?;
         }
         restrict_to_owner(path)?;
-        // The writer's connection is only ever used by one thread at a time (the migration,
-        // then the writer thread): SQLite's own per-call mutexes were 4 % of its time.
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags)
+        let mut conn = Connection::open(path)
             .with_context(|| format!("opening SQLite database {}", path.display()))?;
         configure(&conn)?;
         migrate::migrate(&mut conn)?;
@@ -167,10 +161,7 @@ impl SqliteStore {
             .with_init(|c| {
                 c.busy_timeout(Duration::from_millis(u64::from(BUSY_TIMEOUT_MS)))?;
                 c.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-                c.execute_batch(
-                    "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;
-                     PRAGMA mmap_size = 268435456;",
-                )
+                c.execute_batch("PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")
             });
         let readers = std::thread::available_parallelism().map_or(2, |n| n.get() * 2) as u32;
         let reads = r2d2::Pool::builder()
