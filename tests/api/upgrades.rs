@@ -143,7 +143,9 @@ async fn parties_keep_their_figures_across_the_running_totals_upgrade() {
     if crate::backend::is_postgres(&url) {
         crate::backend::execute(
             &url,
-            "DROP TRIGGER orders_tab_figures ON orders;
+            "DROP TRIGGER orders_tab_figures_insert ON orders;
+             DROP TRIGGER orders_tab_figures_update ON orders;
+             DROP TRIGGER orders_tab_figures_delete ON orders;
              DROP FUNCTION orders_tab_figures();
              ALTER TABLE table_sessions DROP COLUMN orders_count, DROP COLUMN orders_waiting,
                  DROP COLUMN orders_billed, DROP COLUMN orders_paid;

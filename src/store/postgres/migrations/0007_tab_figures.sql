@@ -1,7 +1,7 @@
--- PostgreSQL migration 7: every party's running figures live on its session row, kept by a
--- trigger on `orders` (SQLite migration 9 does the same). Each order used to recount its
--- party's orders for the table event it sends, which grew with the party. The trigger keeps
--- the figures right for every change to an order, whichever code path makes it. The filters
+-- PostgreSQL migration 7: every party's running figures live on its session row, kept by
+-- triggers on `orders` (SQLite migration 9 does the same, per row). Each order used to recount
+-- its party's orders for the table event it sends, which grew with the party. The triggers
+-- keep the figures right for every change to an order, whichever code path makes it. The filters
 -- are `on_bill`'s: not rejected or cancelled, and PREPAY only once paid.
 
 ALTER TABLE table_sessions ADD COLUMN IF NOT EXISTS orders_count BIGINT NOT NULL DEFAULT 0;
@@ -29,44 +29,74 @@ FROM (
 ) f
 WHERE s.id = f.table_session_id;
 
+-- Statement-level, from the statement's transition tables: the batch that places many
+-- orders in one INSERT moves each party's row once, not once per order (a row updated many
+-- times in one transaction leaves a chain of versions every later update walks).
 CREATE OR REPLACE FUNCTION orders_tab_figures() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.table_session_id IS NOT NULL THEN
-        UPDATE table_sessions SET
-            orders_count = orders_count - 1,
-            orders_waiting = orders_waiting
-                - (OLD.status IN ('PENDING', 'ACCEPTED'))::INT,
-            orders_billed = orders_billed
-                - CASE WHEN OLD.status NOT IN ('REJECTED', 'CANCELLED')
-                        AND (OLD.payment_mode = 'POSTPAY' OR OLD.payment_status = 'PAID')
-                       THEN OLD.total_amount ELSE 0 END,
-            orders_paid = orders_paid
-                - CASE WHEN OLD.status NOT IN ('REJECTED', 'CANCELLED')
-                        AND OLD.payment_status = 'PAID'
-                       THEN OLD.total_amount ELSE 0 END
-        WHERE id = OLD.table_session_id;
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.table_session_id IS NOT NULL THEN
-        UPDATE table_sessions SET
-            orders_count = orders_count + 1,
-            orders_waiting = orders_waiting
-                + (NEW.status IN ('PENDING', 'ACCEPTED'))::INT,
-            orders_billed = orders_billed
-                + CASE WHEN NEW.status NOT IN ('REJECTED', 'CANCELLED')
-                        AND (NEW.payment_mode = 'POSTPAY' OR NEW.payment_status = 'PAID')
-                       THEN NEW.total_amount ELSE 0 END,
-            orders_paid = orders_paid
-                + CASE WHEN NEW.status NOT IN ('REJECTED', 'CANCELLED')
-                        AND NEW.payment_status = 'PAID'
-                       THEN NEW.total_amount ELSE 0 END
-        WHERE id = NEW.table_session_id;
+    IF TG_OP = 'INSERT' THEN
+        UPDATE table_sessions s SET
+            orders_count = s.orders_count + d.n, orders_waiting = s.orders_waiting + d.waiting,
+            orders_billed = s.orders_billed + d.billed, orders_paid = s.orders_paid + d.paid
+        FROM (SELECT table_session_id, sum(n) AS n, sum(waiting) AS waiting,
+                     sum(billed) AS billed, sum(paid) AS paid
+              FROM (SELECT now_row.table_session_id, 1 AS n,
+                   (now_row.status IN ('PENDING', 'ACCEPTED'))::INT AS waiting,
+                   CASE WHEN now_row.status NOT IN ('REJECTED', 'CANCELLED') AND (now_row.payment_mode = 'POSTPAY' OR now_row.payment_status = 'PAID') THEN now_row.total_amount ELSE 0 END AS billed,
+                   CASE WHEN now_row.status NOT IN ('REJECTED', 'CANCELLED') AND now_row.payment_status = 'PAID' THEN now_row.total_amount ELSE 0 END AS paid
+            FROM new_rows now_row) r
+              WHERE table_session_id IS NOT NULL GROUP BY table_session_id) d
+        WHERE s.id = d.table_session_id;
+    ELSIF TG_OP = 'DELETE' THEN
+        UPDATE table_sessions s SET
+            orders_count = s.orders_count + d.n, orders_waiting = s.orders_waiting + d.waiting,
+            orders_billed = s.orders_billed + d.billed, orders_paid = s.orders_paid + d.paid
+        FROM (SELECT table_session_id, sum(n) AS n, sum(waiting) AS waiting,
+                     sum(billed) AS billed, sum(paid) AS paid
+              FROM (SELECT was_row.table_session_id, -1 AS n,
+                   -(was_row.status IN ('PENDING', 'ACCEPTED'))::INT AS waiting,
+                   -CASE WHEN was_row.status NOT IN ('REJECTED', 'CANCELLED') AND (was_row.payment_mode = 'POSTPAY' OR was_row.payment_status = 'PAID') THEN was_row.total_amount ELSE 0 END AS billed,
+                   -CASE WHEN was_row.status NOT IN ('REJECTED', 'CANCELLED') AND was_row.payment_status = 'PAID' THEN was_row.total_amount ELSE 0 END AS paid
+            FROM old_rows was_row) r
+              WHERE table_session_id IS NOT NULL GROUP BY table_session_id) d
+        WHERE s.id = d.table_session_id;
+    ELSE
+        -- Every UPDATE of orders fires this (transition tables allow no column list); parties
+        -- whose figures did not move are left alone.
+        UPDATE table_sessions s SET
+            orders_count = s.orders_count + d.n, orders_waiting = s.orders_waiting + d.waiting,
+            orders_billed = s.orders_billed + d.billed, orders_paid = s.orders_paid + d.paid
+        FROM (SELECT table_session_id, sum(n) AS n, sum(waiting) AS waiting,
+                     sum(billed) AS billed, sum(paid) AS paid
+              FROM (SELECT now_row.table_session_id, 1 AS n,
+                   (now_row.status IN ('PENDING', 'ACCEPTED'))::INT AS waiting,
+                   CASE WHEN now_row.status NOT IN ('REJECTED', 'CANCELLED') AND (now_row.payment_mode = 'POSTPAY' OR now_row.payment_status = 'PAID') THEN now_row.total_amount ELSE 0 END AS billed,
+                   CASE WHEN now_row.status NOT IN ('REJECTED', 'CANCELLED') AND now_row.payment_status = 'PAID' THEN now_row.total_amount ELSE 0 END AS paid
+            FROM new_rows now_row
+                    UNION ALL
+                    SELECT was_row.table_session_id, -1 AS n,
+                   -(was_row.status IN ('PENDING', 'ACCEPTED'))::INT AS waiting,
+                   -CASE WHEN was_row.status NOT IN ('REJECTED', 'CANCELLED') AND (was_row.payment_mode = 'POSTPAY' OR was_row.payment_status = 'PAID') THEN was_row.total_amount ELSE 0 END AS billed,
+                   -CASE WHEN was_row.status NOT IN ('REJECTED', 'CANCELLED') AND was_row.payment_status = 'PAID' THEN was_row.total_amount ELSE 0 END AS paid
+            FROM old_rows was_row) r
+              WHERE table_session_id IS NOT NULL GROUP BY table_session_id
+              HAVING sum(n) <> 0 OR sum(waiting) <> 0 OR sum(billed) <> 0
+                  OR sum(paid) <> 0) d
+        WHERE s.id = d.table_session_id;
     END IF;
     RETURN NULL;
 END;
 $$;
 
-DROP TRIGGER IF EXISTS orders_tab_figures ON orders;
-CREATE TRIGGER orders_tab_figures
-AFTER INSERT OR DELETE OR UPDATE OF status, payment_status, payment_mode, total_amount,
-    table_session_id ON orders
-FOR EACH ROW EXECUTE FUNCTION orders_tab_figures();
+DROP TRIGGER IF EXISTS orders_tab_figures_insert ON orders;
+CREATE TRIGGER orders_tab_figures_insert AFTER INSERT ON orders
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION orders_tab_figures();
+DROP TRIGGER IF EXISTS orders_tab_figures_update ON orders;
+CREATE TRIGGER orders_tab_figures_update AFTER UPDATE ON orders
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION orders_tab_figures();
+DROP TRIGGER IF EXISTS orders_tab_figures_delete ON orders;
+CREATE TRIGGER orders_tab_figures_delete AFTER DELETE ON orders
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION orders_tab_figures();
