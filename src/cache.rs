@@ -4,10 +4,12 @@
 //! instance agrees); and the menu cache, local moka in both builds.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use moka::Expiry;
@@ -92,10 +94,24 @@ impl RevocationList for LocalRevocations {
     }
 }
 
-/// A menu document serialized once, with its ETag.
+/// A menu document serialized once, with its ETag, and compressed once per content coding
+/// the first time a phone asks for it (every guest's phone does, so per request it would be
+/// the same work again and again).
 pub struct ServedMenu {
     pub body: Bytes,
     pub etag: String,
+    pub etag_header: HeaderValue,
+    gzip: OnceLock<Bytes>,
+    brotli: OnceLock<Bytes>,
+}
+
+/// The content codings the server compresses with, least preferred first (as the HTTP stack's
+/// compression layer ranks them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Coding {
+    Identity,
+    Gzip,
+    Brotli,
 }
 
 impl ServedMenu {
@@ -103,7 +119,36 @@ impl ServedMenu {
         let body = Bytes::from(serde_json::to_vec(document).expect("menus serialize"));
         let digest = ring::digest::digest(&ring::digest::SHA256, &body);
         let etag = format!("\"{}\"", crate::secrets::hex(&digest.as_ref()[..12]));
-        ServedMenu { body, etag }
+        let etag_header = HeaderValue::from_str(&etag).expect("hex is a valid header value");
+        ServedMenu {
+            body,
+            etag,
+            etag_header,
+            gzip: OnceLock::new(),
+            brotli: OnceLock::new(),
+        }
+    }
+
+    /// The body in `coding` (compressed at the best ratio: it is done once per menu change).
+    pub fn encoded(&self, coding: Coding) -> &Bytes {
+        match coding {
+            Coding::Identity => &self.body,
+            Coding::Gzip => self.gzip.get_or_init(|| {
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                encoder.write_all(&self.body).expect("writing to memory");
+                Bytes::from(encoder.finish().expect("writing to memory"))
+            }),
+            Coding::Brotli => self.brotli.get_or_init(|| {
+                let mut compressed = Vec::new();
+                {
+                    // Quality 11 would take milliseconds per language; 9 is most of its gain.
+                    let mut encoder = brotli::CompressorWriter::new(&mut compressed, 4096, 9, 22);
+                    encoder.write_all(&self.body).expect("writing to memory");
+                }
+                Bytes::from(compressed)
+            }),
+        }
     }
 }
 
@@ -210,6 +255,11 @@ impl MenuCache {
             generations: Mutex::new(HashMap::new()),
             online_payments,
         }
+    }
+
+    /// The snapshot if it is cached; never loads.
+    pub fn cached(&self, id: RestaurantId) -> Option<Arc<MenuSnapshot>> {
+        self.entries.get(&id)
     }
 
     fn generation(&self, id: RestaurantId) -> u64 {

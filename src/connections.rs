@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::http::{Request, Response, StatusCode};
+use axum::http::{HeaderMap, Method, Request, StatusCode, Uri};
+use axum::response::Response;
 use axum_server::accept::Accept;
 use futures_util::future::BoxFuture;
 use futures_util::task::AtomicWaker;
@@ -240,6 +241,26 @@ impl Connections {
 #[derive(Clone)]
 pub struct GuardAcceptor {
     pub connections: Arc<Connections>,
+    /// Requests this listener answers before its router.
+    pub shortcut: Option<Arc<dyn Shortcut>>,
+}
+
+/// Answers a few hot requests before routing (see `http::shortcut`).
+pub trait Shortcut: Send + Sync + 'static {
+    /// `None`: not one of them; the request goes on to the router.
+    fn answer(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        peer: IpAddr,
+    ) -> Option<Answer>;
+}
+
+pub enum Answer {
+    Now(Response),
+    /// For an answer that must first wait (on the rate limit kept in Redis, say).
+    Later(BoxFuture<'static, Response>),
 }
 
 impl<S: Send + 'static> Accept<TcpStream, S> for GuardAcceptor {
@@ -263,6 +284,8 @@ impl<S: Send + 'static> Accept<TcpStream, S> for GuardAcceptor {
                 ConnService {
                     inner: service,
                     conn,
+                    peer: peer.ip(),
+                    shortcut: self.shortcut.clone(),
                 },
             ))
         })())
@@ -425,6 +448,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
 pub struct ConnService<S> {
     inner: S,
     conn: Arc<Conn>,
+    peer: IpAddr,
+    shortcut: Option<Arc<dyn Shortcut>>,
 }
 
 /// A request in flight on a connection; the connection is idle again once the last one ends.
@@ -447,12 +472,11 @@ impl Drop for InFlight {
     }
 }
 
-impl<S, B, ResBody> Service<Request<B>> for ConnService<S>
+impl<S, B> Service<Request<B>> for ConnService<S>
 where
-    S: Service<Request<B>, Response = Response<ResBody>> + Send,
+    S: Service<Request<B>, Response = Response> + Send,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
-    ResBody: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -469,9 +493,23 @@ where
         self.conn.in_flight.fetch_add(1, Ordering::AcqRel);
         self.conn.head_started.store(0, Ordering::Release);
         let conn = self.conn.clone();
-        let response = self.inner.call(req);
         // Counted from the call, dropped with the future: a cancelled request ends too.
         let in_flight = InFlight(conn.clone());
+        if let Some(answer) = self
+            .shortcut
+            .as_ref()
+            .and_then(|shortcut| shortcut.answer(req.method(), req.uri(), req.headers(), self.peer))
+        {
+            return Box::pin(async move {
+                let response = match answer {
+                    Answer::Now(response) => response,
+                    Answer::Later(response) => response.await,
+                };
+                drop(in_flight);
+                Ok(response)
+            });
+        }
+        let response = self.inner.call(req);
         Box::pin(async move {
             let response = response.await;
             if let Ok(response) = &response

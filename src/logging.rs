@@ -74,13 +74,18 @@ pub fn flush() {
     }
 }
 
-/// One event's line, appended as a whole when the formatter is done with it.
-pub struct Line {
+/// One event's line, appended as a whole when the formatter is done with it. Its buffer is the
+/// thread's own, reused line after line.
+pub struct Line<'a> {
     buffer: Vec<u8>,
-    pending: Arc<Mutex<Vec<u8>>>,
+    pending: &'a Mutex<Vec<u8>>,
 }
 
-impl Write for Line {
+thread_local! {
+    static LINE_BUFFER: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
+}
+
+impl Write for Line<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.buffer.extend_from_slice(bytes);
         Ok(bytes.len())
@@ -91,28 +96,42 @@ impl Write for Line {
     }
 }
 
-impl Drop for Line {
+impl Drop for Line<'_> {
     fn drop(&mut self) {
-        if self.buffer.is_empty() {
-            return;
+        if !self.buffer.is_empty() {
+            let mut shared = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            shared.extend_from_slice(&self.buffer);
+            if shared.len() > MAX_PENDING {
+                // The writer thread is behind (a stalled pipe): write here rather than grow.
+                let _ = std::io::stderr().lock().write_all(&shared);
+                shared.clear();
+            }
         }
-        let mut shared = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        shared.extend_from_slice(&self.buffer);
-        if shared.len() > MAX_PENDING {
-            // The writer thread is behind (a stalled pipe): write here rather than grow.
-            let _ = std::io::stderr().lock().write_all(&shared);
-            shared.clear();
-        }
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
+        // A line logged while another is formatted on this thread keeps its own buffer.
+        let _ = LINE_BUFFER.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut()
+                && spare.capacity() < buffer.capacity()
+            {
+                *spare = buffer;
+            }
+        });
     }
 }
 
 impl<'a> MakeWriter<'a> for BatchedStderr {
-    type Writer = Line;
+    type Writer = Line<'a>;
 
-    fn make_writer(&'a self) -> Line {
+    fn make_writer(&'a self) -> Line<'a> {
+        let buffer = LINE_BUFFER
+            .try_with(|spare| spare.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)))
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
         Line {
-            buffer: Vec::with_capacity(256),
-            pending: self.pending.clone(),
+            buffer,
+            pending: &self.pending,
         }
     }
 }

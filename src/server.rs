@@ -16,7 +16,8 @@ use rustls::ServerConfig;
 
 use crate::app::AppState;
 use crate::config::Config;
-use crate::connections::{self, ConnectionLimits, Connections, GuardAcceptor};
+use crate::connections::{self, ConnectionLimits, Connections, GuardAcceptor, Shortcut};
+use crate::http::shortcut::MenuShortcut;
 use crate::surfaces::{self, SurfaceMode};
 use crate::{api, http};
 
@@ -55,7 +56,13 @@ pub async fn serve(
     }
 
     let connections = open_connections(&state);
-    let guard = GuardAcceptor { connections };
+    let guard = GuardAcceptor {
+        connections,
+        shortcut: Some(Arc::new(MenuShortcut::new(
+            state.clone(),
+            state.surface == SurfaceMode::HttpsOnly,
+        ))),
+    };
     let https_handle: Handle<SocketAddr> = Handle::new();
     let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(tls))
         .handshake_timeout(state.config.tls_handshake_timeout)
@@ -79,8 +86,15 @@ pub async fn serve(
                 ),
                 SurfaceMode::HttpsOnly => redirect_app(state.clone(), https_port),
             };
+            // The guest menu is served on plain HTTP in both modes that serve guests there.
+            let shortcut = match state.surface {
+                SurfaceMode::PlainHttp | SurfaceMode::Split => {
+                    Some(Arc::new(MenuShortcut::new(state.clone(), false)) as Arc<dyn Shortcut>)
+                }
+                SurfaceMode::HttpsOnly => None,
+            };
             let server = axum_server::from_tcp(listener)?
-                .acceptor(guard)
+                .acceptor(GuardAcceptor { shortcut, ..guard })
                 .handle(http_handle.clone())
                 .serve(service.into_make_service_with_connect_info::<SocketAddr>());
             Some(server)

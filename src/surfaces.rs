@@ -251,13 +251,16 @@ fn host_without_port(host: &str) -> &str {
     host.split(':').next().unwrap_or(host)
 }
 
+/// The `Strict-Transport-Security` value: a year.
+pub const HSTS: &str = "max-age=31536000";
+
 /// HSTS on the HTTPS listener when phones trust its certificate: browsers then never try the
 /// plain listener again.
 pub async fn strict_transport(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     response.headers_mut().insert(
         header::STRICT_TRANSPORT_SECURITY,
-        HeaderValue::from_static("max-age=31536000"),
+        HeaderValue::from_static(HSTS),
     );
     response
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::auth::{Crew, Owner, Staff};
+use crate::cache::ServedMenu;
 use crate::domain::ids::{MenuItemId, RestaurantId};
 use crate::domain::menu::{self, MenuDocument, MenuItem};
 use crate::domain::menu_labels::pick_language;
@@ -57,15 +58,19 @@ pub(crate) async fn menu_response(
         .menu(id)
         .await?
         .ok_or(AppError::NotFound("restaurant"))?;
-    let served = snapshot.served(lang);
-    let etag = HeaderValue::from_str(&served.etag).map_err(anyhow::Error::from)?;
+    Ok(served_response(snapshot.served(lang), headers))
+}
+
+/// A served menu as a response: the JSON, or a bodyless 304 when the client has it already.
+pub(crate) fn served_response(served: &ServedMenu, headers: &HeaderMap) -> Response {
     // Browsers must revalidate every time (a sold-out item has to show at once); the ETag
     // makes that revalidation a bodyless 304. Without `?lang`, the language follows
     // Accept-Language, so caches must key on it.
+    let etag = served.etag_header.clone();
     let cache_control = HeaderValue::from_static("no-cache");
     let vary = HeaderValue::from_static("Accept-Language");
     if matches_etag(headers, &served.etag) {
-        return Ok((
+        return (
             StatusCode::NOT_MODIFIED,
             [
                 (header::ETAG, etag),
@@ -73,9 +78,9 @@ pub(crate) async fn menu_response(
                 (header::VARY, vary),
             ],
         )
-            .into_response());
+            .into_response();
     }
-    Ok((
+    (
         [
             (
                 header::CONTENT_TYPE,
@@ -87,7 +92,7 @@ pub(crate) async fn menu_response(
         ],
         served.body.clone(),
     )
-        .into_response())
+        .into_response()
 }
 
 #[derive(Deserialize, Default)]
@@ -106,11 +111,16 @@ async fn public_menu(
     let headers = request.headers();
     // A malformed id in a QR link is simply a restaurant that does not exist.
     let id: RestaurantId = id.parse().map_err(|_| AppError::NotFound("restaurant"))?;
+    let lang = guest_language(query.lang.as_deref(), headers);
+    menu_response(&state, id, headers, lang).await
+}
+
+/// The language a guest reads the menu in: `?lang=`, else the phone's Accept-Language.
+pub(crate) fn guest_language(lang: Option<&str>, headers: &HeaderMap) -> Option<&'static str> {
     let accept_language = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let lang = pick_language(query.lang.as_deref(), accept_language);
-    menu_response(&state, id, headers, lang).await
+    pick_language(lang, accept_language)
 }
 
 async fn own_menu(

@@ -1,9 +1,11 @@
 //! Prometheus metrics with the seed's names. `path` is always a route template, never a raw
 //! URL, so ids cannot explode the label set.
 
+use std::sync::OnceLock;
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -155,6 +157,50 @@ impl Metrics {
             .encode(&self.registry.gather(), &mut buffer)
             .expect("encoding metrics into memory cannot fail");
         String::from_utf8(buffer).expect("Prometheus text format is UTF-8")
+    }
+}
+
+/// One route's series, looked up once: a label lookup hashes every label, on every request.
+/// (Looked up on first use, so a route nobody called has no series, as with `observe_request`.)
+pub struct RouteSeries {
+    method: &'static str,
+    path: &'static str,
+    ok: OnceLock<IntCounter>,
+    not_modified: OnceLock<IntCounter>,
+    durations: OnceLock<Histogram>,
+}
+
+impl RouteSeries {
+    pub const fn new(method: &'static str, path: &'static str) -> RouteSeries {
+        RouteSeries {
+            method,
+            path,
+            ok: OnceLock::new(),
+            not_modified: OnceLock::new(),
+            durations: OnceLock::new(),
+        }
+    }
+
+    pub fn observe(&self, metrics: &Metrics, status: u16, seconds: f64) {
+        let counter = |cell: &OnceLock<IntCounter>| {
+            cell.get_or_init(|| {
+                metrics
+                    .requests
+                    .with_label_values(&[self.method, self.path, status_label(status)])
+            })
+            .inc()
+        };
+        match status {
+            200 => counter(&self.ok),
+            304 => counter(&self.not_modified),
+            _ => metrics
+                .requests
+                .with_label_values(&[self.method, self.path, status_label(status)])
+                .inc(),
+        }
+        self.durations
+            .get_or_init(|| metrics.durations.with_label_values(&[self.path]))
+            .observe(seconds);
     }
 }
 

@@ -5,6 +5,7 @@ pub mod context;
 pub mod extract;
 pub mod metrics;
 pub mod ratelimit;
+pub mod shortcut;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -16,7 +17,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::body::HttpBody;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 use tower::{Layer, Service, ServiceBuilder};
@@ -96,8 +97,7 @@ impl<S> Layer<S> for ObserveLayer {
     }
 }
 
-/// Gives each request its id (the client's `X-Request-Id` if sane) and a span carrying it,
-/// then logs the answer, counts it in the metrics and adds the headers every answer carries.
+/// Records each request routed by axum as an `Exchange`.
 #[derive(Clone)]
 struct Observe<S> {
     inner: S,
@@ -120,71 +120,112 @@ where
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let exchange = Exchange::begin(&self.state, req.method(), req.uri(), req.headers(), peer);
+        let context = RequestContext::new(exchange.request_id.clone(), exchange.ip);
+        req.extensions_mut().insert(context.clone());
+        let template = req.extensions().get::<MatchedPath>().cloned();
+        // What the handler logs carries the request's id.
+        let span = tracing::info_span!("request", request_id = %exchange.request_id);
+        let response = span.in_scope(|| self.inner.call(req));
+        let metrics = self.state.metrics.clone();
+        Box::pin(async move {
+            let Ok(response) = response.instrument(span).await;
+            let mut response = response.map(Body::new);
+            let template = template.as_ref().map_or("unmatched", |t| t.as_str());
+            exchange.end(
+                |method, status, seconds| {
+                    metrics.observe_request(method, template, status, seconds);
+                },
+                context.user().map(|u| u.to_string()),
+                &mut response,
+            );
+            Ok(response)
+        })
+    }
+}
+
+/// One request from its arrival to its answer, as every path through the server records it:
+/// an id (the client's `X-Request-Id` if sane), then an access log line, the metrics, and the
+/// headers every answer carries.
+pub(crate) struct Exchange {
+    started: Instant,
+    pub request_id: Arc<str>,
+    pub ip: IpAddr,
+    method: Method,
+    // Shares the request's bytes. Only its path is logged: query strings may carry tokens
+    // (WebSocket `?token=`).
+    uri: Uri,
+}
+
+impl Exchange {
+    pub fn begin(
+        state: &AppState,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        peer: IpAddr,
+    ) -> Exchange {
         let started = Instant::now();
-        let request_id = req
-            .headers()
+        let request_id = headers
             .get(&REQUEST_ID)
             .and_then(valid_request_id)
             .unwrap_or_else(|| {
                 let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
                 Arc::from(&*uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text))
             });
-        let peer = req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        let ip = client_ip(peer, req.headers(), &self.state.config.trusted_proxies);
-        let context = RequestContext::new(request_id.clone(), ip);
-        req.extensions_mut().insert(context.clone());
-        let template = req.extensions().get::<MatchedPath>().cloned();
-        let method = req.method().clone();
-        // Shares the request's bytes. Only its path is logged: query strings may carry tokens
-        // (WebSocket `?token=`).
-        let uri = req.uri().clone();
-        let span = tracing::info_span!("request", request_id = %request_id);
-        let response = span.in_scope(|| self.inner.call(req));
-        let metrics = self.state.metrics.clone();
-        Box::pin(async move {
-            let Ok(response) = response.instrument(span.clone()).await;
-            let mut response = response.map(Body::new);
-            let elapsed = started.elapsed();
-            let status = response.status().as_u16();
-            metrics.observe_request(
-                method.as_str(),
-                template.as_ref().map_or("unmatched", |t| t.as_str()),
-                status,
-                elapsed.as_secs_f64(),
-            );
-            let path = uri.path();
-            span.in_scope(|| {
-                tracing::info!(
-                    method = %method,
-                    // Display, not Debug: no escaping pass (a parsed path has nothing to escape).
-                    path = %path,
-                    status,
-                    duration_ms = elapsed.as_secs_f64() * 1000.0,
-                    user_id = context.user().map(|u| u.to_string()),
-                    ip = %ip,
-                    "API Request"
-                );
-            });
-            let headers = response.headers_mut();
-            if let Ok(value) = HeaderValue::from_str(&request_id) {
-                headers.insert(REQUEST_ID.clone(), value);
-            }
+        let ip = client_ip(peer, headers, &state.config.trusted_proxies);
+        Exchange {
+            started,
+            request_id,
+            ip,
+            method: method.clone(),
+            uri: uri.clone(),
+        }
+    }
+
+    /// `count`: the metrics' part, given the method, the status and the seconds taken.
+    pub fn end(
+        &self,
+        count: impl FnOnce(&str, u16, f64),
+        user: Option<String>,
+        response: &mut Response,
+    ) {
+        let elapsed = self.started.elapsed();
+        let status = response.status().as_u16();
+        count(self.method.as_str(), status, elapsed.as_secs_f64());
+        let path = self.uri.path();
+        // The id is a field of the line, not of a span around it: a span per request is
+        // books kept in the subscriber for a request that logs nothing else.
+        tracing::info!(
+            request_id = %self.request_id,
+            method = %self.method,
+            // Display, not Debug: no escaping pass (a parsed path has nothing to escape).
+            path = %path,
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            user_id = user,
+            ip = %self.ip,
+            "API Request"
+        );
+        let headers = response.headers_mut();
+        if let Ok(value) = HeaderValue::from_str(&self.request_id) {
+            headers.insert(REQUEST_ID.clone(), value);
+        }
+        headers
+            .entry(header::X_CONTENT_TYPE_OPTIONS)
+            .or_insert(HeaderValue::from_static("nosniff"));
+        // API answers carry tokens and orders: never kept by a browser or a proxy. (The
+        // public menu sets its own `no-cache`: it is revalidated by ETag, which needs a
+        // stored copy.)
+        if path.starts_with("/api/") {
             headers
-                .entry(header::X_CONTENT_TYPE_OPTIONS)
-                .or_insert(HeaderValue::from_static("nosniff"));
-            // API answers carry tokens and orders: never kept by a browser or a proxy. (The
-            // public menu sets its own `no-cache`: it is revalidated by ETag, which needs a
-            // stored copy.)
-            if path.starts_with("/api/") {
-                headers
-                    .entry(header::CACHE_CONTROL)
-                    .or_insert(HeaderValue::from_static("no-store"));
-            }
-            Ok(response)
-        })
+                .entry(header::CACHE_CONTROL)
+                .or_insert(HeaderValue::from_static("no-store"));
+        }
     }
 }
 
@@ -249,13 +290,19 @@ where
                 .extensions()
                 .get::<RequestContext>()
                 .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.client_ip);
-            if let Err(retry_after_secs) = state.limits.api.check(&format!("ip:{ip}")).await {
-                return Ok(AppError::RateLimited { retry_after_secs }.into_response());
+            if let Some(refusal) = over_rate_limit(&state, ip).await {
+                return Ok(refusal);
             }
             let Ok(response) = inner.call(req).await;
             Ok(in_envelope(response))
         })
     }
+}
+
+/// The refusal for a client over the API rate limit (which may be shared through Redis).
+pub(crate) async fn over_rate_limit(state: &AppState, ip: IpAddr) -> Option<Response> {
+    let retry_after_secs = state.limits.api.check(&format!("ip:{ip}")).await.err()?;
+    Some(AppError::RateLimited { retry_after_secs }.into_response())
 }
 
 /// Every error leaves in the envelope: a response of 400 or more that our code did not shape
@@ -291,7 +338,7 @@ fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// Paths monitoring systems poll (limiting them would only blind the operator), and the web
 /// app's static files (a page load fetches several; they cost next to nothing).
-fn exempt_from_rate_limit(path: &str) -> bool {
+pub(crate) fn exempt_from_rate_limit(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/metrics") || path.starts_with("/assets/")
 }
 

@@ -173,3 +173,42 @@ async fn metrics_count_requests_by_route_template() {
         "raw ids must not become labels"
     );
 }
+
+#[tokio::test]
+async fn cached_menus_count_against_the_limit_too() {
+    let app = TestApp::spawn_with(|c| c.rate_limit_per_minute = 30).await;
+    let shop = app.shop("limited-menu@example.com", "POSTPAY").await;
+    let path = format!("/api/v1/restaurants/{}/menu", shop.id);
+    let mut served = 0;
+    let limited = loop {
+        let res = app.get(&path, None).await;
+        if res.status != StatusCode::OK {
+            break res;
+        }
+        served += 1;
+        assert!(served <= 30, "never limited");
+    };
+    assert!(served > 0, "the shop's set-up used the whole budget");
+    let details = assert_error(
+        &limited,
+        StatusCode::TOO_MANY_REQUESTS,
+        "RATE_LIMIT_EXCEEDED",
+    );
+    assert_eq!(
+        details["retry_after_seconds"].to_string(),
+        limited.headers["retry-after"].to_str().unwrap()
+    );
+    assert!(limited.headers.contains_key("x-request-id"));
+    let text = app.metrics_text().await;
+    let counted = |status: &str| {
+        let series = format!(
+            r#"api_requests_total{{method="GET",path="/api/v1/restaurants/{{id}}/menu",status="{status}"}} "#
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series))
+            .map_or(0, |n| n.parse::<u64>().unwrap())
+    };
+    // The shop's own look at its menu, then ours.
+    assert_eq!(counted("200"), served + 1, "{text}");
+    assert_eq!(counted("429"), 1, "{text}");
+}

@@ -284,6 +284,27 @@ async fn a_trusted_certificate_puts_everything_on_https_with_hsts() {
         url.starts_with(&format!("https://localhost/t/{}/1?sig=", shop.1)),
         "{url}"
     );
+    // The guest menu too, loaded and then served from the cache.
+    for _ in 0..2 {
+        let menu = device
+            .get(app.https_url(&format!("/api/v1/restaurants/{}/menu", shop.1)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(menu.status(), StatusCode::OK);
+        assert_eq!(
+            menu.headers()["strict-transport-security"],
+            "max-age=31536000"
+        );
+    }
+    // And over plain HTTP it redirects, as everything else does.
+    let menu = app
+        .client
+        .get(app.url(&format!("/api/v1/restaurants/{}/menu", shop.1)))
+        .send()
+        .await
+        .unwrap();
+    assert!(menu.status().is_redirection());
     // Plain HTTP only redirects now, guest pages included.
     let guest_page = app
         .client
