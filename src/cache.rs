@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -95,14 +96,22 @@ impl RevocationList for LocalRevocations {
 }
 
 /// A menu document serialized once, with its ETag, and compressed once per content coding
-/// the first time a phone asks for it (every guest's phone does, so per request it would be
-/// the same work again and again).
+/// (every guest's phone asks for it compressed; per request it would be the same work again
+/// and again).
 pub struct ServedMenu {
     pub body: Bytes,
     pub etag: String,
     pub etag_header: HeaderValue,
-    gzip: OnceLock<Bytes>,
-    brotli: OnceLock<Bytes>,
+    gzip: Compressed,
+    brotli: Compressed,
+}
+
+/// The body in one coding, made once on the blocking pool (a large menu takes milliseconds,
+/// which no request should wait for on an async worker).
+#[derive(Default)]
+struct Compressed {
+    bytes: OnceLock<Bytes>,
+    started: AtomicBool,
 }
 
 /// The content codings the server compresses with, least preferred first (as the HTTP stack's
@@ -112,6 +121,29 @@ pub enum Coding {
     Identity,
     Gzip,
     Brotli,
+}
+
+impl Coding {
+    /// `body` in this coding, at the levels tower-http's compression layer uses.
+    pub fn compress(self, body: &[u8]) -> Bytes {
+        match self {
+            Coding::Identity => Bytes::copy_from_slice(body),
+            Coding::Gzip => {
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                encoder.write_all(body).expect("writing to memory");
+                Bytes::from(encoder.finish().expect("writing to memory"))
+            }
+            Coding::Brotli => {
+                let mut compressed = Vec::new();
+                {
+                    let mut encoder = brotli::CompressorWriter::new(&mut compressed, 4096, 4, 22);
+                    encoder.write_all(body).expect("writing to memory");
+                }
+                Bytes::from(compressed)
+            }
+        }
+    }
 }
 
 impl ServedMenu {
@@ -124,30 +156,37 @@ impl ServedMenu {
             body,
             etag,
             etag_header,
-            gzip: OnceLock::new(),
-            brotli: OnceLock::new(),
+            gzip: Compressed::default(),
+            brotli: Compressed::default(),
         }
     }
 
-    /// The body in `coding` (compressed at the best ratio: it is done once per menu change).
-    pub fn encoded(&self, coding: Coding) -> &Bytes {
+    fn compressed(&self, coding: Coding) -> Option<&Compressed> {
         match coding {
-            Coding::Identity => &self.body,
-            Coding::Gzip => self.gzip.get_or_init(|| {
-                let mut encoder =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-                encoder.write_all(&self.body).expect("writing to memory");
-                Bytes::from(encoder.finish().expect("writing to memory"))
-            }),
-            Coding::Brotli => self.brotli.get_or_init(|| {
-                let mut compressed = Vec::new();
-                {
-                    // Quality 11 would take milliseconds per language; 9 is most of its gain.
-                    let mut encoder = brotli::CompressorWriter::new(&mut compressed, 4096, 9, 22);
-                    encoder.write_all(&self.body).expect("writing to memory");
-                }
-                Bytes::from(compressed)
-            }),
+            Coding::Identity => None,
+            Coding::Gzip => Some(&self.gzip),
+            Coding::Brotli => Some(&self.brotli),
+        }
+    }
+
+    /// The body in `coding`, if it is ready (see `prepare`).
+    pub fn encoded(&self, coding: Coding) -> Option<&Bytes> {
+        match self.compressed(coding) {
+            None => Some(&self.body),
+            Some(compressed) => compressed.bytes.get(),
+        }
+    }
+
+    /// Whether `coding` still has to be made; true for one caller only, who then calls
+    /// `prepare` (off the async workers).
+    pub fn claim(&self, coding: Coding) -> bool {
+        self.compressed(coding)
+            .is_some_and(|c| !c.started.swap(true, Ordering::AcqRel))
+    }
+
+    pub fn prepare(&self, coding: Coding) {
+        if let Some(compressed) = self.compressed(coding) {
+            compressed.bytes.get_or_init(|| coding.compress(&self.body));
         }
     }
 }

@@ -20,6 +20,8 @@ use tracing_subscriber::registry::LookupSpan;
 const WRITE_EVERY: Duration = Duration::from_millis(10);
 /// Bytes waiting beyond which a logger writes them itself.
 const MAX_PENDING: usize = 4 * 1024 * 1024;
+/// The largest line buffer a thread keeps for its next line.
+const MAX_KEPT_LINE: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct BatchedStderr {
@@ -111,8 +113,10 @@ impl Drop for Line<'_> {
         buffer.clear();
         // A line logged while another is formatted on this thread keeps its own buffer.
         let _ = LINE_BUFFER.try_with(|spare| {
+            // (An unusually long line's buffer is not kept for the thread's life.)
             if let Ok(mut spare) = spare.try_borrow_mut()
                 && spare.capacity() < buffer.capacity()
+                && buffer.capacity() <= MAX_KEPT_LINE
             {
                 *spare = buffer;
             }
@@ -137,7 +141,8 @@ impl<'a> MakeWriter<'a> for BatchedStderr {
 }
 
 /// The text log's line, as `tracing-subscriber`'s default (`Full`) writes it without colour:
-/// `2026-12-02T11:23:18.802444Z  INFO request{request_id=…}: target: message key=value…`.
+/// `2026-12-02T11:23:18.802444Z  INFO span{field=…}: target: message key=value…` (a handler's
+/// line carries its `request{request_id=…}` span; the access line has `request_id` itself).
 /// Written out here because the default format was most of the cost of logging each request:
 /// it formats the whole timestamp for every line (this one once a second per thread) and goes
 /// through colour and padding wrappers even when colour is off.

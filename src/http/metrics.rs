@@ -1,7 +1,7 @@
 //! Prometheus metrics with the seed's names. `path` is always a route template, never a raw
 //! URL, so ids cannot explode the label set.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
@@ -21,6 +21,7 @@ pub struct Metrics {
     pub connections_evicted: IntCounter,
     pub connections_timed_out: IntCounter,
     pub payment_sweeps: IntCounter,
+    pub menus_from_cache: IntCounter,
     pub print_jobs: IntCounterVec,
 }
 
@@ -93,6 +94,10 @@ impl Metrics {
             "http_connections_timed_out_total",
             "Connections closed for sending a request too slowly or idling too long",
         );
+        let menus_from_cache = counter(
+            "menu_cache_answers_total",
+            "Guest menu GETs answered from the cached menu before routing",
+        );
         let payment_sweeps = counter(
             "payment_sweeps_total",
             "Reconciliation passes this instance ran (one instance sweeps at a time)",
@@ -139,6 +144,7 @@ impl Metrics {
             connections_evicted,
             connections_timed_out,
             payment_sweeps,
+            menus_from_cache,
             print_jobs,
         }
     }
@@ -163,6 +169,7 @@ impl Metrics {
 /// One route's series, looked up once: a label lookup hashes every label, on every request.
 /// (Looked up on first use, so a route nobody called has no series, as with `observe_request`.)
 pub struct RouteSeries {
+    metrics: Arc<Metrics>,
     method: &'static str,
     path: &'static str,
     ok: OnceLock<IntCounter>,
@@ -171,8 +178,9 @@ pub struct RouteSeries {
 }
 
 impl RouteSeries {
-    pub const fn new(method: &'static str, path: &'static str) -> RouteSeries {
+    pub fn new(metrics: Arc<Metrics>, method: &'static str, path: &'static str) -> RouteSeries {
         RouteSeries {
+            metrics,
             method,
             path,
             ok: OnceLock::new(),
@@ -181,25 +189,19 @@ impl RouteSeries {
         }
     }
 
-    pub fn observe(&self, metrics: &Metrics, status: u16, seconds: f64) {
-        let counter = |cell: &OnceLock<IntCounter>| {
-            cell.get_or_init(|| {
-                metrics
-                    .requests
-                    .with_label_values(&[self.method, self.path, status_label(status)])
-            })
-            .inc()
-        };
-        match status {
-            200 => counter(&self.ok),
-            304 => counter(&self.not_modified),
-            _ => metrics
+    pub fn observe(&self, status: u16, seconds: f64) {
+        let requests = |status| {
+            self.metrics
                 .requests
                 .with_label_values(&[self.method, self.path, status_label(status)])
-                .inc(),
+        };
+        match status {
+            200 => self.ok.get_or_init(|| requests(200)).inc(),
+            304 => self.not_modified.get_or_init(|| requests(304)).inc(),
+            _ => requests(status).inc(),
         }
         self.durations
-            .get_or_init(|| metrics.durations.with_label_values(&[self.path]))
+            .get_or_init(|| self.metrics.durations.with_label_values(&[self.path]))
             .observe(seconds);
     }
 }

@@ -6,12 +6,13 @@
 //! cached menu and a bare axum handler serving the same bytes.
 //!
 //! Everything else the full stack does for this request is done here too, by the same code:
-//! the request id, the span and access log line, the metrics (`Exchange`), the rate limit, the
-//! 304 for a known ETag and the language choice (`api::menu`), HSTS where the listener sends
-//! it, and compression (the body compressed once per menu change, not once per request). Any
-//! request this module is not sure of (a menu not cached, an id that does not parse, another
-//! query parameter, an Accept-Encoding it does not read) goes on to the router, which answers
-//! it as before.
+//! the request id, the access log line, the metrics series (`Exchange`), the rate limit (and
+//! its refusal, compressed as the compression layer would), the 304 for a known ETag and the
+//! language choice (`api::menu`), HSTS where the listener sends it, and compression: of a body
+//! compressed once per menu change, on the blocking pool, instead of once per request. Any
+//! request this module is not sure of goes on to the router, which answers it as before: a
+//! menu not cached, an id that does not parse, another query parameter, an Accept-Encoding
+//! that is not text, or a coding whose compressed body is still being made.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -38,13 +39,16 @@ pub struct MenuShortcut {
 
 impl MenuShortcut {
     pub fn new(state: AppState, strict_transport: bool) -> MenuShortcut {
+        let series = RouteSeries::new(state.metrics.clone(), "GET", MENU_ROUTE);
         MenuShortcut {
             state,
             strict_transport,
-            series: Arc::new(RouteSeries::new("GET", "/api/v1/restaurants/{id}/menu")),
+            series: Arc::new(series),
         }
     }
 }
+
+const MENU_ROUTE: &str = "/api/v1/restaurants/{id}/menu";
 
 impl Shortcut for MenuShortcut {
     fn answer(
@@ -61,45 +65,48 @@ impl Shortcut for MenuShortcut {
         let lang = lang_parameter(uri.query())?;
         let coding = accepted_coding(headers)?;
         let snapshot = self.state.menus.cached(id)?;
+        let language = crate::api::menu::guest_language(lang, headers);
+        let served = snapshot.served(language);
+        let Some(body) = served.encoded(coding) else {
+            // Compressed once, on the blocking pool; until then the router compresses per
+            // request, as it always did.
+            if served.claim(coding) {
+                let snapshot = snapshot.clone();
+                tokio::task::spawn_blocking(move || snapshot.served(language).prepare(coding));
+            }
+            return None;
+        };
         let exchange = Exchange::begin(&self.state, method, uri, headers, peer);
-        let served = snapshot.served(crate::api::menu::guest_language(lang, headers));
+        self.state.metrics.menus_from_cache.inc();
         let mut response = crate::api::menu::served_response(served, headers);
         if response.status() == StatusCode::OK {
-            compress(&mut response, served.encoded(coding).clone(), coding);
+            encoded(&mut response, coding, body.clone());
         }
         if self.strict_transport {
-            response.headers_mut().insert(
-                header::STRICT_TRANSPORT_SECURITY,
-                HeaderValue::from_static(crate::surfaces::HSTS),
-            );
+            strict_transport(&mut response);
         }
         if !self.state.limits.api.is_enabled() {
-            let metrics = &self.state.metrics;
             exchange.end(
-                |_, status, seconds| self.series.observe(metrics, status, seconds),
+                |_, status, seconds| self.series.observe(status, seconds),
                 None,
                 &mut response,
             );
             return Some(Answer::Now(response));
         }
         // The limit may be kept in Redis: checked before the answer leaves, as the full stack
-        // does. (Its refusal is sent uncompressed here; the full stack would compress it.)
+        // does, and a refusal leaves as the full stack would send it.
         let state = self.state.clone();
-        let strict_transport = self.strict_transport;
+        let strict = self.strict_transport;
         let series = self.series.clone();
         let later: Pin<Box<dyn Future<Output = Response> + Send>> = Box::pin(async move {
-            if let Some(mut refusal) = over_rate_limit(&state, exchange.ip).await {
-                if strict_transport {
-                    refusal.headers_mut().insert(
-                        header::STRICT_TRANSPORT_SECURITY,
-                        HeaderValue::from_static(crate::surfaces::HSTS),
-                    );
+            if let Some(refusal) = over_rate_limit(&state, exchange.ip).await {
+                response = refusal_as_sent(refusal, coding).await;
+                if strict {
+                    strict_transport(&mut response);
                 }
-                response = refusal;
             }
-            let metrics = &state.metrics;
             exchange.end(
-                |_, status, seconds| series.observe(metrics, status, seconds),
+                |_, status, seconds| series.observe(status, seconds),
                 None,
                 &mut response,
             );
@@ -107,6 +114,29 @@ impl Shortcut for MenuShortcut {
         });
         Some(Answer::Later(later))
     }
+}
+
+fn strict_transport(response: &mut Response) {
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static(crate::surfaces::HSTS),
+    );
+}
+
+/// The rate limit's refusal (a JSON envelope) as the compression layer would send it.
+async fn refusal_as_sent(refusal: Response, coding: Coding) -> Response {
+    if coding == Coding::Identity {
+        let mut refusal = refusal;
+        encoded(&mut refusal, coding, bytes::Bytes::new());
+        return refusal;
+    }
+    let (parts, body) = refusal.into_parts();
+    let plain = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut refusal = Response::from_parts(parts, axum::body::Body::empty());
+    encoded(&mut refusal, coding, coding.compress(&plain));
+    refusal
 }
 
 /// `/api/v1/restaurants/{id}/menu` with an id that parses.
@@ -190,8 +220,9 @@ fn q_value(parameter: &str) -> Option<u16> {
     (quality <= 1000).then_some(quality)
 }
 
-/// The compression layer's headers, with the body compressed in advance.
-fn compress(response: &mut Response, body: bytes::Bytes, coding: Coding) {
+/// The compression layer's headers, and `body` (already in `coding`) unless that is identity
+/// (the response keeps its own body then).
+fn encoded(response: &mut Response, coding: Coding, body: bytes::Bytes) {
     let headers = response.headers_mut();
     headers.append(header::VARY, HeaderValue::from_static("accept-encoding"));
     let name = match coding {
