@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
+use futures_util::future::BoxFuture;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
@@ -553,7 +554,15 @@ impl Connection {
     }
 
     /// Sends logged events after `last_seq` up to `until`. `false`: too many to replay.
-    async fn replay_until(&mut self, until: i64) -> anyhow::Result<bool> {
+    ///
+    /// Boxed, as `snapshot` is: rare (a gap in the stream, a reconnect), and the state of the
+    /// queries they await would otherwise be part of every idle socket's task, which is sized
+    /// for its largest await (10,000 idle sockets are a target).
+    fn replay_until(&mut self, until: i64) -> BoxFuture<'_, anyhow::Result<bool>> {
+        Box::pin(self.replay_until_inline(until))
+    }
+
+    async fn replay_until_inline(&mut self, until: i64) -> anyhow::Result<bool> {
         let Scope::Orders { restaurant, .. } = self.scope else {
             return Ok(true);
         };
@@ -583,7 +592,11 @@ impl Connection {
 
     /// The current state: the order, or the restaurant's open orders, with the sequence
     /// number it reflects (a client resumes with `since=<seq>`).
-    async fn snapshot(&mut self) -> anyhow::Result<()> {
+    fn snapshot(&mut self) -> BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(self.snapshot_inline())
+    }
+
+    async fn snapshot_inline(&mut self) -> anyhow::Result<()> {
         let (restaurant, order) = match &self.scope {
             Scope::Orders {
                 restaurant,

@@ -17,8 +17,10 @@ use crate::http::extract::{AppPath, AppQuery};
 use crate::live::{self, Channel, Connect};
 use crate::surfaces::PlainGuests;
 
-/// Client messages are tiny (a token); a small read buffer keeps idle connections cheap.
-const READ_BUFFER: usize = 4 * 1024;
+/// Client messages are tiny (a token, pongs); a small read buffer keeps idle connections
+/// cheap (every socket holds one; a larger message is read in several pieces). 4 KiB made an
+/// idle subscriber 12.6 KiB of the server's memory, 1 KiB 10.1 KiB (`ws_fanout`, 10,000 sockets).
+const READ_BUFFER: usize = 1024;
 const MAX_CLIENT_MESSAGE: usize = 8 * 1024;
 
 pub fn router() -> Router<AppState> {
