@@ -413,9 +413,15 @@ const OS = (() => {
     };
   }
 
+  // Toasts that arrive together (a save and a new order) stack instead of covering each other.
   function toast(text, ms = 3000) {
+    let stack = document.getElementById('toasts');
+    if (!stack) {
+      stack = el('div', { id: 'toasts', class: 'toasts' });
+      document.body.append(stack);
+    }
     const node = el('div', { class: 'toast', role: 'status' }, text);
-    document.body.append(node);
+    stack.append(node);
     setTimeout(() => node.remove(), ms);
   }
 

@@ -619,9 +619,16 @@ const Owner = (() => {
     // Sales over a range of business days, as bars and a table, and as a CSV for a spreadsheet.
     const reportRange = { from: null, to: null, group: 'day' };
     async function renderReports() {
-      const day = (offset) => new Date(Date.now() + offset * 86400000).toLocaleDateString('sv-SE');
-      reportRange.from = reportRange.from || day(-6);
-      reportRange.to = reportRange.to || day(0);
+      if (!reportRange.to) {
+        // "Today" is the restaurant's business day, in its time zone: the server's to say (a
+        // tablet's own clock or zone may differ, and just after midnight the two disagree).
+        const res = await Owner.call('/api/v1/restaurants/me/reports/sales?group=day');
+        const today = res.status === 200 ? res.body.to : new Date().toLocaleDateString('sv-SE');
+        const weekBefore = new Date(`${today}T00:00:00Z`);
+        weekBefore.setUTCDate(weekBefore.getUTCDate() - 6);
+        reportRange.to = today;
+        reportRange.from = weekBefore.toISOString().slice(0, 10);
+      }
       const from = el('input', { type: 'date', id: 'report-from', value: reportRange.from });
       const to = el('input', { type: 'date', id: 'report-to', value: reportRange.to });
       const group = el('select', { id: 'report-group' }, ['day', 'hour', 'item', 'category', 'payment_method'].map((g) =>
