@@ -617,18 +617,26 @@ const Owner = (() => {
     }
 
     // Sales over a range of business days, as bars and a table, and as a CSV for a spreadsheet.
-    const reportRange = { from: null, to: null, group: 'day' };
+    // `settled`: the range is the server's business days, or the owner's own choice.
+    const reportRange = { from: null, to: null, group: 'day', settled: false };
     async function renderReports() {
-      if (!reportRange.to) {
+      if (!reportRange.settled) {
         // "Today" is the restaurant's business day, in its time zone: the server's to say (a
         // tablet's own clock or zone may differ, and just after midnight the two disagree).
+        // If it cannot say now, the tablet's date stands in and it is asked again next time.
         const res = await Owner.call('/api/v1/restaurants/me/reports/sales?group=day');
+        if (tab !== 'reports') return; // the owner moved on meanwhile
         const today = res.status === 200 ? res.body.to : new Date().toLocaleDateString('sv-SE');
         const weekBefore = new Date(`${today}T00:00:00Z`);
         weekBefore.setUTCDate(weekBefore.getUTCDate() - 6);
         reportRange.to = today;
         reportRange.from = weekBefore.toISOString().slice(0, 10);
+        reportRange.settled = res.status === 200;
       }
+      drawReports();
+    }
+
+    function drawReports() {
       const from = el('input', { type: 'date', id: 'report-from', value: reportRange.from });
       const to = el('input', { type: 'date', id: 'report-to', value: reportRange.to });
       const group = el('select', { id: 'report-group' }, ['day', 'hour', 'item', 'category', 'payment_method'].map((g) =>
@@ -673,7 +681,7 @@ const Owner = (() => {
         // Bar widths without inline styles (the page's CSP allows no inline style attribute).
         for (const bar of out.querySelectorAll('.sbar')) bar.style.width = `${bar.dataset.width}%`;
       }
-      for (const input of [from, to, group]) input.onchange = () => { reportRange.from = from.value; reportRange.to = to.value; reportRange.group = group.value; load(); };
+      for (const input of [from, to, group]) input.onchange = () => { Object.assign(reportRange, { from: from.value, to: to.value, group: group.value, settled: true }); load(); };
       load();
     }
 

@@ -71,6 +71,8 @@ fn upgrade(
     Ok(ws
         .read_buffer_size(READ_BUFFER)
         .max_message_size(MAX_CLIENT_MESSAGE)
+        // A frame's header announces its length: refused then, not once it is all buffered.
+        .max_frame_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| live::run(state, socket, connect, slot)))
 }
 

@@ -136,6 +136,12 @@ async fn strangers_are_refused_before_anything_is_sent() {
     );
     socket.send(Message::Text(auth.into())).await.unwrap();
     assert_eq!(next_json(&mut socket, SOON).await["type"], "SNAPSHOT");
+    // A client message over 8 KiB ends the connection (refused by its frame's header).
+    socket
+        .send(Message::Text("x".repeat(9 * 1024).into()))
+        .await
+        .unwrap();
+    assert!(matches!(next_seen(&mut socket, SOON).await, Seen::Closed(_)));
     // The restaurant's owner may watch the order too.
     let mut owner = app
         .ws(&format!("/ws/orders/{order}?token={}", shop.owner))
