@@ -141,7 +141,10 @@ async fn strangers_are_refused_before_anything_is_sent() {
         .send(Message::Text("x".repeat(9 * 1024).into()))
         .await
         .unwrap();
-    assert!(matches!(next_seen(&mut socket, SOON).await, Seen::Closed(_)));
+    assert!(matches!(
+        next_seen(&mut socket, SOON).await,
+        Seen::Closed(_)
+    ));
     // The restaurant's owner may watch the order too.
     let mut owner = app
         .ws(&format!("/ws/orders/{order}?token={}", shop.owner))
