@@ -51,17 +51,16 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let https_port = listeners.https.local_addr()?.port();
     let mut app = http::stack(api::router(), state.clone());
-    if state.surface == SurfaceMode::HttpsOnly {
+    // HSTS on the HTTPS listener, from the router and from the shortcut alike.
+    let strict_transport = state.surface == SurfaceMode::HttpsOnly;
+    if strict_transport {
         app = app.layer(middleware::from_fn(surfaces::strict_transport));
     }
 
     let connections = open_connections(&state);
     let guard = GuardAcceptor {
         connections,
-        shortcut: Some(Arc::new(MenuShortcut::new(
-            state.clone(),
-            state.surface == SurfaceMode::HttpsOnly,
-        ))),
+        shortcut: Some(Arc::new(MenuShortcut::new(state.clone(), strict_transport))),
     };
     let https_handle: Handle<SocketAddr> = Handle::new();
     let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(tls))

@@ -235,6 +235,25 @@ impl TestApp {
         res.text().await.unwrap()
     }
 
+    /// How many guest menu GETs were answered from the cache before routing.
+    pub async fn menus_from_cache(&self) -> u64 {
+        self.metrics_text()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix("menu_cache_answers_total "))
+            .map_or(0, |n| n.parse().unwrap())
+    }
+
+    /// A GET from a phone that takes gzip.
+    pub async fn get_gzip(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The server's store, opened beside it (as the command-line tools do).
     pub async fn store(&self) -> std::sync::Arc<dyn ordersync::store::Store> {
         let bus = std::sync::Arc::new(ordersync::events::LocalBus::new(1));
@@ -276,6 +295,31 @@ pub async fn into_response(res: reqwest::Response) -> Response {
         status,
         headers,
         body,
+    }
+}
+
+/// The body as sent, decoded from its content coding.
+pub fn decoded_body(headers: &reqwest::header::HeaderMap, bytes: &[u8]) -> Value {
+    use std::io::Read;
+    let mut text = Vec::new();
+    match headers.get("content-encoding").map(|v| v.to_str().unwrap()) {
+        None => text.extend_from_slice(bytes),
+        Some("gzip") => {
+            flate2::read::GzDecoder::new(bytes)
+                .read_to_end(&mut text)
+                .unwrap();
+        }
+        Some("br") => {
+            brotli::Decompressor::new(bytes, 4096)
+                .read_to_end(&mut text)
+                .unwrap();
+        }
+        Some(other) => panic!("unexpected content coding {other}"),
+    }
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&text).unwrap()
     }
 }
 

@@ -3,7 +3,7 @@ use std::collections::BTreeSet;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, assert_validation, test_menu};
+use crate::helpers::{TestApp, assert_error, assert_validation, decoded_body, test_menu};
 
 fn keys(value: &Value) -> BTreeSet<&str> {
     value
@@ -601,31 +601,6 @@ async fn bad_labels_name_their_field_and_change_nothing() {
     assert_eq!(after.body, before.body);
 }
 
-/// The body as sent, decoded from its content coding.
-fn decoded(headers: &reqwest::header::HeaderMap, bytes: &[u8]) -> Value {
-    use std::io::Read;
-    let mut text = Vec::new();
-    match headers.get("content-encoding").map(|v| v.to_str().unwrap()) {
-        None => text.extend_from_slice(bytes),
-        Some("gzip") => {
-            flate2::read::GzDecoder::new(bytes)
-                .read_to_end(&mut text)
-                .unwrap();
-        }
-        Some("br") => {
-            brotli::Decompressor::new(bytes, 4096)
-                .read_to_end(&mut text)
-                .unwrap();
-        }
-        Some(other) => panic!("unexpected content coding {other}"),
-    }
-    if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&text).unwrap()
-    }
-}
-
 /// Headers that tell one answer from another of the same content.
 const PER_ANSWER: [&str; 4] = [
     "date",
@@ -633,15 +608,6 @@ const PER_ANSWER: [&str; 4] = [
     "content-length",
     "transfer-encoding",
 ];
-
-/// How many menu GETs were answered from the cache before routing.
-async fn answered_from_cache(app: &TestApp) -> u64 {
-    app.metrics_text()
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix("menu_cache_answers_total "))
-        .map_or(0, |n| n.parse().unwrap())
-}
 
 #[tokio::test]
 async fn a_cached_menu_is_answered_exactly_as_the_first_load_was() {
@@ -686,7 +652,7 @@ async fn a_cached_menu_is_answered_exactly_as_the_first_load_was() {
             let res = req.send().await.unwrap();
             let status = res.status();
             let headers = res.headers().clone();
-            let body = decoded(&headers, &res.bytes().await.unwrap());
+            let body = decoded_body(&headers, &res.bytes().await.unwrap());
             (status, headers, body)
         };
         let comparable = |headers: &reqwest::header::HeaderMap| {
@@ -698,9 +664,9 @@ async fn a_cached_menu_is_answered_exactly_as_the_first_load_was() {
             pairs.sort();
             pairs
         };
-        let before = answered_from_cache(&app).await;
+        let before = app.menus_from_cache().await;
         let (loaded_status, loaded, loaded_body) = get().await;
-        assert_eq!(answered_from_cache(&app).await, before, "{case}");
+        assert_eq!(app.menus_from_cache().await, before, "{case}");
         if loaded_status == StatusCode::OK {
             assert_eq!(
                 loaded_body["categories"][0]["items"][0]["price"], price,
@@ -709,9 +675,9 @@ async fn a_cached_menu_is_answered_exactly_as_the_first_load_was() {
         }
         let mut from_cache = false;
         for _ in 0..100 {
-            let before = answered_from_cache(&app).await;
+            let before = app.menus_from_cache().await;
             let (status, answer, body) = get().await;
-            from_cache = answered_from_cache(&app).await > before;
+            from_cache = app.menus_from_cache().await > before;
             assert_eq!(status, loaded_status, "{case}");
             assert_eq!(comparable(&answer), comparable(&loaded), "{case}");
             assert_eq!(body, loaded_body, "{case}");

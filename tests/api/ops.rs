@@ -1,6 +1,6 @@
 use reqwest::StatusCode;
 
-use crate::helpers::{TestApp, assert_error};
+use crate::helpers::{TestApp, assert_error, decoded_body};
 
 #[tokio::test]
 async fn health_and_readiness() {
@@ -179,26 +179,14 @@ async fn cached_menus_count_against_the_limit_too() {
     let app = TestApp::spawn_with(|c| c.rate_limit_per_minute = 30).await;
     let shop = app.shop("limited-menu@example.com", "POSTPAY").await;
     let path = format!("/api/v1/restaurants/{}/menu", shop.id);
-    let from_cache = |text: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix("menu_cache_answers_total "))
-            .map_or(0, |n| n.parse::<u64>().unwrap())
-    };
     // A first phone that takes gzip has the menu compressed, in the background; the next
     // ones are answered from the cache once it is ready.
     let mut served = 0;
     loop {
-        let before = from_cache(&app.metrics_text().await);
-        let res = app
-            .client
-            .get(app.url(&path))
-            .header("accept-encoding", "gzip")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
+        let before = app.menus_from_cache().await;
+        assert_eq!(app.get_gzip(&path).await.status(), StatusCode::OK);
         served += 1;
-        if from_cache(&app.metrics_text().await) > before {
+        if app.menus_from_cache().await > before {
             break;
         }
         assert!(served < 10, "the compressed menu was never ready");
@@ -213,34 +201,16 @@ async fn cached_menus_count_against_the_limit_too() {
         assert!(served <= 30, "never limited");
     };
     // Over the limit, a phone that takes gzip gets the refusal compressed, as from any route.
-    let before = from_cache(&app.metrics_text().await);
-    let compressed = app
-        .client
-        .get(app.url(&path))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
+    let before = app.menus_from_cache().await;
+    let compressed = app.get_gzip(&path).await;
     assert_eq!(compressed.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(from_cache(&app.metrics_text().await), before + 1);
+    assert_eq!(app.menus_from_cache().await, before + 1);
     assert_eq!(compressed.headers()["content-encoding"], "gzip");
     assert_eq!(compressed.headers()["vary"], "accept-encoding");
     let refusal_headers = compressed.headers().clone();
-    let mut envelope = Vec::new();
-    std::io::Read::read_to_end(
-        &mut flate2::read::GzDecoder::new(&compressed.bytes().await.unwrap()[..]),
-        &mut envelope,
-    )
-    .unwrap();
-    let envelope: serde_json::Value = serde_json::from_slice(&envelope).unwrap();
+    let envelope = decoded_body(&refusal_headers, &compressed.bytes().await.unwrap());
     assert_eq!(envelope["error"]["code"], "RATE_LIMIT_EXCEEDED");
-    let elsewhere = app
-        .client
-        .get(app.url("/api/v1/auth/me"))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
+    let elsewhere = app.get_gzip("/api/v1/auth/me").await;
     assert_eq!(elsewhere.status(), StatusCode::TOO_MANY_REQUESTS);
     let names = |headers: &reqwest::header::HeaderMap| {
         // A length known in advance, or chunks: the same body either way.
