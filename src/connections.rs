@@ -22,13 +22,16 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, Uri};
 use axum::response::Response;
-use axum_server::accept::Accept;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, Either, Ready, ready};
 use futures_util::task::AtomicWaker;
+use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 use tower::Service;
 
@@ -78,6 +81,8 @@ pub struct Connections {
     epoch: Instant,
     registry: Mutex<Registry>,
     metrics: Arc<Metrics>,
+    /// Signalled when the last open connection closes (what a drain waits for).
+    emptied: Notify,
 }
 
 #[derive(Default)]
@@ -100,6 +105,8 @@ pub struct Conn {
     /// head; only the idle deadline applies between requests.
     multiplexed: AtomicBool,
     evicted: AtomicBool,
+    /// Shutting down: finish the request in progress, then close.
+    draining: AtomicBool,
     /// Milliseconds since `epoch`: when the connection last became idle (or wrote while idle).
     idle_since: AtomicU64,
     /// Milliseconds since `epoch` (+1, so 0 means none): when bytes of a new request began.
@@ -140,6 +147,15 @@ impl Conn {
         }
     }
 
+    /// To be closed at once: evicted, or cut at the end of a drain.
+    pub fn closing(&self) -> bool {
+        self.evicted.load(Ordering::Acquire)
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
     fn evictable(&self) -> bool {
         !self.upgraded.load(Ordering::Acquire)
             && !self.evicted.load(Ordering::Acquire)
@@ -158,6 +174,7 @@ impl Connections {
             epoch: Instant::now(),
             registry: Mutex::new(Registry::default()),
             metrics,
+            emptied: Notify::new(),
         })
     }
 
@@ -206,6 +223,7 @@ impl Connections {
             upgraded: AtomicBool::new(false),
             multiplexed: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             idle_since: AtomicU64::new(now),
             head_started: AtomicU64::new(0),
             waker: AtomicWaker::new(),
@@ -227,6 +245,41 @@ impl Connections {
                     registry.per_ip.remove(&conn.ip);
                 }
             }
+            if registry.open.is_empty() {
+                // A permit if nobody waits yet: a drain that starts later still sees it.
+                self.emptied.notify_one();
+            }
+        }
+    }
+
+    /// Shutdown: every connection finishes the request it is handling and closes (an idle
+    /// one at once); after `timeout`, those still open are cut.
+    pub async fn drain(&self, timeout: Duration) {
+        self.signal_all(|conn| &conn.draining);
+        if tokio::time::timeout(timeout, self.all_closed())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = self.open(),
+                "connections still busy after the drain timeout; closing them"
+            );
+            self.signal_all(|conn| &conn.evicted);
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.all_closed()).await;
+        }
+    }
+
+    fn signal_all(&self, flag: impl Fn(&Conn) -> &AtomicBool) {
+        let open: Vec<Arc<Conn>> = self.registry().open.values().cloned().collect();
+        for conn in open {
+            flag(&conn).store(true, Ordering::Release);
+            conn.waker.wake();
+        }
+    }
+
+    async fn all_closed(&self) {
+        while self.open() > 0 {
+            self.emptied.notified().await;
         }
     }
 
@@ -263,32 +316,29 @@ pub enum Answer {
     Later(BoxFuture<'static, Response>),
 }
 
-impl<S: Send + 'static> Accept<TcpStream, S> for GuardAcceptor {
-    type Stream = Guarded<TcpStream>;
-    type Service = ConnService<S>;
-    type Future = std::future::Ready<io::Result<(Self::Stream, Self::Service)>>;
-
-    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
-        std::future::ready((|| {
-            let peer: SocketAddr = stream.peer_addr()?;
-            stream.set_nodelay(true)?;
-            let conn = self.connections.admit(peer.ip())?;
-            let guarded = Guarded {
-                inner: stream,
-                conn: conn.clone(),
-                connections: self.connections.clone(),
-                sleep: None,
-            };
-            Ok((
-                guarded,
-                ConnService {
-                    inner: service,
-                    conn,
-                    peer: peer.ip(),
-                    shortcut: self.shortcut.clone(),
-                },
-            ))
-        })())
+impl GuardAcceptor {
+    /// Admits a new connection from `peer` (an error: it is closed at once).
+    pub fn admit(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        router: Router,
+    ) -> io::Result<(Guarded<TcpStream>, ConnService)> {
+        stream.set_nodelay(true)?;
+        let conn = self.connections.admit(peer.ip())?;
+        let guarded = Guarded {
+            inner: stream,
+            conn: conn.clone(),
+            connections: self.connections.clone(),
+            sleep: None,
+        };
+        let service = ConnService {
+            router,
+            conn,
+            peer,
+            shortcut: self.shortcut.clone(),
+        };
+        Ok((guarded, service))
     }
 }
 
@@ -444,12 +494,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
 
 /// The per-connection service: counts requests in flight (no deadline applies meanwhile) and
 /// marks a connection upgraded to a WebSocket (its own pings keep it honest from then on).
-#[derive(Clone)]
-pub struct ConnService<S> {
-    inner: S,
+/// Requests the shortcut does not answer go to the router, with the peer's address as axum's
+/// `ConnectInfo`.
+pub struct ConnService {
+    router: Router,
     conn: Arc<Conn>,
-    peer: IpAddr,
+    peer: SocketAddr,
     shortcut: Option<Arc<dyn Shortcut>>,
+}
+
+impl ConnService {
+    pub fn conn(&self) -> &Arc<Conn> {
+        &self.conn
+    }
 }
 
 /// A request in flight on a connection; the connection is idle again once the last one ends.
@@ -472,45 +529,41 @@ impl Drop for InFlight {
     }
 }
 
-impl<S, B> Service<Request<B>> for ConnService<S>
-where
-    S: Service<Request<B>, Response = Response> + Send,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+impl hyper::service::Service<Request<Incoming>> for ConnService {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = Either<
+        Ready<Result<Response, Self::Error>>,
+        BoxFuture<'static, Result<Response, Self::Error>>,
+    >;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         if req.version() == axum::http::Version::HTTP_2 {
             self.conn.multiplexed.store(true, Ordering::Release);
         }
         self.conn.in_flight.fetch_add(1, Ordering::AcqRel);
         self.conn.head_started.store(0, Ordering::Release);
-        let conn = self.conn.clone();
         // Counted from the call, dropped with the future: a cancelled request ends too.
-        let in_flight = InFlight(conn.clone());
-        if let Some(answer) = self
-            .shortcut
-            .as_ref()
-            .and_then(|shortcut| shortcut.answer(req.method(), req.uri(), req.headers(), self.peer))
-        {
-            return Box::pin(async move {
-                let response = match answer {
-                    Answer::Now(response) => response,
-                    Answer::Later(response) => response.await,
-                };
-                drop(in_flight);
-                Ok(response)
-            });
+        let in_flight = InFlight(self.conn.clone());
+        if let Some(answer) = self.shortcut.as_ref().and_then(|shortcut| {
+            shortcut.answer(req.method(), req.uri(), req.headers(), self.peer.ip())
+        }) {
+            return match answer {
+                Answer::Now(response) => {
+                    drop(in_flight);
+                    Either::Left(ready(Ok(response)))
+                }
+                Answer::Later(response) => Either::Right(Box::pin(async move {
+                    let response = response.await;
+                    drop(in_flight);
+                    Ok(response)
+                })),
+            };
         }
-        let response = self.inner.call(req);
-        Box::pin(async move {
+        req.extensions_mut().insert(ConnectInfo(self.peer));
+        let response = self.router.clone().call(req);
+        let conn = self.conn.clone();
+        Either::Right(Box::pin(async move {
             let response = response.await;
             if let Ok(response) = &response
                 && response.status() == StatusCode::SWITCHING_PROTOCOLS
@@ -519,6 +572,6 @@ where
             }
             drop(in_flight);
             response
-        })
+        }))
     }
 }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod images;
+pub mod listener;
 pub mod live;
 pub mod logging;
 pub mod orders;

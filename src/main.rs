@@ -51,7 +51,10 @@ fn init_logging(production: bool) {
     } else if terminal {
         output.boxed()
     } else {
-        output.event_format(ordersync::logging::PlainLines).boxed()
+        output
+            .fmt_fields(ordersync::logging::PlainFields)
+            .event_format(ordersync::logging::PlainLines)
+            .boxed()
     };
     tracing_subscriber::registry()
         .with(output)

@@ -2,7 +2,7 @@
 //! redirect to HTTPS, or everything (see `surfaces`). Both stop gracefully on shutdown.
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,14 +10,13 @@ use anyhow::Context;
 use axum::Router;
 use axum::middleware;
 use axum::routing::get;
-use axum_server::Handle;
-use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use rustls::ServerConfig;
 
 use crate::app::AppState;
 use crate::config::Config;
 use crate::connections::{self, ConnectionLimits, Connections, GuardAcceptor, Shortcut};
 use crate::http::shortcut::MenuShortcut;
+use crate::listener::{self, Tls};
 use crate::surfaces::{self, SurfaceMode};
 use crate::{api, http};
 
@@ -59,22 +58,28 @@ pub async fn serve(
 
     let connections = open_connections(&state);
     let guard = GuardAcceptor {
-        connections,
+        connections: connections.clone(),
         shortcut: Some(Arc::new(MenuShortcut::new(state.clone(), strict_transport))),
     };
-    let https_handle: Handle<SocketAddr> = Handle::new();
-    let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(tls))
-        .handshake_timeout(state.config.tls_handshake_timeout)
-        .acceptor(guard.clone());
-    let https = axum_server::from_tcp(listeners.https)?
-        .acceptor(acceptor)
-        .handle(https_handle.clone())
-        .serve(
-            app.clone()
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stopped| *stopped).await;
+        }
+    };
+    let tls = Tls {
+        acceptor: tokio_rustls::TlsAcceptor::from(tls),
+        handshake_timeout: state.config.tls_handshake_timeout,
+    };
+    let https = listener::serve(
+        listener::prepare(listeners.https)?,
+        Some(tls),
+        guard.clone(),
+        app.clone(),
+        until_stopped(),
+    );
 
-    let http_handle: Handle<SocketAddr> = Handle::new();
     let http = match listeners.http {
         Some(listener) => {
             let service = match state.surface {
@@ -92,33 +97,31 @@ pub async fn serve(
                 }
                 SurfaceMode::HttpsOnly => None,
             };
-            let server = axum_server::from_tcp(listener)?
-                .acceptor(GuardAcceptor { shortcut, ..guard })
-                .handle(http_handle.clone())
-                .serve(service.into_make_service_with_connect_info::<SocketAddr>());
-            Some(server)
+            Some(listener::serve(
+                listener::prepare(listener)?,
+                None,
+                GuardAcceptor { shortcut, ..guard },
+                service,
+                until_stopped(),
+            ))
         }
         None => None,
     };
+    let http = async move {
+        if let Some(server) = http {
+            server.await;
+        }
+    };
 
     let live = state.live.clone();
-    tokio::spawn(async move {
+    let stopping = async move {
         shutdown.await;
         tracing::info!("shutting down: closing live connections, finishing in-flight requests");
         live.close_all(Duration::from_secs(3)).await;
-        https_handle.graceful_shutdown(Some(DRAIN_TIMEOUT));
-        http_handle.graceful_shutdown(Some(DRAIN_TIMEOUT));
-    });
-
-    let http = async move {
-        match http {
-            Some(server) => server.await,
-            None => Ok(()),
-        }
+        let _ = stop.send(true);
     };
-    let (https_result, http_result) = tokio::join!(https, http);
-    https_result.context("HTTPS listener failed")?;
-    http_result.context("HTTP listener failed")?;
+    tokio::join!(https, http, stopping);
+    connections.drain(DRAIN_TIMEOUT).await;
     tracing::info!("stopped");
     Ok(())
 }

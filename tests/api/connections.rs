@@ -261,3 +261,63 @@ async fn two_thousand_idle_connections_cannot_starve_a_box_with_1024_open_files(
     assert_eq!(health.status(), StatusCode::OK);
     assert!(terminate(&mut server).success());
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_connections_at_once_and_finishes_the_request_in_flight() {
+    let app = TestApp::spawn().await;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, app.http_port));
+    // A keep-alive connection, idle after its request.
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: box\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 64];
+    let n = idle.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &head[..n]);
+    // A request in flight: its head sent, its body only begun.
+    let body = br#"{"email":"nobody@example.com","password":"not-the-password"}"#;
+    let mut busy = TcpStream::connect(addr).await.unwrap();
+    let request_head = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: box\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    busy.write_all(request_head.as_bytes()).await.unwrap();
+    busy.write_all(&body[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let stopping = Instant::now();
+    let stopped = tokio::spawn(app.stop());
+    let idle_closed = closed_after(&mut idle, stopping, Duration::from_secs(5)).await;
+    assert!(
+        idle_closed.is_some(),
+        "an idle connection holds up the shutdown"
+    );
+    // No new connections once the listener stopped accepting.
+    let refused = async {
+        while TcpStream::connect(addr).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), refused)
+        .await
+        .expect("the listener still accepts during shutdown");
+    assert!(
+        !stopped.is_finished(),
+        "stopped before the request in flight was answered"
+    );
+
+    busy.write_all(&body[10..]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), busy.read_to_end(&mut answer))
+        .await
+        .expect("the request in flight is answered and its connection closed")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("\"code\":\"UNAUTHORIZED\""), "{answer}");
+    tokio::time::timeout(Duration::from_secs(5), stopped)
+        .await
+        .expect("the server stops once the last request is answered")
+        .unwrap();
+}
