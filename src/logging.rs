@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,6 +18,10 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
+
+/// Set once the process logs in the plain format with a plain level filter (see
+/// `use_plain_output`).
+static PLAIN_OUTPUT: AtomicBool = AtomicBool::new(false);
 
 /// How long a line may wait for the writer thread.
 const WRITE_EVERY: Duration = Duration::from_millis(10);
@@ -69,6 +74,36 @@ fn write_out(pending: &Mutex<Vec<u8>>, spare: &mut Vec<u8>) {
     }
     let _ = std::io::stderr().lock().write_all(spare);
     spare.clear();
+}
+
+/// Declares that the process's log output is `PlainLines` with `PlainFields` on the batched
+/// writer, filtered by level per target only: a line written with `append_line` is then the
+/// line the event would have made.
+pub fn use_plain_output() {
+    PLAIN_OUTPUT.store(true, Ordering::Relaxed);
+}
+
+pub fn plain_output() -> bool {
+    PLAIN_OUTPUT.load(Ordering::Relaxed)
+}
+
+/// Appends the line `write` makes, as an event's line is appended. `false`: the batched
+/// writer is not running.
+pub fn append_line(write: impl FnOnce(&mut String) -> fmt::Result) -> bool {
+    let Some(output) = STARTED.get() else {
+        return false;
+    };
+    thread_local! {
+        static TEXT: RefCell<String> = RefCell::new(String::with_capacity(512));
+    }
+    TEXT.with_borrow_mut(|text| {
+        text.clear();
+        if write(text).is_ok() {
+            let mut line = output.make_writer();
+            line.buffer.extend_from_slice(text.as_bytes());
+        }
+    });
+    true
 }
 
 /// Writes every line logged so far (before the process exits).
@@ -328,7 +363,11 @@ impl Visit for PlainVisitor<'_> {
 }
 
 /// `u64`'s `Display` (with a leading `-` when `negative`), without the formatter's padding pass.
-fn write_integer(writer: &mut impl fmt::Write, negative: bool, value: u64) -> fmt::Result {
+pub(crate) fn write_integer(
+    writer: &mut impl fmt::Write,
+    negative: bool,
+    value: u64,
+) -> fmt::Result {
     let mut digits = [0u8; 21];
     let mut at = digits.len();
     let mut rest = value;
@@ -350,7 +389,7 @@ fn write_integer(writer: &mut impl fmt::Write, negative: bool, value: u64) -> fm
 
 /// `f64`'s `Debug`. Durations in milliseconds to the microsecond (a few digits after the
 /// point) are written from integers; what is not exactly such a number goes to `Debug`.
-fn write_float(writer: &mut impl fmt::Write, value: f64) -> fmt::Result {
+pub(crate) fn write_float(writer: &mut impl fmt::Write, value: f64) -> fmt::Result {
     // From 10^-3 up to 10^9 with at most three decimals, the shortest text that reads back
     // as `value` is its integer part and its trimmed thousandths (fewer than 13 significant
     // digits: no shorter decimal lands on the same double).
@@ -449,7 +488,7 @@ impl<W: fmt::Write> fmt::Write for Sanitized<'_, W> {
 
 /// RFC 3339 in UTC with microseconds; the part up to the second is formatted once per second
 /// on each thread.
-fn write_timestamp(writer: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
+pub(crate) fn write_timestamp(writer: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
     thread_local! {
         static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
     }
@@ -475,6 +514,9 @@ fn write_timestamp(writer: &mut impl fmt::Write, now: SystemTime) -> fmt::Result
         writer.write_str(std::str::from_utf8(&fraction).unwrap_or_default())
     })
 }
+
+#[cfg(test)]
+pub(crate) use tests::captured_plain_lines;
 
 #[cfg(test)]
 mod tests {
@@ -515,6 +557,13 @@ mod tests {
     where
         N: for<'w> FormatFields<'w> + Send + Sync + 'static,
     {
+        captured(fields, false, emit_every_kind_of_field)
+    }
+
+    fn captured<N>(fields: N, plain_lines: bool, emit: impl FnOnce()) -> String
+    where
+        N: for<'w> FormatFields<'w> + Send + Sync + 'static,
+    {
         #[derive(Clone, Default)]
         struct Captured(Arc<Mutex<Vec<u8>>>);
         impl Write for Captured {
@@ -535,10 +584,19 @@ mod tests {
             .with_writer({
                 let captured = captured.clone();
                 move || captured.clone()
-            })
-            .finish();
-        tracing::subscriber::with_default(subscriber, emit_every_kind_of_field);
+            });
+        if plain_lines {
+            let subscriber = subscriber.event_format(PlainLines).finish();
+            tracing::subscriber::with_default(subscriber, emit);
+        } else {
+            tracing::subscriber::with_default(subscriber.finish(), emit);
+        }
         String::from_utf8(captured.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// What `emit` logs in the plain format the product writes.
+    pub(crate) fn captured_plain_lines(emit: impl FnOnce()) -> String {
+        captured(PlainFields, true, emit)
     }
 
     #[derive(Debug)]

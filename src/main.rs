@@ -51,6 +51,9 @@ fn init_logging(production: bool) {
     } else if terminal {
         output.boxed()
     } else {
+        if targets.is_some() {
+            ordersync::logging::use_plain_output();
+        }
         output
             .fmt_fields(ordersync::logging::PlainFields)
             .event_format(ordersync::logging::PlainLines)

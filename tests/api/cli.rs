@@ -128,8 +128,9 @@ fn help_describes_every_command() {
     }
 }
 
-#[tokio::test]
-async fn the_binary_logs_json_in_production_without_secrets_and_stops_on_sigterm() {
+/// Runs `serve` with `args` and `env`, asks it one request (with secrets in the query and the
+/// headers, and a client-chosen request id), stops it with SIGTERM and returns its log.
+async fn log_of_one_request(args: &[&str], env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let (https, http) = (free_port(), free_port());
     let mut child = ordersync_at(dir.path())
@@ -146,16 +147,17 @@ async fn the_binary_logs_json_in_production_without_secrets_and_stops_on_sigterm
             "--http-port",
             &http.to_string(),
         ])
-        .args(["--allow-plain-http", "--env", "production"])
+        .arg("--allow-plain-http")
+        .args(args)
         .env_remove("ENV")
-        // Production on PostgreSQL needs the key every instance shares.
-        .env("JWT_SECRET", "a-production-signing-key-0123456789abcdef")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     wait_for_http(http);
 
+    ordersync::tls::install_crypto_provider();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let res = client
         .get(format!(
@@ -179,6 +181,17 @@ async fn the_binary_logs_json_in_production_without_secrets_and_stops_on_sigterm
         .unwrap();
     assert!(!logs.contains("QUERY-SECRET-123"), "{logs}");
     assert!(!logs.contains("HEADER-SECRET-456"), "{logs}");
+    logs
+}
+
+#[tokio::test]
+async fn the_binary_logs_json_in_production_without_secrets_and_stops_on_sigterm() {
+    // Production on PostgreSQL needs the key every instance shares.
+    let logs = log_of_one_request(
+        &["--env", "production"],
+        &[("JWT_SECRET", "a-production-signing-key-0123456789abcdef")],
+    )
+    .await;
     let request_line = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -190,6 +203,32 @@ async fn the_binary_logs_json_in_production_without_secrets_and_stops_on_sigterm
     assert_eq!(request_line["ip"], "127.0.0.1");
     assert!(request_line.get("duration_ms").is_some());
     assert_eq!(request_line["request_id"], "trace-me-42");
+}
+
+#[tokio::test]
+async fn the_binary_logs_plain_lines_elsewhere_and_follows_rust_log() {
+    let logs = log_of_one_request(&[], &[("RUST_LOG", "info")]).await;
+    let request_line = logs
+        .lines()
+        .find(|l| l.contains("API Request"))
+        .unwrap_or_else(|| panic!("no request line in: {logs}"));
+    let (timestamp, rest) = request_line.split_at(27);
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(),
+        "{request_line}"
+    );
+    let (line, duration) = rest.split_once(" duration_ms=").unwrap();
+    assert_eq!(
+        line,
+        "  INFO ordersync::http: API Request request_id=trace-me-42 method=GET \
+         path=/api/v1/auth/me status=401"
+    );
+    let (duration, ip) = duration.split_once(' ').unwrap();
+    assert!(duration.parse::<f64>().unwrap() >= 0.0, "{request_line}");
+    assert_eq!(ip, "ip=127.0.0.1");
+
+    let quiet = log_of_one_request(&[], &[("RUST_LOG", "warn")]).await;
+    assert!(!quiet.contains("API Request"), "{quiet}");
 }
 
 #[tokio::test]
