@@ -6,7 +6,7 @@
 //!   same dir again; idle RSS, binary size;
 //! - order creation: authenticated, 3 lines with options, 100 connections, driven by `wrk`;
 //! - cached menu GET at 256 connections, driven by `wrk`, against a bare axum handler serving the
-//!   same bytes in the same run, in alternation for `ROUNDS` rounds (default 3); the median
+//!   same bytes in the same run, in alternation for `ROUNDS` rounds (default 5); the median
 //!   of the per-round ratios is the figure that matters, and the bare handler reaching a higher
 //!   rate shows the generator is not what limits the server;
 //! - login isolation: `/healthz` latency while logins (bcrypt cost 10) run flat out.
@@ -216,7 +216,7 @@ async fn main() {
     // The machine is shared: a neighbour's load moves both figures by tens of percent within
     // minutes. The ceiling and the server are measured in alternation, ROUNDS times, and the
     // ratio is taken per round (each from runs seconds apart) and reported as the median.
-    let rounds = env_usize("ROUNDS", 3).max(1);
+    let rounds = env_usize("ROUNDS", 5).max(1);
     let mut ratios = Vec::with_capacity(rounds);
     for round in 1..=rounds {
         // The bare handler runs in this process: wrk (a child) is on its own.
