@@ -413,6 +413,8 @@ impl MenuCache {
         for id in cached {
             self.invalidate(id);
         }
+        // A thread's recent hit may outlive its entry (expired or evicted meanwhile).
+        self.changed();
     }
 
     /// Drops snapshots older than the revisions the store reports; returns the restaurants
@@ -427,6 +429,8 @@ impl MenuCache {
                 stale.push(id);
             }
         }
+        // A thread's recent hit may outlive its entry (expired or evicted meanwhile).
+        self.changed();
         stale
     }
 }

@@ -156,6 +156,11 @@ impl Conn {
         self.draining.load(Ordering::Acquire)
     }
 
+    /// The task to wake when this connection is evicted, drained or due.
+    pub fn register(&self, waker: &std::task::Waker) {
+        self.waker.register(waker);
+    }
+
     fn evictable(&self) -> bool {
         !self.upgraded.load(Ordering::Acquire)
             && !self.evicted.load(Ordering::Acquire)
@@ -252,10 +257,17 @@ impl Connections {
         }
     }
 
-    /// Shutdown: every connection finishes the request it is handling and closes (an idle
-    /// one at once); after `timeout`, those still open are cut.
+    /// Shutdown, once the listeners have stopped accepting: every connection finishes the
+    /// request it is handling and closes (an idle one at once); a WebSocket still open after
+    /// the live feeds said goodbye is closed; after `timeout`, those still open are cut.
     pub async fn drain(&self, timeout: Duration) {
-        self.signal_all(|conn| &conn.draining);
+        self.signal_all(|conn| {
+            if conn.upgraded.load(Ordering::Acquire) {
+                &conn.evicted
+            } else {
+                &conn.draining
+            }
+        });
         if tokio::time::timeout(timeout, self.all_closed())
             .await
             .is_err()

@@ -96,8 +96,19 @@ async fn connection<S>(
         None => serve_connection(&builder, stream, service, &conn).await,
         Some(tls) => {
             let handshake =
-                tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream)).await;
-            if let Ok(Ok(stream)) = handshake {
+                tokio::time::timeout(tls.handshake_timeout, tls.acceptor.accept(stream));
+            let mut handshake = pin!(handshake);
+            // A shutdown does not wait for a handshake (a silent client would hold it for the
+            // whole handshake timeout).
+            let handshake = poll_fn(|cx| {
+                conn.register(cx.waker());
+                if conn.draining() || conn.closing() {
+                    return Poll::Ready(None);
+                }
+                handshake.as_mut().poll(cx).map(Some)
+            })
+            .await;
+            if let Some(Ok(Ok(stream))) = handshake {
                 serve_connection(&builder, stream, service, &conn).await;
             }
         }
@@ -114,8 +125,10 @@ async fn serve_connection<S>(
 {
     let mut served = pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
     let mut graceful = false;
-    // The drain wakes this task through the registry; the flags are looked at on every poll.
+    // The drain wakes this task through the registry; the flags are looked at on every poll,
+    // after the task's waker is registered (a drain between the two would otherwise be lost).
     poll_fn(|cx| {
+        conn.register(cx.waker());
         if conn.closing() {
             return Poll::Ready(());
         }

@@ -284,6 +284,10 @@ async fn shutdown_closes_idle_connections_at_once_and_finishes_the_request_in_fl
     );
     busy.write_all(request_head.as_bytes()).await.unwrap();
     busy.write_all(&body[..10]).await.unwrap();
+    // A client that opened the HTTPS port and never began its TLS handshake.
+    let _silent = TcpStream::connect((Ipv4Addr::LOCALHOST, app.https_port))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let stopping = Instant::now();
